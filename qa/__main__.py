@@ -1,0 +1,8 @@
+"""`python -m qa`: the same as the `aluqa` command."""
+
+import sys
+
+from qa.cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""SentenceAnswerer: picks the one sentence that answers, or says the corpus has none."""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from embeddings.index import CorpusIndex
+from embeddings.normalize import normalize
+from qa.question import DATE, NUMBER, PERSON, PLACE, Question
+from qa.retriever import Hit, Retrieval
+from qa.settings import Settings
+from qa.types import Answer, Citation, PassageHit
+
+_CN_DIGITS = "零〇一二三四五六七八九十两百千万亿"
+_NUMBER = re.compile(rf"\d|第[{_CN_DIGITS}]+|[{_CN_DIGITS}]+(?:个|条|台|家|项|次|倍|名|位|年|大|批|座|种|所)")
+_DATE = re.compile(r"\d{1,2}月(?:\d{1,2}[日号])?|(?:19|20)\d{2}(?:年|-\d{1,4})|[今去明前]年|上旬|中旬|下旬|年底|年初")
+_PLACE_HINT = re.compile(r"在|于|产自|位于|来自|落户")
+_PLACE_SUFFIX = re.compile(r"(?<=..)(?:市|省|县|区|自治区|地区)$")
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A candidate sentence with everything the answerer weighed."""
+
+    hit: Hit
+    score: float
+    support: float
+    type_ok: bool
+    unit_ok: bool
+    agrees: bool
+
+
+@lru_cache(maxsize=4096)
+def _names(match_text: str, flag_prefix: str) -> frozenset[str]:
+    """Words of one part-of-speech family (jieba: nr persons, ns places) in a text."""
+    from qa.question import _posseg
+
+    return frozenset(p.word for p in _posseg().cut(match_text) if p.flag.startswith(flag_prefix) and len(p.word) >= 2)
+
+
+def _has_unit(match_text: str, unit: str) -> bool:
+    if not unit:
+        return False
+    return re.search(rf"[\d{_CN_DIGITS}.]\s*{re.escape(unit)}", match_text) is not None
+
+
+def _type_ok(question: Question, match_text: str) -> bool:
+    """Does the sentence hold something of the kind the question asks for?"""
+    if question.expected == NUMBER:
+        return _NUMBER.search(match_text) is not None
+    if question.expected == DATE:
+        return _DATE.search(match_text) is not None
+    if question.expected == PERSON:
+        return bool(_names(match_text, "nr") - _names(question.match, "nr"))
+    if question.expected == PLACE:
+        return bool(_names(match_text, "ns") - set(question.places)) or _PLACE_HINT.search(match_text) is not None
+    return True
+
+
+def _place_stem(place: str) -> str:
+    return _PLACE_SUFFIX.sub("", place)
+
+
+class SentenceAnswerer:
+    """Chooses one sentence among the retriever's candidates.
+
+    A candidate is eligible only when every year the question names occurs in
+    its paragraph or the article's date or title, and every place the question
+    names occurs in its article: a figure for another year or city must never
+    be returned as the answer. Among eligible candidates, one holding the kind
+    of thing asked for (a number with the asked unit, a date, a name) wins
+    over a mere restatement of the question. The answer is "found" only when
+    its support (how much of the question the sentence and its passage cover,
+    lexically and in the dense space) reaches `Settings.min_support`.
+    """
+
+    def __init__(self, index: CorpusIndex, settings: Settings):
+        self.index = index
+        self.settings = settings
+        self._paragraph_match: dict[tuple[str, int], str] = {}
+        for sentence, match in zip(index.sentences, index.sentence_match):
+            key = (sentence.doc, sentence.paragraph)
+            self._paragraph_match[key] = self._paragraph_match.get(key, "") + match
+        self._article_match = {doc: normalize(a.title + "\n" + a.text) for doc, a in index.articles.items()}
+        self._article_context = {doc: normalize(f"{a.title} {a.date} {a.source}") for doc, a in index.articles.items()}
+
+    # -- evidence ------------------------------------------------------------------
+    def _token_weights(self, question: Question) -> dict[str, float]:
+        """IDF of each question token over the sentences: rare words weigh more."""
+        bm25 = self.index.sentence_bm25
+        indptr = bm25.scores["indptr"]
+        n = max(bm25.scores["num_docs"], 1)
+        weights = {}
+        for token in question.tokens:
+            token_id = bm25.vocab_dict.get(token)
+            df = 0 if token_id is None else int(indptr[token_id + 1] - indptr[token_id])
+            weights[token] = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+        return weights
+
+    def _support(self, question: Question, weights: dict[str, float], hit: Hit) -> float:
+        sentence = hit.sentence
+        context = self._paragraph_match[(sentence.doc, sentence.paragraph)] + self._article_context[sentence.doc]
+        total = sum(weights.values())
+        covered = sum(w for t, w in weights.items() if t in context) / total if total else 0.0
+        # e5 cosines of related Chinese text sit around 0.80-0.90; map that band to 0..1.
+        dense = min(max((max(hit.dense, hit.passage_dense) - 0.80) / 0.10, 0.0), 1.0)
+        if question.is_english or not weights:
+            return dense
+        return 0.6 * covered + 0.4 * dense
+
+    def _agrees(self, question: Question, sentence) -> bool:
+        paragraph = self._paragraph_match[(sentence.doc, sentence.paragraph)] + self._article_context[sentence.doc]
+        if any(year not in paragraph for year in question.years):
+            return False
+        article = self._article_match[sentence.doc]
+        return all(_place_stem(place) in article for place in question.places)
+
+    def judge(self, question: Question, retrieval: Retrieval) -> list[Judged]:
+        """Score every candidate; best first."""
+        settings = self.settings
+        weights = self._token_weights(question)
+        judged = []
+        for hit in retrieval.hits:
+            match = self.index.sentence_match[hit.sentence.id]
+            type_ok = _type_ok(question, match)
+            unit_ok = _has_unit(match, question.unit)
+            score = hit.score + settings.weight_type * type_ok + settings.weight_unit * unit_ok
+            judged.append(Judged(hit, score, self._support(question, weights, hit), type_ok, unit_ok,
+                                 self._agrees(question, hit.sentence)))
+        judged.sort(key=lambda j: (j.agrees, j.score), reverse=True)
+        return judged
+
+    # -- the answer ----------------------------------------------------------------
+    def answer(self, question: Question, retrieval: Retrieval, note: str = "") -> Answer:
+        judged = self.judge(question, retrieval)
+        best = judged[0] if judged else None
+        found = (
+            best is not None
+            and best.agrees
+            and best.support >= self.settings.min_support
+            and (best.type_ok or question.expected not in (NUMBER, DATE))
+        )
+        passages = self._passages(retrieval, best.hit.sentence.passage if found else None)
+        candidates = tuple(j.hit.sentence.text for j in judged[:3])
+        if not found:
+            return Answer(question.text, False, None, best.support if best else 0.0, None, passages, note, candidates)
+        sentence = best.hit.sentence
+        article = self.index.articles[sentence.doc]
+        citation = Citation(sentence.doc, article.title, article.source, article.date, sentence.paragraph,
+                            sentence.start, sentence.end)
+        return Answer(question.text, True, sentence.text, best.support, citation, passages, note, candidates)
+
+    def _passages(self, retrieval: Retrieval, answer_passage: int | None) -> tuple[PassageHit, ...]:
+        """The answer's own passage first, then the best others."""
+        ranked = sorted(retrieval.passages, key=lambda p: p.passage.id != answer_passage)
+        return tuple(
+            PassageHit(p.passage.doc, p.passage.text, p.score, p.passage.paragraph, p.passage.start, p.passage.end)
+            for p in ranked[: self.settings.top_passages]
+        )

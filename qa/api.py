@@ -1,0 +1,152 @@
+"""The question-answering entry points: `answer()` and the `QA` class behind it."""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from functools import lru_cache
+from pathlib import Path
+
+from qa.settings import MAX_QUESTION_CHARS, Settings
+from qa.types import Answer
+
+logger = logging.getLogger(__name__)
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+_WORDLIKE = re.compile(r"[^\W_]", re.UNICODE)
+
+
+class QuestionError(ValueError):
+    """A question that cannot be asked (empty, or nothing searchable in it)."""
+
+
+def prepare_question(text: object) -> tuple[str, str]:
+    """Clean a user's question; returns (question, note for the user or "").
+
+    Raises:
+        QuestionError: not text, empty, or without a single letter, digit or character.
+    """
+    if not isinstance(text, str):
+        raise QuestionError(f"a question must be text, got {type(text).__name__}")
+    cleaned = " ".join(_CONTROL.sub(" ", text).split())
+    if not cleaned:
+        raise QuestionError("the question is empty: type a question, e.g. 2022年百色市铝产业总产值是多少？")
+    note = ""
+    if len(cleaned) > MAX_QUESTION_CHARS:
+        cleaned = cleaned[:MAX_QUESTION_CHARS]
+        note = f"the question was cut to its first {MAX_QUESTION_CHARS} characters"
+    if not _WORDLIKE.search(cleaned):
+        raise QuestionError("the question has no words to search for: type a question in Chinese or English")
+    return cleaned, note
+
+
+class QA:
+    """Answers questions from one index.
+
+    Example:
+        >>> qa = QA()                      # the index built from the project's seeds/
+        >>> a = qa.ask("2022年百色市铝产业总产值是多少？")
+        >>> a.found, a.citation.doc
+
+    Args:
+        index_dir: the index folder (default: `settings.index_dir`).
+        settings: configuration; per-argument values override it.
+        encoder: an encoder to use instead of the index's model (tests).
+
+    The index and the model load on first use (`warm_up`). The default index
+    (settings' index and corpus folders untouched) is built, or rebuilt when
+    the corpus has changed, on first use; any other index must be built with
+    `aluqa build`.
+    """
+
+    def __init__(self, index_dir: Path | str | None = None, settings: Settings | None = None, encoder=None):
+        settings = settings or Settings()
+        self.settings = settings.with_(index_dir=Path(index_dir) if index_dir is not None else None)
+        self._encoder = encoder
+        self._ready = None
+        self._lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Load (and for the default index, build if needed) the index and the model."""
+        with self._lock:
+            if self._ready is None:
+                self._ready = self._load()
+
+    def _load(self):
+        from embeddings.encoder import SentenceTransformerEncoder
+        from embeddings.index import CorpusIndex
+        from qa.answerer import SentenceAnswerer
+        from qa.retriever import HybridRetriever
+
+        settings = self.settings
+        if self._owns_default_index():
+            self._refresh_default_index()
+        index = CorpusIndex.load(settings.index_dir, expected_model=self._expected_model())
+        encoder = self._encoder or SentenceTransformerEncoder(settings.model or index.manifest.model)
+        if getattr(encoder, "dimension", index.manifest.dimension) != index.manifest.dimension:
+            from embeddings.manifest import IndexMismatchError, rebuild_hint
+
+            raise IndexMismatchError(f"the model gives {encoder.dimension}-dim vectors, the index holds "
+                                     f"{index.manifest.dimension}; {rebuild_hint(settings.index_dir)}")
+        return HybridRetriever(index, encoder, settings), SentenceAnswerer(index, settings)
+
+    def _expected_model(self) -> str | None:
+        if self._encoder is not None:
+            return self._encoder.name
+        if self.settings.model is None:
+            return None
+        from embeddings.model_build import resolve_model
+
+        return resolve_model(self.settings.model)[0]
+
+    def _owns_default_index(self) -> bool:
+        default = Settings()
+        return (self.settings.index_dir == default.index_dir and self.settings.corpus_dir == default.corpus_dir)
+
+    def _refresh_default_index(self) -> None:
+        from embeddings.build import build_index, index_is_current
+
+        settings = self.settings
+        model = self._encoder.name if self._encoder is not None else settings.model
+        if index_is_current(settings.corpus_dir, settings.index_dir, model):
+            return
+        logger.warning("building the index of %s into %s (first use, or the corpus changed)",
+                       settings.corpus_dir, settings.index_dir)
+        build_index(settings.corpus_dir, settings.index_dir, model=settings.model, encoder=self._encoder)
+
+    @property
+    def index(self):
+        self.warm_up()
+        return self._ready[0].index
+
+    def ask(self, question: str) -> Answer:
+        """Answer one question with one cited sentence, or an explicit "not found".
+
+        Raises:
+            QuestionError: the question is empty or has nothing to search for.
+            IndexLoadError: the index is missing, damaged or built with another model.
+        """
+        from qa.question import parse_question
+
+        text, note = prepare_question(question)
+        self.warm_up()
+        retriever, answerer = self._ready
+        parsed = parse_question(text)
+        return answerer.answer(parsed, retriever.retrieve(parsed), note=note)
+
+
+@lru_cache(maxsize=4)
+def _shared_qa(settings: Settings) -> QA:
+    # One loaded model and index per configuration, reused across calls.
+    return QA(settings=settings)
+
+
+def answer(question: str, settings: Settings | None = None) -> Answer:
+    """Answer a question from the default index (built from `seeds/` on first use).
+
+    Example:
+        >>> from qa import answer
+        >>> answer("2022年百色市铝产业总产值是多少？").sentence
+    """
+    return _shared_qa(settings or Settings()).ask(question)

@@ -1,0 +1,109 @@
+"""Reading a question: its matching form, tokens, expected answer type, years and places."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from embeddings.normalize import normalize
+from embeddings.tokenize import tokenize_normalized
+
+# Expected answer types.
+NUMBER, DATE, PERSON, PLACE, OTHER = "number", "date", "person", "place", "other"
+
+# Patterns on the normalised (simplified, lower-case) question. Order matters:
+# "哪一天" asks for a date although "哪" alone would ask for a place.
+_TYPE_PATTERNS = (
+    (DATE, re.compile(r"什么时候|何时|哪一?天|哪一?年|几月|几号|哪个月|什么日期|日期是|\bwhen\b|what date|which (day|year|month)")),
+    (PERSON, re.compile(r"是谁|谁|哪位|什么人|\bwho(m|se)?\b")),
+    (NUMBER, re.compile(r"多少|几(?!内亚)|比例|比重|占比|百分之|多大|多高|多长|多重|多快|第几|位列|排名"
+                        r"|how (much|many|large|big|high|long)|what (percentage|share|proportion|amount|number)"
+                        r"|\bpercent")),
+    (PLACE, re.compile(r"哪里|哪儿|在哪|何处|何地|哪个(国家|城市|省|市|县|地区|地方)|哪国|哪座"
+                       r"|\bwhere\b|which (country|city|province|place|region)")),
+)
+
+# Units a "how many ..." question may name right after 多少/几: the answer must carry it.
+_UNIT_AFTER_QUESTION_WORD = re.compile(
+    r"(?:多少|几)(亿元|万元|亿美元|美元|万千瓦|万吨|万人|亿|万|千瓦|吨|元|台|家|个|条|人|次|倍|项|座|年|天|%)")
+_PERCENT_WORDS = re.compile(r"百分|比例|比重|占比|占全|占.{0,8}多少|增长了?多少|增速|percentage|percent|proportion|share of")
+
+_YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question as the retriever and the answerer see it.
+
+    Attributes:
+        text: the question as the user typed it (trimmed).
+        match: its matching form (simplified, half-width, lower case).
+        tokens: BM25 tokens of `match`.
+        expected: NUMBER, DATE, PERSON, PLACE or OTHER.
+        unit: the unit a quantity question names ("万吨" in 多少万吨), or "%".
+        years: four-digit years the question names; the answer must agree.
+        places: place names the question names (jieba's ns tag); the answer must agree.
+        is_english: mostly Latin letters, so lexical overlap with Chinese text is not expected.
+    """
+
+    text: str
+    match: str
+    tokens: tuple[str, ...]
+    expected: str
+    unit: str
+    years: tuple[str, ...]
+    places: tuple[str, ...]
+    is_english: bool
+
+
+@lru_cache(maxsize=1)
+def _posseg():
+    from embeddings.tokenize import _jieba
+
+    _jieba()  # initialise the dictionary once, quietly
+    import jieba.posseg
+
+    return jieba.posseg
+
+
+def expected_type(match: str) -> str:
+    """The answer type a question in matching form asks for."""
+    for kind, pattern in _TYPE_PATTERNS:
+        if pattern.search(match):
+            return kind
+    return OTHER
+
+
+def asked_unit(match: str) -> str:
+    found = _UNIT_AFTER_QUESTION_WORD.search(match)
+    if found:
+        return found.group(1)
+    return "%" if _PERCENT_WORDS.search(match) else ""
+
+
+def place_names(match: str) -> tuple[str, ...]:
+    """Place names in the question, by jieba's part-of-speech tags."""
+    places = []
+    for pair in _posseg().cut(match):
+        if pair.flag == "ns" and len(pair.word) >= 2 and pair.word not in places:
+            places.append(pair.word)
+    return tuple(places)
+
+
+def parse_question(text: str) -> Question:
+    """Analyse a (non-empty, already length-checked) question."""
+    match = normalize(text)
+    latin = sum(ch.isascii() and ch.isalpha() for ch in match)
+    cjk = sum("\u4e00" <= ch <= "\u9fff" for ch in match)
+    kind = expected_type(match)
+    return Question(
+        text=text,
+        match=match,
+        tokens=tuple(tokenize_normalized(match)),
+        expected=kind,
+        unit=asked_unit(match) if kind == NUMBER else "",
+        years=tuple(dict.fromkeys(_YEAR.findall(match))),
+        places=place_names(match),
+        is_english=latin > 2 * cjk,
+    )

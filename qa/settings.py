@@ -1,0 +1,56 @@
+"""Settings: where the corpus and index live, and the knobs of retrieval and answering."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from embeddings.build import default_corpus_dir, default_index_dir
+
+# Questions longer than this are cut (with a note in the reply): no real
+# question is this long, and encoding cost grows with length.
+MAX_QUESTION_CHARS = 500
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All configuration in one frozen object; per-call arguments override it.
+
+    Attributes:
+        corpus_dir: folder of article files (default: the project's `seeds/`).
+        index_dir: folder of the built index (default: the project's `index/`).
+        model: embedding model name or folder; None means the default model
+            (or `ALUQA_MODEL`). When loading an index, None means "the model the
+            index was built with".
+        top_passages: passages returned with an answer as supporting material.
+        dense_candidates: sentences and passages taken from the vector search.
+        answer_candidates: fused sentence candidates the answerer considers.
+        weight_*: fusion weights (see `qa.retriever`).
+        min_support: below this support the answer is "not found".
+    """
+
+    corpus_dir: Path = field(default_factory=default_corpus_dir)
+    index_dir: Path = field(default_factory=default_index_dir)
+    model: str | None = field(default_factory=lambda: os.environ.get("ALUQA_MODEL") or None)
+    top_passages: int = 3
+    dense_candidates: int = 100
+    answer_candidates: int = 30
+    weight_dense: float = 1.0
+    weight_lexical: float = 1.0
+    weight_passage: float = 0.6
+    weight_type: float = 0.35
+    weight_unit: float = 0.35
+    min_support: float = 0.45
+
+    def __post_init__(self):
+        for name in ("top_passages", "dense_candidates", "answer_candidates"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"Settings.{name} must be a positive integer, got {value!r}")
+        if not 0.0 <= self.min_support <= 1.0:
+            raise ValueError(f"Settings.min_support must be within [0, 1], got {self.min_support!r}")
+
+    def with_(self, **changes) -> "Settings":
+        """A copy with some fields changed; None values are ignored (argument not given)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})

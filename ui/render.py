@@ -1,0 +1,159 @@
+"""Text-safe HTML for chat replies: the answer, its citation and the passages behind it."""
+
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+NOT_FOUND = "The corpus holds no answer to this question."
+CLOSEST = "Closest material (not an answer)"
+UNEXPECTED = "Sorry, something went wrong while answering; the details are in the server log."
+
+# A figure: a number (thousands separators, decimals, an optional range such
+# as 2017-2025) with an optional Chinese magnitude and unit, e.g. 1045亿元,
+# 42臺, 50.1%, 2017-2025年, 3.5 million tonnes. Longer units come first
+# because regex alternation takes the first alternative that fits.
+_NUMBER = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"
+_UNITS_ZH = (
+    "个百分点|個百分點|百分点|百分點|千瓦时|千瓦時|平方公里|平方千米|平方米|立方米|公顷|公頃|"
+    "美元|港元|欧元|歐元|日元|英镑|英鎊|元|吨|噸|公斤|千克|克|千瓦|兆瓦|瓦|度|公里|千米|米|"
+    "亩|畝|个|個|家|座|条|條|项|項|套|台|臺|辆|輛|艘|架|件|批|"
+    "年|月|日|号|號|天|小时|小時|倍|次|人|户|戶|名|位|成"
+)
+_UNITS_EN = (
+    r"per\s?cent|percent|percentage points?|billion|million|thousand|"
+    r"tonnes?|tons?|yuan|dollars?|kWh|MWh|GWh|kW|MW|GW|km|kg"
+)
+_FIGURE_NUMERIC = (
+    rf"(?<![A-Za-z0-9.])(?:{_NUMBER})(?:\s*[-–—~～至到]\s*(?:{_NUMBER}))?"
+    rf"(?:\s*[十百千万萬亿億]+)?(?:\s*(?:%|％|‰)|{_UNITS_ZH}|(?:\s(?:{_UNITS_EN})\b){{1,2}})?"
+)
+# Chinese-numeral counts (三年, 六個, 十二家) need a unit to count as a figure;
+# a lone 一 is left alone because 一个/一家 is mostly "a", not a count.
+_CN_DIGITS = "一二三四五六七八九十百千万萬亿億两兩零〇"
+_FIGURE_CHINESE = (
+    rf"(?<![{_CN_DIGITS}])(?:[{_CN_DIGITS}]{{2,}}|[二三四五六七八九十两兩])"
+    rf"(?:{_UNITS_ZH})"
+)
+FIGURE = re.compile(rf"{_FIGURE_NUMERIC}|{_FIGURE_CHINESE}")
+
+# Characters Markdown would act on, written as entities so corpus or user text
+# shows literally even where the chatbot's Markdown pass sees it. "_" stays:
+# it never emphasises inside a word, and file names such as 004_7ed0.txt
+# should read plainly in the raw reply.
+_MARKDOWN_CHARS = {c: f"&#{ord(c)};" for c in "\\`*~[]|$#"}
+
+
+def escape_text(text: str) -> str:
+    """Escape text for the chatbot: HTML and Markdown characters show as typed.
+
+    Args:
+        text: user or corpus text.
+
+    Returns:
+        HTML with no live tags or Markdown; line breaks become `<br>`.
+    """
+    escaped = html.escape(str(text), quote=True)
+    escaped = "".join(_MARKDOWN_CHARS.get(c, c) for c in escaped)
+    # A blank line would end the surrounding HTML block for the Markdown pass.
+    return "<br>".join(escaped.splitlines())
+
+
+def emphasise_figures(text: str) -> str:
+    """Escape text and wrap every figure (number with its unit) in `<strong>`.
+
+    Args:
+        text: a corpus sentence.
+
+    Returns:
+        Text-safe HTML.
+    """
+    out, last = [], 0
+    for match in FIGURE.finditer(text):
+        out.append(escape_text(text[last:match.start()]))
+        out.append(f"<strong>{escape_text(match.group())}</strong>")
+        last = match.end()
+    out.append(escape_text(text[last:]))
+    return "".join(out)
+
+
+def citation_line(citation: dict[str, Any]) -> str:
+    """The citation as HTML: title · source · date · ¶paragraph · file name.
+
+    Args:
+        citation: `Citation` fields, as in `Answer.to_dict()["citation"]`.
+    """
+    parts = [citation.get("title"), citation.get("source"), citation.get("date")]
+    cells = [escape_text(p) for p in parts if p]
+    cells.append(f"¶{int(citation.get('paragraph', 0))}")
+    cells.append(f"<code>{escape_text(citation.get('doc', ''))}</code>")
+    return " · ".join(cells)
+
+
+def _sentence_span(passage: dict[str, Any], sentence: str | None,
+                   citation: dict[str, Any] | None) -> tuple[int, int] | None:
+    """Where the answer sentence stands in a passage's text, or None."""
+    if not sentence:
+        return None
+    text = passage.get("text", "")
+    # Offsets are exact when the passage is the cited stretch of the same article.
+    if citation and passage.get("doc") == citation.get("doc"):
+        start = citation.get("start", 0) - passage.get("start", 0)
+        end = start + len(sentence)
+        if 0 <= start and text[start:end] == sentence:
+            return start, end
+    found = text.find(sentence)
+    return (found, found + len(sentence)) if found >= 0 else None
+
+
+def _passage_item(passage: dict[str, Any], sentence: str | None, citation: dict[str, Any] | None) -> str:
+    """One passage as a list item: doc, paragraph and score, then the text."""
+    text = passage.get("text", "")
+    header = (f"<code>{escape_text(passage.get('doc', ''))}</code> · ¶{int(passage.get('paragraph', 0))}"
+              f" · score {float(passage.get('score', 0.0)):.3f}")
+    span = _sentence_span(passage, sentence, citation)
+    if span is None:
+        body = escape_text(text)
+    else:
+        start, end = span
+        body = (escape_text(text[:start]) + f"<mark>{escape_text(text[start:end])}</mark>"
+                + escape_text(text[end:]))
+    return f"<li><p>{header}</p><blockquote>{body}</blockquote></li>"
+
+
+def _passages_block(summary: str, passages: list[dict[str, Any]], sentence: str | None = None,
+                    citation: dict[str, Any] | None = None) -> str:
+    """A collapsed `<details>` part listing passages."""
+    items = "".join(_passage_item(p, sentence, citation) for p in passages)
+    return f"<details><summary>{summary} ({len(passages)})</summary><ol>{items}</ol></details>"
+
+
+def render_reply(reply: dict[str, Any]) -> str:
+    """Format one reply (the JSON shape of `Answer.to_dict()`, or an error) for the chatbot.
+
+    Args:
+        reply: `Answer.to_dict()`, or `{"question", "found": False, "error"}`.
+
+    Returns:
+        HTML in which every piece of user and corpus text is escaped. Blocks are
+        separated by blank lines and hold none inside, so the chatbot's Markdown
+        pass leaves them as they are.
+    """
+    if reply.get("error"):
+        return f"<p>{escape_text(reply['error'])}</p>"
+    blocks = []
+    if reply.get("note"):
+        blocks.append(f"<p><em>Note: {escape_text(reply['note'])}</em></p>")
+    passages = list(reply.get("passages") or ())
+    if reply.get("found") and reply.get("sentence"):
+        citation = reply.get("citation") or {}
+        blocks.append(f"<p>{emphasise_figures(reply['sentence'])}</p>")
+        blocks.append(f"<p>— {citation_line(citation)}</p>")
+        if passages:
+            blocks.append(_passages_block("Sources", passages, reply["sentence"], citation))
+    else:
+        blocks.append(f"<p>{NOT_FOUND}</p>")
+        if passages:
+            blocks.append(_passages_block(CLOSEST, passages))
+    return "\n\n".join(blocks)
