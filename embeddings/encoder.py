@@ -62,7 +62,7 @@ class SentenceTransformerEncoder:
     @property
     def dimension(self) -> int:
         self.warm_up()
-        return int(self._model.get_sentence_embedding_dimension())
+        return int(self._model.get_embedding_dimension())
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         self.warm_up()

@@ -15,7 +15,7 @@ from qa.settings import Settings
 from qa.types import Answer, Citation, PassageHit
 
 _CN_DIGITS = "零〇一二三四五六七八九十两百千万亿"
-_NUMBER = re.compile(rf"\d|第[{_CN_DIGITS}]+|[{_CN_DIGITS}]+(?:个|条|台|家|项|次|倍|名|位|年|大|批|座|种|所)")
+_NUMBER = re.compile(rf"\d+(?:\.\d+)?|第[{_CN_DIGITS}]+|[{_CN_DIGITS}]+(?=个|条|台|家|项|次|倍|名|位|年|大|批|座|种|所)")
 _DATE = re.compile(r"\d{1,2}月(?:\d{1,2}[日号])?|(?:19|20)\d{2}(?:年|-\d{1,4})|[今去明前]年|上旬|中旬|下旬|年底|年初")
 _PLACE_HINT = re.compile(r"在|于|产自|位于|来自|落户")
 _PLACE_SUFFIX = re.compile(r"(?<=..)(?:市|省|县|区|自治区|地区)$")
@@ -30,6 +30,7 @@ class Judged:
     support: float
     type_ok: bool
     unit_ok: bool
+    focus_ok: bool
     agrees: bool
 
 
@@ -50,7 +51,8 @@ def _has_unit(match_text: str, unit: str) -> bool:
 def _type_ok(question: Question, match_text: str) -> bool:
     """Does the sentence hold something of the kind the question asks for?"""
     if question.expected == NUMBER:
-        return _NUMBER.search(match_text) is not None
+        # A number the question itself states (its year, "三年") is not an answer.
+        return any(number not in question.match for number in _NUMBER.findall(match_text))
     if question.expected == DATE:
         return _DATE.search(match_text) is not None
     if question.expected == PERSON:
@@ -101,15 +103,20 @@ class SentenceAnswerer:
         return weights
 
     def _support(self, question: Question, weights: dict[str, float], hit: Hit) -> float:
+        """How well the sentence itself bears on the question, in [0, 1].
+
+        Half is lexical: the share of the question's IDF weight that the
+        sentence (with its article's title, date and source) covers. Half is
+        the sentence's cosine to the question, mapped from the band where e5
+        puts related Chinese text (0.85 .. 0.95) to 0 .. 1.
+        """
         sentence = hit.sentence
-        context = self._paragraph_match[(sentence.doc, sentence.paragraph)] + self._article_context[sentence.doc]
+        context = self.index.sentence_match[sentence.id] + self._article_context[sentence.doc]
         total = sum(weights.values())
         covered = sum(w for t, w in weights.items() if t in context) / total if total else 0.0
-        # e5 cosines of related Chinese text sit around 0.80-0.90; map that band to 0..1.
-        dense = min(max((max(hit.dense, hit.passage_dense) - 0.80) / 0.10, 0.0), 1.0)
-        if question.is_english or not weights:
-            return dense
-        return 0.6 * covered + 0.4 * dense
+        low, high = self.settings.dense_band
+        dense = min(max((hit.dense - low) / (high - low), 0.0), 1.0)
+        return 0.5 * covered + 0.5 * dense
 
     def _agrees(self, question: Question, sentence) -> bool:
         paragraph = self._paragraph_match[(sentence.doc, sentence.paragraph)] + self._article_context[sentence.doc]
@@ -127,9 +134,11 @@ class SentenceAnswerer:
             match = self.index.sentence_match[hit.sentence.id]
             type_ok = _type_ok(question, match)
             unit_ok = _has_unit(match, question.unit)
-            score = hit.score + settings.weight_type * type_ok + settings.weight_unit * unit_ok
+            focus_ok = any(word in match for word in question.focus)
+            score = (hit.score + settings.weight_type * type_ok
+                     + settings.weight_unit * (unit_ok or focus_ok))
             judged.append(Judged(hit, score, self._support(question, weights, hit), type_ok, unit_ok,
-                                 self._agrees(question, hit.sentence)))
+                                 focus_ok, self._agrees(question, hit.sentence)))
         judged.sort(key=lambda j: (j.agrees, j.score), reverse=True)
         return judged
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from embeddings.normalize import normalize
-from embeddings.tokenize import tokenize_normalized
+from embeddings.tokenize import STOPWORDS, tokenize_normalized
 
 # Expected answer types.
 NUMBER, DATE, PERSON, PLACE, OTHER = "number", "date", "person", "place", "other"
@@ -29,6 +29,12 @@ _UNIT_AFTER_QUESTION_WORD = re.compile(
     r"(?:多少|几)(亿元|万元|亿美元|美元|万千瓦|万吨|万人|亿|万|千瓦|吨|元|台|家|个|条|人|次|倍|项|座|年|天|%)")
 _PERCENT_WORDS = re.compile(r"百分|比例|比重|占比|占全|占.{0,8}多少|增长了?多少|增速|percentage|percent|proportion|share of")
 
+# The noun a "what/which/how many" word asks about: 什么样的[基地], 哪种[工艺], 多少[产值].
+_FOCUS_AFTER = re.compile(r"(?:什么样的?|什么|哪一?[个种类家些项座条位]|何种|多少|几[个条项种家台])([\u4e00-\u9fff]{2,8})")
+
+# Words after a question word that are part of the question phrase or a unit, not its subject.
+_NOT_FOCUS = frozenset({"时候", "地方", "亿元", "万元", "万吨", "美元", "千瓦", "万千瓦", "百分点"})
+
 _YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
 
 
@@ -44,6 +50,8 @@ class Question:
         unit: the unit a quantity question names ("万吨" in 多少万吨), or "%".
         years: four-digit years the question names; the answer must agree.
         places: place names the question names (jieba's ns tag); the answer must agree.
+        focus: jieba words of the noun the question word asks about (基地 in 什么样的基地):
+            a sentence naming it is more likely the answer.
         is_english: mostly Latin letters, so lexical overlap with Chinese text is not expected.
     """
 
@@ -54,6 +62,7 @@ class Question:
     unit: str
     years: tuple[str, ...]
     places: tuple[str, ...]
+    focus: tuple[str, ...]
     is_english: bool
 
 
@@ -91,6 +100,20 @@ def place_names(match: str) -> tuple[str, ...]:
     return tuple(places)
 
 
+def focus_words(match: str) -> tuple[str, ...]:
+    """Content words right after the question word, up to the next function word."""
+    found = _FOCUS_AFTER.search(match)
+    if not found:
+        return ()
+    from embeddings.tokenize import _jieba
+
+    # Only the first word: later ones belong to the rest of the clause (多少[代表]齐聚南宁).
+    first = _jieba().lcut(found.group(1))[0]
+    if first in STOPWORDS or first in _NOT_FOCUS or len(first) < 2:
+        return ()
+    return (first,)
+
+
 def parse_question(text: str) -> Question:
     """Analyse a (non-empty, already length-checked) question."""
     match = normalize(text)
@@ -105,5 +128,6 @@ def parse_question(text: str) -> Question:
         unit=asked_unit(match) if kind == NUMBER else "",
         years=tuple(dict.fromkeys(_YEAR.findall(match))),
         places=place_names(match),
+        focus=focus_words(match),
         is_english=latin > 2 * cjk,
     )

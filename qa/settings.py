@@ -28,6 +28,7 @@ class Settings:
         answer_candidates: fused sentence candidates the answerer considers.
         weight_*: fusion weights (see `qa.retriever`).
         min_support: below this support the answer is "not found".
+        dense_band: question-sentence cosines mapped to support 0 and 1.
     """
 
     corpus_dir: Path = field(default_factory=default_corpus_dir)
@@ -41,7 +42,8 @@ class Settings:
     weight_passage: float = 0.6
     weight_type: float = 0.35
     weight_unit: float = 0.35
-    min_support: float = 0.45
+    min_support: float = 0.5
+    dense_band: tuple[float, float] = (0.85, 0.95)
 
     def __post_init__(self):
         for name in ("top_passages", "dense_candidates", "answer_candidates"):

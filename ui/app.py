@@ -31,9 +31,9 @@ EXAMPLES = (
 )
 # Replies are HTML built from escaped text; only a few styles are added.
 CSS = """
-.message mark { background: #ffe58a; color: inherit; padding: 0 .1em; }
-.message details summary { cursor: pointer; }
-.message blockquote { margin: .25em 0 .75em; }
+#aluqa-chat mark { background: #ffe58a; color: inherit; padding: 0 .1em; }
+#aluqa-chat summary { cursor: pointer; }
+#aluqa-chat blockquote { margin: .25em 0 .75em; }
 """
 
 
@@ -105,7 +105,7 @@ def build_demo(qa: Asker) -> gr.Blocks:
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
         gr.Markdown(f"# {TITLE}\n{DESCRIPTION}")
         chatbot = gr.Chatbot(
-            label=TITLE, height=520, feedback_options=None, buttons=["copy"],
+            label=TITLE, elem_id="aluqa-chat", height=520, feedback_options=None, buttons=["copy"],
             # Replies are already escaped HTML; the sanitizer stays on as a second guard,
             # and LaTeX is off so a "$" in a news sentence stays a dollar sign.
             sanitize_html=True, latex_delimiters=[],

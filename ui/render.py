@@ -126,7 +126,8 @@ def _passages_block(summary: str, passages: list[dict[str, Any]], sentence: str 
                     citation: dict[str, Any] | None = None) -> str:
     """A collapsed `<details>` part listing passages."""
     items = "".join(_passage_item(p, sentence, citation) for p in passages)
-    return f"<details><summary>{summary} ({len(passages)})</summary><ol>{items}</ol></details>"
+    count = f"{len(passages)} passage" + ("s" if len(passages) != 1 else "")
+    return f"<details><summary>{summary} — {count}</summary><ol>{items}</ol></details>"
 
 
 def render_reply(reply: dict[str, Any]) -> str:

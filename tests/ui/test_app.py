@@ -68,13 +68,25 @@ def test_build_demo_builds_without_launching():
     assert {"answer", "chat"} <= names
 
 
+def test_examples_ask_in_one_click_and_clear_empties_the_chat():
+    demo = app.build_demo(FakeQA())
+    labels = [c["props"].get("value") for c in demo.config["components"] if c["type"] == "button"]
+    assert set(app.EXAMPLES) <= set(labels) and "Clear" in labels
+    example_fns = [fn for fn in demo.fns.values() if fn.inputs and isinstance(fn.inputs[0], gr.Button)]
+    assert sorted(fn.inputs[0].value for fn in example_fns) == sorted(app.EXAMPLES)
+    box, history = example_fns[0].fn(example_fns[0].inputs[0].value, [])
+    assert box == "" and history[0]["content"] == f"<p>{example_fns[0].inputs[0].value}</p>"
+    clear = next(fn for fn in demo.fns.values() if not fn.inputs and fn.outputs)
+    assert clear.fn() == ("", [])
+
+
 def test_found_reply_shows_sentence_figures_citation_and_sources():
     reply = _reply("2022年百色市铝产业总产值是多少？")
     assert "<strong>1045亿元</strong>" in reply
     assert "<strong>50.1%</strong>" in reply
     assert "广西日报 · 2023-02-01 · ¶3 · <code>004_7ed03d3179984da0.txt</code>" in reply
     assert "百色铝产业&lt;b&gt;报告&lt;/b&gt;" in reply
-    assert "<details><summary>Sources (2)</summary>" in reply
+    assert "<details><summary>Sources — 2 passages</summary>" in reply
     assert f"<mark>{SENTENCE}</mark>" in reply
     assert "score 0.912" in reply and "¶1" in reply
     assert "&lt;i&gt;不含&lt;/i&gt;" in reply and "<i>" not in reply
@@ -107,7 +119,7 @@ def test_user_and_corpus_html_is_escaped():
 def test_not_found_reply_says_so_and_shows_closest_material_and_note():
     reply = _reply("火星上有铝厂吗？")
     assert NOT_FOUND in reply
-    assert f"<details><summary>{CLOSEST} (1)</summary>" in reply
+    assert f"<details><summary>{CLOSEST} — 1 passage</summary>" in reply
     assert "<code>002_y.txt</code> · ¶2 · score 0.210" in reply
     assert "<em>Note: the question was cut to its first 500 characters</em>" in reply
     assert "<mark>" not in reply
@@ -173,6 +185,15 @@ def test_real_qa_class_with_stub_encoder(stub_qa):
     reply = render_reply(data)
     assert "<script" not in reply and reply
     assert app.respond(stub_qa, "？？？")["error"]
+
+
+def test_serve_reports_a_taken_port(capsys):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert app.serve(port=port, qa=FakeQA()) == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
 
 
 # --- live server with the real pipeline -------------------------------------------------
