@@ -20,6 +20,7 @@ _MAX_READINGS = 16  # pinyin spellings kept per vocabulary word (polyphonic char
 
 # Function words: they carry no content, so they are neither looked up nor
 # allowed to start or end a phrase (inside one they may: "year on year").
+# Scale words are listed too: `numbers` turns "2.2 billion" into 22亿.
 _STOP = frozenset(
     """a an the of in on at to for by with from into onto over under about as than per via
     and or but nor not no so if then that this these those there here it its it's they them
@@ -27,7 +28,7 @@ _STOP = frozenset(
     done has have had having will would shall should can could may might must which what who
     whom whose when where why how much many some any each every all both other such same own
     very also just only more most less least up down out off again further once etc sth sb one
-    s""".split()
+    s thousand million billion trillion bn mn percent cent""".split()
 )
 # After "which"/"what" these nouns name the type of the answer ("which country"),
 # a word the answering sentence does not contain; elsewhere they are kept.
@@ -44,7 +45,12 @@ _SUFFIXES = (("isation", "ization"), ("ise", "ize"), ("ised", "ized"), ("ising",
 _SKIP_GLOSS = re.compile(r"^(?:old |archaic |japanese |erhua )?variant of|^see |^surname |^taiwan pr|"
                          r"^cl:|^used in|^abbr\.? (?:for|of)|^also (?:written|pr)|^classifier for|^pr\. ")
 _PARENS = re.compile(r"\([^)]*\)|\[[^\]]*\]")
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+_CROSS_REF = re.compile(r"\S*[\u3400-\u9fff|]\S*")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+_TONES = str.maketrans("", "", "012345 ")
+_SEPARATORS = re.compile(r"[;,]")
+# Hyphens and slashes separate words ("year-on-year"); other punctuation goes too, apostrophes stay.
+_PUNCTUATION = str.maketrans({c: " " for c in map(chr, range(128)) if not (c.isalnum() or c in "' ")})
 _ALL_CJK = re.compile(r"^[\u3400-\u9fff\uf900-\ufaff]+$")
 _CHUNK = re.compile(r"[A-Za-z][A-Za-z\s'’-]*")  # runs of words; digits and punctuation break phrases
 _WORD = re.compile(r"[A-Za-z]+")
@@ -71,25 +77,28 @@ class _Dictionary:
 
 
 def _clean_gloss(gloss: str) -> list[str]:
-    """The lower-case phrases one CEDICT definition offers ("to grow; to increase" -> two)."""
+    """The lower-case phrases one CEDICT definition offers ("to grow, to increase" -> two)."""
     gloss = gloss.strip().lower()
-    if _SKIP_GLOSS.search(gloss):
+    if _SKIP_GLOSS.match(gloss):
         return []
-    gloss = _PARENS.sub(" ", gloss)
-    gloss = re.sub(r"\S*[\u3400-\u9fff|]\S*", " ", gloss)  # cross-references such as 個|个
+    if "(" in gloss or "[" in gloss:
+        gloss = _PARENS.sub(" ", gloss)
+    if not gloss.isascii():
+        gloss = _NON_ASCII.sub(" ", _CROSS_REF.sub(" ", gloss))  # references such as 個|个, accents
     phrases = []
-    for part in re.split(r"[;,]", gloss):
-        part = re.sub(r"[^a-z0-9' ]+", " ", part.replace("-", " ").replace("/", " "))
-        part = re.sub(r"^(?:to|a|an|the) ", "", " ".join(part.split()))
-        if part and not _SKIP_GLOSS.search(part):
-            phrases.append(part)
+    for part in _SEPARATORS.split(gloss):
+        terms = part.translate(_PUNCTUATION).split()
+        if terms and terms[0] in ("to", "a", "an", "the"):
+            terms = terms[1:]
+        if terms and not _SKIP_GLOSS.match(part.lstrip()):
+            phrases.append(" ".join(terms))
     return phrases
 
 
 def _spellings(pinyin: str) -> list[str]:
     """Toneless spellings of a CEDICT reading: "Lu:3 yuan2" -> ["lvyuan", "luyuan"]."""
-    plain = re.sub(r"[\d\s]", "", pinyin.lower())
-    return list(dict.fromkeys([plain.replace("u:", "v"), plain.replace("u:", "u")]))
+    plain = pinyin.lower().translate(_TONES)
+    return [plain.replace("u:", "v"), plain.replace("u:", "u")] if "u:" in plain else [plain]
 
 
 @lru_cache(maxsize=1)

@@ -1,0 +1,68 @@
+"""The Python API over a stub-encoded index: answers, citations, refusals, bad input."""
+
+import pytest
+
+from qa import QA, QuestionError
+from qa.api import prepare_question
+from qa.settings import MAX_QUESTION_CHARS, Settings
+
+
+def test_answer_carries_sentence_and_traceable_citation(stub_qa):
+    reply = stub_qa.ask("2022年百色市铝产业总产值是多少？")
+    assert reply.found
+    assert "1045亿元" in reply.sentence
+    citation = reply.citation
+    assert citation.doc == "004_7ed03d3179984da0.txt"
+    article = stub_qa.index.articles[citation.doc]
+    assert article.text[citation.start:citation.end] == reply.sentence
+    assert citation.date == "2023-08-02"
+    assert reply.passages and reply.sentence in reply.passages[0].text
+
+
+def test_traditional_answer_comes_without_pinyin(stub_qa):
+    reply = stub_qa.ask("魏桥创业集团三年关停热电厂，停运了多少台机组？")
+    assert reply.found and "42臺機組" in reply.sentence
+    assert "(" not in reply.sentence
+
+
+def test_year_the_corpus_does_not_cover_is_not_answered(stub_qa):
+    reply = stub_qa.ask("百色市2021年铝产业总产值是多少？")
+    assert not reply.found
+    assert reply.sentence is None and reply.citation is None
+    assert reply.passages, "the closest material is still offered"
+
+
+def test_to_dict_has_the_documented_shape(stub_qa):
+    data = stub_qa.ask("2022年百色市铝产业总产值是多少？").to_dict()
+    assert set(data) >= {"question", "found", "sentence", "score", "citation", "passages"}
+    assert set(data["citation"]) == {"doc", "title", "source", "date", "paragraph", "start", "end"}
+    assert {"doc", "text", "score"} <= set(data["passages"][0])
+
+
+@pytest.mark.parametrize("bad", ["", "   \n\t", "？？？", "\x00\x01", 42])
+def test_unaskable_questions_get_a_clear_error(stub_qa, bad):
+    with pytest.raises(QuestionError):
+        stub_qa.ask(bad)
+
+
+def test_long_question_is_cut_with_a_note(stub_qa):
+    reply = stub_qa.ask("百色" * 60_000)
+    assert str(MAX_QUESTION_CHARS) in reply.note
+
+
+def test_control_characters_are_dropped():
+    assert prepare_question("百色\x00铝\x07产业") == ("百色 铝 产业", "")
+
+
+def test_settings_reject_bad_values():
+    with pytest.raises(ValueError, match="top_passages"):
+        Settings(top_passages=0)
+    with pytest.raises(ValueError, match="min_support"):
+        Settings(min_support=2.0)
+
+
+def test_missing_index_is_reported_with_the_fix(tmp_path, stub_encoder):
+    from embeddings.manifest import IndexMissingError
+
+    with pytest.raises(IndexMissingError, match="aluqa build"):
+        QA(tmp_path / "none", encoder=stub_encoder).ask("百色铝产业总产值？")
