@@ -77,6 +77,9 @@ def describe_vector_index(index) -> str:
 def _build_bm25(token_lists: list[list[str]]):
     import bm25s
 
+    # bm25s logs every build at DEBUG on its own handler; that is noise in `aluqa build`.
+    logging.getLogger("bm25s").setLevel(logging.WARNING)
+
     bm25 = bm25s.BM25()
     # An empty token list would make bm25s fail; the empty token keeps such rows scoreable (zero).
     bm25.index([tokens or [""] for tokens in token_lists], show_progress=False)

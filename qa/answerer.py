@@ -10,7 +10,7 @@ from functools import lru_cache
 from embeddings.index import CorpusIndex
 from embeddings.normalize import normalize
 from qa.question import DATE, NUMBER, PERSON, PLACE, Question
-from qa.retriever import Hit, Retrieval
+from qa.retriever import Hit, PassageScore, Retrieval
 from qa.settings import Settings
 from qa.types import Answer, Citation, PassageHit
 
@@ -165,6 +165,9 @@ class SentenceAnswerer:
     def _passages(self, retrieval: Retrieval, answer_passage: int | None) -> tuple[PassageHit, ...]:
         """The answer's own passage first, then the best others."""
         ranked = sorted(retrieval.passages, key=lambda p: p.passage.id != answer_passage)
+        if answer_passage is not None and (not ranked or ranked[0].passage.id != answer_passage):
+            # The answer's passage ranked below those kept: show it first all the same.
+            ranked.insert(0, PassageScore(self.index.passages[answer_passage], 0.0, 0.0))
         return tuple(
             PassageHit(p.passage.doc, p.passage.text, p.score, p.passage.paragraph, p.passage.start, p.passage.end)
             for p in ranked[: self.settings.top_passages]

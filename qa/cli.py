@@ -1,4 +1,4 @@
-"""The `aluqa` command: build the index, ask a question, serve the chat page."""
+"""The `aluqa` command: build the index, ask a question, evaluate, serve the chat page."""
 
 from __future__ import annotations
 
@@ -40,6 +40,87 @@ def _ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def _eval(args: argparse.Namespace) -> int:
+    from embeddings.manifest import IndexLoadError
+    from qa.evaluate_squad import EvalError
+
+    try:
+        figures = _eval_squad(args) if args.squad else _eval_seed(args)
+    except EvalError as error:
+        print(f"aluqa eval: {error}", file=sys.stderr)
+        return 2
+    except IndexLoadError as error:
+        print(f"aluqa eval: {error}", file=sys.stderr)
+        return 3
+    if args.json:
+        print(json.dumps(figures, ensure_ascii=False, indent=2))
+        return 0
+    width = max(len(key) for key in figures)
+    for key, value in figures.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
+        print(f"{key.replace('_', ' '):<{width}}  {value}")
+    return 0
+
+
+def _eval_squad(args: argparse.Namespace) -> dict:
+    import time
+
+    from embeddings.encoder import SentenceTransformerEncoder
+    from qa.api import QA
+    from qa.evaluate_squad import default_eval_index_dir, ensure_squad_index, evaluate_squad, read_squad, write_jsonl
+
+    squad = read_squad(args.squad)
+    encoder = SentenceTransformerEncoder()
+    ready = ensure_squad_index(squad, args.index or default_eval_index_dir(squad), encoder, show_progress=True,
+                               on_stage=lambda label: print(f"[aluqa eval] {label} ...", file=sys.stderr, flush=True))
+    started = time.perf_counter()
+    report = evaluate_squad(QA(ready.folder, encoder=encoder), squad.questions[: args.limit])
+    if args.errors:
+        print(f"aluqa eval: {write_jsonl(args.errors, report.misses())} misses written to {args.errors}",
+              file=sys.stderr)
+    return {"file": str(args.squad), "documents": len(squad.articles), **report.figures(),
+            "index": str(ready.folder), "index_built": ready.built, "index_seconds": round(ready.seconds, 1),
+            "run_seconds": round(time.perf_counter() - started, 1)}
+
+
+def _eval_seed(args: argparse.Namespace) -> dict:
+    from tqdm import tqdm
+
+    from qa.api import QA
+    from qa.evaluate import evaluate_seed_qa, read_seed_qa
+    from qa.evaluate_squad import EvalError, refusal_figures, seed_misses, write_jsonl
+
+    try:
+        items = read_seed_qa(args.qa)[: args.limit]
+    except OSError as error:
+        raise EvalError(f"cannot read {args.qa} ({error.strerror or error})") from None
+    except ValueError as error:
+        raise EvalError(f"{args.qa} is not a JSONL file ({error})") from None
+    qa = QA(index_dir=args.index)
+    qa.warm_up()
+    with tqdm(total=len(items), desc="asking", unit="q", file=sys.stderr) as bar:
+        def ask(question):
+            reply = qa.ask(question)
+            bar.update()
+            return reply
+
+        report = evaluate_seed_qa(ask, items)
+    if args.errors:
+        print(f"aluqa eval: {write_jsonl(args.errors, seed_misses(report))} misses written to {args.errors}",
+              file=sys.stderr)
+    refusals = refusal_figures(report)
+    return {"file": str(args.qa), **report.figures(), "refusals": refusals.refusals,
+            "refusal_precision": refusals.precision, "refusal_recall": refusals.recall}
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
 def _serve(args: argparse.Namespace) -> int:
     from ui.app import serve
 
@@ -61,6 +142,18 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--model", default=None, help="refuse an index built with another model")
     ask.add_argument("--json", action="store_true", help="print one JSON object")
     ask.set_defaults(run=_ask)
+
+    evaluate = commands.add_parser("eval", help="measure answers on a SQuAD-style file or a seed-format QA set")
+    source = evaluate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--squad", type=Path, help="SQuAD-style JSON: its passages are the corpus, its questions asked")
+    source.add_argument("--qa", type=Path, help="seed-format JSONL QA set (asked against the index)")
+    evaluate.add_argument("--index", type=Path, default=None,
+                          help="index folder (default: --squad: built in the cache, reused while current; "
+                               "--qa: the index of seeds/)")
+    evaluate.add_argument("--limit", type=_positive_int, default=None, help="ask only the first N questions")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object of the figures")
+    evaluate.add_argument("--errors", type=Path, default=None, help="write the misses to this JSONL file")
+    evaluate.set_defaults(run=_eval)
 
     serve = commands.add_parser("serve", help="serve the chat page")
     serve.add_argument("--index", type=Path, default=None, help="index folder (default: the index of seeds/)")
