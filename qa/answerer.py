@@ -108,7 +108,10 @@ class SentenceAnswerer:
         Half is lexical: the share of the question's IDF weight that the
         sentence (with its article's title, date and source) covers. Half is
         the sentence's cosine to the question, mapped from the band where e5
-        puts related Chinese text (0.85 .. 0.95) to 0 .. 1.
+        puts related Chinese text (0.85 .. 0.95) to 0 .. 1. For an English
+        question only the lexical half counts (over its translated tokens):
+        e5-small's cross-lingual cosines bunch together (0.74 .. 0.80 for
+        answers and unrelated sentences alike) and carry no signal.
         """
         sentence = hit.sentence
         context = self.index.sentence_match[sentence.id] + self._article_context[sentence.doc]
@@ -116,7 +119,7 @@ class SentenceAnswerer:
         covered = sum(w for t, w in weights.items() if t in context) / total if total else 0.0
         low, high = self.settings.dense_band
         dense = min(max((hit.dense - low) / (high - low), 0.0), 1.0)
-        return 0.5 * covered + 0.5 * dense
+        return covered if question.is_english else 0.5 * covered + 0.5 * dense
 
     def _agrees(self, question: Question, sentence) -> bool:
         paragraph = self._paragraph_match[(sentence.doc, sentence.paragraph)] + self._article_context[sentence.doc]

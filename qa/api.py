@@ -6,10 +6,17 @@ import logging
 import re
 import threading
 from functools import lru_cache
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
 
 from qa.settings import MAX_QUESTION_CHARS, Settings
 from qa.types import Answer
+
+if TYPE_CHECKING:
+    from qa.answerer import SentenceAnswerer
+    from qa.question import Question
+    from qa.retriever import HybridRetriever, Retrieval
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +84,7 @@ class QA:
         from embeddings.encoder import SentenceTransformerEncoder
         from embeddings.index import CorpusIndex
         from qa.answerer import SentenceAnswerer
+        from qa.crosslingual import EnglishQueryExpander
         from qa.retriever import HybridRetriever
 
         settings = self.settings
@@ -89,7 +97,9 @@ class QA:
 
             raise IndexMismatchError(f"the model gives {encoder.dimension}-dim vectors, the index holds "
                                      f"{index.manifest.dimension}; {rebuild_hint(settings.index_dir)}")
-        return HybridRetriever(index, encoder, settings), SentenceAnswerer(index, settings)
+        translator = EnglishQueryExpander(index.sentence_bm25.vocab_dict)
+        return _Pipeline(HybridRetriever(index, encoder, settings), SentenceAnswerer(index, settings),
+                         translator.expand)
 
     def _expected_model(self) -> str | None:
         if self._encoder is not None:
@@ -118,7 +128,7 @@ class QA:
     @property
     def index(self):
         self.warm_up()
-        return self._ready[0].index
+        return self._ready.retriever.index
 
     def ask(self, question: str) -> Answer:
         """Answer one question with one cited sentence, or an explicit "not found".
@@ -127,13 +137,34 @@ class QA:
             QuestionError: the question is empty or has nothing to search for.
             IndexLoadError: the index is missing, damaged or built with another model.
         """
+        return self.trace(question).answer
+
+    def trace(self, question: str) -> "Trace":
+        """Answer a question and keep what led to the answer (for evaluation and debugging)."""
         from qa.question import parse_question
 
         text, note = prepare_question(question)
         self.warm_up()
-        retriever, answerer = self._ready
-        parsed = parse_question(text)
-        return answerer.answer(parsed, retriever.retrieve(parsed), note=note)
+        pipeline = self._ready
+        parsed = parse_question(text, pipeline.translate)
+        retrieval = pipeline.retriever.retrieve(parsed)
+        return Trace(parsed, retrieval, pipeline.answerer.answer(parsed, retrieval, note=note))
+
+
+@dataclass(frozen=True)
+class _Pipeline:
+    retriever: "HybridRetriever"
+    answerer: "SentenceAnswerer"
+    translate: Callable[[str], list[str]]
+
+
+@dataclass(frozen=True)
+class Trace:
+    """One question's way through the system: parsed question, retrieval, answer."""
+
+    question: "Question"
+    retrieval: "Retrieval"
+    answer: Answer
 
 
 @lru_cache(maxsize=4)

