@@ -16,9 +16,12 @@ def test_answerable_questions_get_the_right_sentence(seed_report):
     figures = seed_report.figures()
     misses = [(i.id, i.question, i.sentence) for i in seed_report.answerable if not i.correct]
     assert figures["answerable_accuracy"] >= 0.85, misses
+    # Measured 35/35 on this set; the margin above guards against an
+    # unnoticed drop while tuning on other data, not against noise.
+    assert figures["false_refusals"] <= 1, misses
 
 
 @pytest.mark.slow
 def test_unanswerable_questions_are_refused(seed_report):
     wrong = [(i.id, i.question, i.sentence) for i in seed_report.unanswerable if not i.correct]
-    assert seed_report.figures()["unanswerable_refused"] >= 3, wrong
+    assert seed_report.figures()["unanswerable_refused"] >= 4, wrong
