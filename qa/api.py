@@ -80,6 +80,11 @@ class QA:
             if self._ready is None:
                 self._ready = self._load()
 
+    def reload(self) -> None:
+        """Forget the loaded index so the next question loads it again (after a rebuild)."""
+        with self._lock:
+            self._ready = None
+
     def _load(self):
         from embeddings.encoder import SentenceTransformerEncoder
         from embeddings.index import CorpusIndex
