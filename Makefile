@@ -6,13 +6,19 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMPS := $(VENV)/.stamps
 
-.PHONY: run test test-fast install model index serve clean
+.PHONY: run test test-fast install model index serve clean browser
 
 run: index
 	$(PY) -m qa serve
 
-test: index
+test: index browser
 	$(PY) -m pytest
+
+# Chromium for the browser test (tests/ui/test_browser.py), with a Chinese font so
+# its screenshots are legible. Needs root and apt; without them the test skips.
+browser:
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-zenhei) \
+		|| echo "make: could not install chromium (no root or no apt?); the browser test will be skipped"
 
 # Without the real model and live servers: a quick check while editing.
 test-fast: install

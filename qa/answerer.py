@@ -7,9 +7,13 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
+import numpy as np
+
 from embeddings.index import CorpusIndex
 from embeddings.normalize import normalize
 from qa.question import DATE, NUMBER, PERSON, PLACE, Question
+from qa.ranker import (FEATURES, LinearRanker, char_bigrams, default_ranker, log_length,
+                       longest_common_substring, novelty)
 from qa.retriever import Hit, PassageScore, Retrieval
 from qa.settings import Settings
 from qa.types import Answer, Citation, PassageHit
@@ -79,9 +83,10 @@ class SentenceAnswerer:
     lexically and in the dense space) reaches `Settings.min_support`.
     """
 
-    def __init__(self, index: CorpusIndex, settings: Settings):
+    def __init__(self, index: CorpusIndex, settings: Settings, ranker: LinearRanker | None = None):
         self.index = index
         self.settings = settings
+        self.ranker = ranker or default_ranker()
         self._paragraph_match: dict[tuple[str, int], str] = {}
         for sentence, match in zip(index.sentences, index.sentence_match):
             key = (sentence.doc, sentence.paragraph)
@@ -114,9 +119,7 @@ class SentenceAnswerer:
         answers and unrelated sentences alike) and carry no signal.
         """
         sentence = hit.sentence
-        context = self.index.sentence_match[sentence.id] + self._article_context[sentence.doc]
-        total = sum(weights.values())
-        covered = sum(w for t, w in weights.items() if t in context) / total if total else 0.0
+        covered = self._coverage(weights, self.index.sentence_match[sentence.id] + self._article_context[sentence.doc])
         low, high = self.settings.dense_band
         dense = min(max((hit.dense - low) / (high - low), 0.0), 1.0)
         return covered if question.is_english else 0.5 * covered + 0.5 * dense
@@ -128,20 +131,55 @@ class SentenceAnswerer:
         article = self._article_match[sentence.doc]
         return all(_place_stem(place) in article for place in question.places)
 
-    def judge(self, question: Question, retrieval: Retrieval) -> list[Judged]:
-        """Score every candidate; best first."""
-        settings = self.settings
+    def _coverage(self, weights: dict[str, float], text: str) -> float:
+        total = sum(weights.values())
+        return sum(w for t, w in weights.items() if t in text) / total if total else 0.0
+
+    def _neighbour(self, sentence, step: int) -> str:
+        """Matching text of the sentence `step` away in the same paragraph, or ""."""
+        other = sentence.id + step
+        if 0 <= other < len(self.index.sentences):
+            candidate = self.index.sentences[other]
+            if candidate.doc == sentence.doc and candidate.paragraph == sentence.paragraph:
+                return self.index.sentence_match[other]
+        return ""
+
+    def features(self, question: Question, retrieval: Retrieval) -> tuple[np.ndarray, list[tuple[bool, bool, bool]]]:
+        """Feature rows (in `qa.ranker.FEATURES` order) of the candidates, and their (type, unit, focus) flags."""
         weights = self._token_weights(question)
-        judged = []
-        for hit in retrieval.hits:
-            match = self.index.sentence_match[hit.sentence.id]
+        question_bigrams = char_bigrams(question.match)
+        question_chars = max(len(question.match), 1)
+        rows, flags = [], []
+        for rank, hit in enumerate(retrieval.hits):
+            sentence = hit.sentence
+            match = self.index.sentence_match[sentence.id]
             type_ok = _type_ok(question, match)
             unit_ok = _has_unit(match, question.unit)
             focus_ok = any(word in match for word in question.focus)
-            score = (hit.score + settings.weight_type * type_ok
-                     + settings.weight_unit * (unit_ok or focus_ok))
-            judged.append(Judged(hit, score, self._support(question, weights, hit), type_ok, unit_ok,
-                                 focus_ok, self._agrees(question, hit.sentence)))
+            bigrams = char_bigrams(match)
+            rows.append((
+                hit.score, hit.dense, hit.lexical, hit.passage_score, hit.passage_dense,
+                self._coverage(weights, match + self._article_context[sentence.doc]),
+                self._coverage(weights, self._neighbour(sentence, -1)),
+                self._coverage(weights, self._neighbour(sentence, +1)),
+                len(question_bigrams & bigrams) / max(len(question_bigrams), 1),
+                min(longest_common_substring(question.match, match) / question_chars, 1.0),
+                float(type_ok), float(unit_ok or focus_ok),
+                novelty(question.match, match), log_length(match), 1.0 / (rank + 1),
+            ))
+            flags.append((type_ok, unit_ok, focus_ok))
+        return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(FEATURES)), flags
+
+    def judge(self, question: Question, retrieval: Retrieval) -> list[Judged]:
+        """Score every candidate with the ranker; eligible candidates first, best first."""
+        matrix, flags = self.features(question, retrieval)
+        scores = self.ranker.score(matrix) if len(matrix) else np.zeros(0)
+        weights = self._token_weights(question)
+        judged = [
+            Judged(hit, float(score), self._support(question, weights, hit), type_ok, unit_ok, focus_ok,
+                   self._agrees(question, hit.sentence))
+            for hit, score, (type_ok, unit_ok, focus_ok) in zip(retrieval.hits, scores, flags)
+        ]
         judged.sort(key=lambda j: (j.agrees, j.score), reverse=True)
         return judged
 

@@ -21,7 +21,26 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Invisible format characters (zero-width spaces and joiners, bidi overrides,
+# soft hyphen, BOM, tag characters) and lone surrogates (from JSON "\ud800"
+# or undecodable command-line bytes): removed, so they cannot split a word or
+# crash an encoder that needs valid UTF-8.
+_INVISIBLE = re.compile(r"[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f"
+                        r"\ufeff\ufff9-\ufffb\ud800-\udfff\U000e0000-\U000e007f]")
 _WORDLIKE = re.compile(r"[^\W_]", re.UNICODE)
+# Text longer than this is cut before cleaning, so that a huge paste costs
+# little; what is left is still far above MAX_QUESTION_CHARS.
+_RAW_LIMIT = 20 * MAX_QUESTION_CHARS
+EXAMPLE_QUESTION = "2022年百色市铝产业总产值是多少？"
+OTHER_SCRIPT_NOTE = ("AluQA reads questions in Chinese or English and its articles are in Chinese; "
+                     "this question is written in another script")
+
+
+def _is_han_or_latin(ch: str) -> bool:
+    """A letter of the scripts the corpus and the query translation handle."""
+    o = ord(ch)
+    return (o < 0x250 or 0x1E00 <= o <= 0x1EFF or 0xFF21 <= o <= 0xFF5A  # Latin, full-width Latin
+            or 0x3400 <= o <= 0x9FFF or 0xF900 <= o <= 0xFAFF or 0x20000 <= o <= 0x3134F)  # Han
 
 
 class QuestionError(ValueError):
@@ -31,21 +50,37 @@ class QuestionError(ValueError):
 def prepare_question(text: object) -> tuple[str, str]:
     """Clean a user's question; returns (question, note for the user or "").
 
+    Control characters become spaces, invisible format characters and lone
+    surrogates are removed, whitespace runs collapse to one space, and the
+    result is cut to MAX_QUESTION_CHARS (the note says so). A question in a
+    script that is neither Chinese nor Latin (Russian, Arabic, kana...) is
+    still asked, with a note saying AluQA reads Chinese and English.
+
     Raises:
-        QuestionError: not text, empty, or without a single letter, digit or character.
+        QuestionError: not text; empty; without a single letter, digit or
+            character; or only a number (nothing says what to look for).
     """
     if not isinstance(text, str):
         raise QuestionError(f"a question must be text, got {type(text).__name__}")
-    cleaned = " ".join(_CONTROL.sub(" ", text).split())
+    notes = []
+    cut = len(text) > _RAW_LIMIT
+    if cut:
+        text = text[:_RAW_LIMIT]
+    cleaned = " ".join(_CONTROL.sub(" ", _INVISIBLE.sub("", text)).split())
     if not cleaned:
-        raise QuestionError("the question is empty: type a question, e.g. 2022年百色市铝产业总产值是多少？")
-    note = ""
-    if len(cleaned) > MAX_QUESTION_CHARS:
-        cleaned = cleaned[:MAX_QUESTION_CHARS]
-        note = f"the question was cut to its first {MAX_QUESTION_CHARS} characters"
+        raise QuestionError(f"the question is empty: type a question, e.g. {EXAMPLE_QUESTION}")
+    if len(cleaned) > MAX_QUESTION_CHARS or cut:
+        cleaned = cleaned[:MAX_QUESTION_CHARS].rstrip()
+        notes.append(f"the question was cut to its first {MAX_QUESTION_CHARS} characters")
     if not _WORDLIKE.search(cleaned):
         raise QuestionError("the question has no words to search for: type a question in Chinese or English")
-    return cleaned, note
+    letters = [ch for ch in cleaned if ch.isalpha()]
+    if not letters:
+        raise QuestionError(f"the question is only a number ({cleaned[:40]}): say what you want to know "
+                            f"about it, e.g. {EXAMPLE_QUESTION}")
+    if not any(_is_han_or_latin(ch) for ch in letters):
+        notes.append(OTHER_SCRIPT_NOTE)
+    return cleaned, "; ".join(notes)
 
 
 class QA:
@@ -129,6 +164,16 @@ class QA:
         logger.warning("building the index of %s into %s (first use, or the corpus changed)",
                        settings.corpus_dir, settings.index_dir)
         build_index(settings.corpus_dir, settings.index_dir, model=settings.model, encoder=self._encoder)
+
+    @property
+    def retriever(self) -> "HybridRetriever":
+        self.warm_up()
+        return self._ready.retriever
+
+    @property
+    def answerer(self) -> "SentenceAnswerer":
+        self.warm_up()
+        return self._ready.answerer
 
     @property
     def index(self):

@@ -40,6 +40,33 @@ def _ask(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add(args: argparse.Namespace) -> int:
+    from embeddings.build import default_corpus_dir, default_index_dir
+    from embeddings.corpus import CorpusError
+    from embeddings.manifest import IndexLoadError, Manifest
+    from ui.articles import add_articles
+
+    corpus_dir, index_dir = args.corpus or default_corpus_dir(), args.index or default_index_dir()
+    try:
+        model = Manifest.read(index_dir).model  # rebuild with the model the index was built with
+    except IndexLoadError:
+        model = None  # no index yet: the default model
+    try:
+        report = add_articles(args.files, corpus_dir, index_dir, model=model)
+    except CorpusError as error:
+        print(f"aluqa add: the index could not be rebuilt, nothing was added: {error}", file=sys.stderr)
+        return 3
+    for name in report.added:
+        print(f"added {name} to {corpus_dir}")
+    for message in report.present:
+        print(f"unchanged: {message}")
+    for message in report.refused:
+        print(f"aluqa add: refused {message}; nothing written", file=sys.stderr)
+    if report.summary:
+        print(report.summary)
+    return 2 if report.refused else 0
+
+
 def _eval(args: argparse.Namespace) -> int:
     from embeddings.manifest import IndexLoadError
     from qa.evaluate_squad import EvalError
@@ -124,7 +151,31 @@ def _positive_int(text: str) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from ui.app import serve
 
-    return serve(index_dir=args.index, host=args.host, port=args.port)
+    def login(text: str, where: str) -> tuple[str, str] | None:
+        user, colon, password = text.strip().partition(":")  # the password may hold ":"
+        if not (colon and user and password):
+            print(f"aluqa serve: {where} must be USER:PASSWORD, both non-empty", file=sys.stderr)
+            return None
+        return user, password
+
+    auth = None
+    if args.auth is not None:
+        auth = login(args.auth, "--auth")
+        if auth is None:
+            return 2
+    elif args.auth_file is not None:
+        try:
+            lines = [line for line in args.auth_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as error:
+            print(f"aluqa serve: cannot read --auth-file {args.auth_file}: {error}", file=sys.stderr)
+            return 2
+        if len(lines) != 1:
+            print(f"aluqa serve: --auth-file {args.auth_file} must hold one USER:PASSWORD line", file=sys.stderr)
+            return 2
+        auth = login(lines[0], f"the line of {args.auth_file}")
+        if auth is None:
+            return 2
+    return serve(index_dir=args.index, host=args.host, port=args.port, auth=auth)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,6 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print one JSON object")
     ask.set_defaults(run=_ask)
 
+    add = commands.add_parser("add", help="add .txt/.md articles to the corpus and rebuild the index")
+    add.add_argument("files", nargs="+", type=Path, metavar="FILE", help="article files to add")
+    add.add_argument("--corpus", type=Path, default=None,
+                     help="corpus folder to copy them into (default: ALUQA_CORPUS_DIR or seeds/)")
+    add.add_argument("--index", type=Path, default=None,
+                     help="index folder to rebuild (default: ALUQA_INDEX_DIR or index/)")
+    add.set_defaults(run=_add)
+
     evaluate = commands.add_parser("eval", help="measure answers on a SQuAD-style file or a seed-format QA set")
     source = evaluate.add_mutually_exclusive_group(required=True)
     source.add_argument("--squad", type=Path, help="SQuAD-style JSON: its passages are the corpus, its questions asked")
@@ -159,6 +218,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--index", type=Path, default=None, help="index folder (default: the index of seeds/)")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    login = serve.add_mutually_exclusive_group()
+    login.add_argument("--auth", metavar="USER:PASSWORD", default=None,
+                       help="ask for this login (visible to other local users in the process list: "
+                            "prefer --auth-file)")
+    login.add_argument("--auth-file", metavar="FILE", type=Path, default=None,
+                       help="ask for the login in FILE, one USER:PASSWORD line")
     serve.set_defaults(run=_serve)
     return parser
 

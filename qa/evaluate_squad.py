@@ -217,7 +217,7 @@ class SquadReport:
 
 
 def evaluate_squad(qa, questions: Sequence[SquadQuestion], progress: bool = True) -> SquadReport:
-    """Ask every question through `qa.ask` (timed) and retrieve it once more for passage recall.
+    """Ask every question through `qa.trace` (what `QA.ask` runs), timed, keeping its retrieval.
 
     Args:
         qa: a `QA` on the index of the questions' corpus.
@@ -226,23 +226,20 @@ def evaluate_squad(qa, questions: Sequence[SquadQuestion], progress: bool = True
     """
     from tqdm import tqdm
 
-    from qa.api import QuestionError, prepare_question
-    from qa.question import parse_question
+    from qa.api import QuestionError
 
     qa.warm_up()  # loading the model is not part of any question's latency
-    retriever = qa._ready[0]
     report = SquadReport([])
     for item in tqdm(questions, desc="asking", unit="q", file=sys.stderr, disable=not progress):
         started = time.perf_counter()
         try:
-            reply = qa.ask(item.question)
+            trace = qa.trace(item.question)
         except QuestionError:
             report.outcomes.append(Outcome(item, False, None, (), (), time.perf_counter() - started))
             continue
-        seconds = time.perf_counter() - started
-        retrieval = retriever.retrieve(parse_question(prepare_question(item.question)[0]))
+        seconds, reply = time.perf_counter() - started, trace.answer
         report.outcomes.append(Outcome(item, reply.found, reply.sentence, tuple(reply.candidates),
-                                       tuple(p.passage.doc for p in retrieval.passages), seconds))
+                                       tuple(p.passage.doc for p in trace.retrieval.passages), seconds))
     return report
 
 

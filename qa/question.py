@@ -92,11 +92,27 @@ def asked_unit(match: str) -> str:
     return "%" if _PERCENT_WORDS.search(match) else ""
 
 
+ADMIN_SUFFIXES = ("市", "县", "省", "区", "州", "镇")
+
+
+def is_place_word(word: str, flag: str) -> bool:
+    """A place by jieba's tag, by its dictionary entry with an administrative suffix
+    (jieba tags 广元 nz but 广元市 ns), or by a suffix of its own (XX市 unknown to jieba)."""
+    if len(word) < 2:
+        return False
+    if flag == "ns":
+        return True
+    tags = _posseg().dt.word_tag_tab
+    if any(tags.get(word + suffix) == "ns" for suffix in ADMIN_SUFFIXES):
+        return True
+    return len(word) >= 3 and word.endswith(ADMIN_SUFFIXES) and flag.startswith("n")
+
+
 def place_names(match: str) -> tuple[str, ...]:
-    """Place names in the question, by jieba's part-of-speech tags."""
+    """Place names in the question (see `is_place_word`)."""
     places = []
     for pair in _posseg().cut(match):
-        if pair.flag == "ns" and len(pair.word) >= 2 and pair.word not in places:
+        if is_place_word(pair.word, pair.flag) and pair.word not in places:
             places.append(pair.word)
     return tuple(places)
 

@@ -97,12 +97,18 @@ class HybridRetriever:
         self.encoder = encoder
         self.settings = settings
 
-    def retrieve(self, question: Question) -> Retrieval:
+    def retrieve(self, question: Question, query_vector: np.ndarray | None = None) -> Retrieval:
+        """Rank sentences and passages for a question.
+
+        Args:
+            question: the parsed question.
+            query_vector: its embedding, when already computed (batch evaluation); shape (1, dim).
+        """
         index, settings = self.index, self.settings
         n_sentences, n_passages = len(index.sentences), len(index.passages)
         if n_sentences == 0:
             return Retrieval((), ())
-        query = self.encoder.encode_queries([question.match])
+        query = self.encoder.encode_queries([question.match]) if query_vector is None else query_vector
         k = settings.dense_candidates
 
         sentence_dense = _dense_scores(index.sentence_vectors, query, n_sentences, k)

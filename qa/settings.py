@@ -40,8 +40,6 @@ class Settings:
     weight_dense: float = 1.0
     weight_lexical: float = 1.0
     weight_passage: float = 0.6
-    weight_type: float = 0.35
-    weight_unit: float = 0.35
     min_support: float = 0.5
     dense_band: tuple[float, float] = (0.85, 0.95)
 

@@ -6,6 +6,9 @@ import html
 import re
 from typing import Any
 
+from embeddings.normalize import normalize
+from qa.question import NUMBER, asked_unit, expected_type
+
 NOT_FOUND = "The corpus holds no answer to this question."
 CLOSEST = "Closest material (not an answer)"
 UNEXPECTED = "Sorry, something went wrong while answering; the details are in the server log."
@@ -60,17 +63,38 @@ def escape_text(text: str) -> str:
     return "<br>".join(escaped.splitlines())
 
 
-def emphasise_figures(text: str) -> str:
-    """Escape text and wrap every figure (number with its unit) in `<strong>`.
+_YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
+
+
+def _asked_figures(text: str, question: str) -> list[re.Match]:
+    """The figures of `text` that answer `question`: not a year it names, with the unit it asks for."""
+    figures = list(FIGURE.finditer(text))
+    match = normalize(question)
+    named_years = set(_YEAR.findall(match))
+    asks_number = expected_type(match) == NUMBER
+    unit = asked_unit(match) if asks_number else ""
+    # A bare year is context, not the amount asked for; nor is a year the question names.
+    figures = [f for f in figures if not (_YEAR.fullmatch(f.group().removesuffix("年"))
+                                          and (f.group()[:4] in named_years or (asks_number and unit != "年")))]
+    with_unit = [f for f in figures if unit and unit in normalize(f.group())]
+    # Without any figure in the asked unit, every other figure stays emphasised.
+    return with_unit or figures
+
+
+def emphasise_figures(text: str, question: str | None = None) -> str:
+    """Escape text and wrap figures (numbers with their units) in `<strong>`.
 
     Args:
         text: a corpus sentence.
+        question: the question it answers; when given, only the figures it asks
+            for are emphasised (the asked unit, and not a year the question names).
 
     Returns:
         Text-safe HTML.
     """
     out, last = [], 0
-    for match in FIGURE.finditer(text):
+    figures = _asked_figures(text, question) if question else FIGURE.finditer(text)
+    for match in figures:
         out.append(escape_text(text[last:match.start()]))
         out.append(f"<strong>{escape_text(match.group())}</strong>")
         last = match.end()
@@ -149,7 +173,7 @@ def render_reply(reply: dict[str, Any]) -> str:
     passages = list(reply.get("passages") or ())
     if reply.get("found") and reply.get("sentence"):
         citation = reply.get("citation") or {}
-        blocks.append(f"<p>{emphasise_figures(reply['sentence'])}</p>")
+        blocks.append(f"<p>{emphasise_figures(reply['sentence'], reply.get('question'))}</p>")
         blocks.append(f"<p>— {citation_line(citation)}</p>")
         if passages:
             blocks.append(_passages_block("Sources", passages, reply["sentence"], citation))
@@ -158,3 +182,47 @@ def render_reply(reply: dict[str, Any]) -> str:
         if passages:
             blocks.append(_passages_block(CLOSEST, passages))
     return "\n\n".join(blocks)
+
+
+def understood_line(question: str) -> str:
+    """The follow-up as it was actually asked, shown above the reply."""
+    return f"<p><em>Understood as: {escape_text(question)}</em></p>"
+
+
+def articles_table(articles: list[dict[str, Any]]) -> str:
+    """The articles of the index as an HTML table: title · source · date · file.
+
+    Args:
+        articles: dicts with "title", "source", "date" and "doc" (an `Article`'s fields).
+    """
+    if not articles:
+        return "<p>The index holds no articles.</p>"
+    rows = "".join(
+        f"<tr><td>{escape_text(a.get('title', ''))}</td><td>{escape_text(a.get('source', '') or '—')}</td>"
+        f"<td>{escape_text(a.get('date', '') or '—')}</td><td><code>{escape_text(a.get('doc', ''))}</code></td></tr>"
+        for a in articles)
+    count = f"{len(articles)} article" + ("s" if len(articles) != 1 else "")
+    # The wrapper scrolls sideways on a narrow screen instead of widening the page.
+    return (f"<div class='aluqa-articles'><p>{count} in the index.</p><table><thead><tr><th>Title</th>"
+            f"<th>Source</th><th>Date</th><th>File</th></tr></thead><tbody>{rows}</tbody></table></div>")
+
+
+def upload_message(added: tuple[str, ...], present: tuple[str, ...], refused: tuple[str, ...],
+                   summary: str = "") -> str:
+    """What happened to uploaded files, one line each, every file named.
+
+    Args:
+        added: file names written into the corpus.
+        present: messages for files the corpus already held.
+        refused: messages for files refused (nothing written).
+        summary: the rebuild's summary line.
+    """
+    lines = []
+    if added:
+        lines.append("Added and indexed: " + ", ".join(f"<code>{escape_text(n)}</code>" for n in added)
+                     + ". You can ask about them now.")
+    lines += [f"Already in the corpus — {escape_text(m)}" for m in present]
+    lines += [f"Refused — {escape_text(m)}. Nothing was written for this file." for m in refused]
+    if summary:
+        lines.append(f"<small>{escape_text(summary)}</small>")
+    return "".join(f"<p>{line}</p>" for line in lines) or "<p>No file was given.</p>"

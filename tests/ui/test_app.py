@@ -56,7 +56,7 @@ class FakeQA:
 
 
 def _reply(question: str) -> str:
-    _, history = app.chat(FakeQA(), question, [])
+    _, history, _ = app.chat(FakeQA(), question, [])
     return history[-1]["content"]
 
 
@@ -74,10 +74,11 @@ def test_examples_ask_in_one_click_and_clear_empties_the_chat():
     assert set(app.EXAMPLES) <= set(labels) and "Clear" in labels
     example_fns = [fn for fn in demo.fns.values() if fn.inputs and isinstance(fn.inputs[0], gr.Button)]
     assert sorted(fn.inputs[0].value for fn in example_fns) == sorted(app.EXAMPLES)
-    box, history = example_fns[0].fn(example_fns[0].inputs[0].value, [])
+    box, history, state = example_fns[0].fn(example_fns[0].inputs[0].value, [], None)
     assert box == "" and history[0]["content"] == f"<p>{example_fns[0].inputs[0].value}</p>"
-    clear = next(fn for fn in demo.fns.values() if not fn.inputs and fn.outputs)
-    assert clear.fn() == ("", [])
+    assert state is not None and state.question == example_fns[0].inputs[0].value
+    clear = next(fn for fn in demo.fns.values() if not fn.inputs and len(fn.outputs) == 3)
+    assert clear.fn() == ("", [], None)  # the follow-up state is forgotten too
 
 
 def test_found_reply_shows_sentence_figures_citation_and_sources():
@@ -106,9 +107,20 @@ def test_figures_are_emphasised(text, figures):
         assert f"<strong>{figure}</strong>" in html
 
 
+@pytest.mark.parametrize("sentence, question, bold, plain", [
+    ("2022年,全市铝产业总产值1045亿元;", "2022年百色市铝产业总产值是多少？", ["1045亿元"], ["2022年"]),
+    ("电解铝172.43万吨,约占全国的5.24%;", "那电解铝占全国多少？", ["5.24%"], ["172.43万吨"]),
+    ("產值85.6億元,同比增長31.2%", "廣元市铝产业产值是多少亿元？", ["85.6億元"], ["31.2%"]),
+])
+def test_only_the_asked_for_figure_is_emphasised(sentence, question, bold, plain):
+    html = emphasise_figures(sentence, question)
+    assert all(f"<strong>{figure}</strong>" in html for figure in bold)
+    assert not any(f"<strong>{figure}</strong>" in html for figure in plain)
+
+
 def test_user_and_corpus_html_is_escaped():
     question = "<script>alert('x')</script> 火星 *bold* $x$"
-    _, history = app.chat(FakeQA(), question, [])
+    _, history, _ = app.chat(FakeQA(), question, [])
     for message in history:
         assert "<script" not in message["content"]
     assert "&lt;script&gt;" in history[0]["content"]
@@ -141,8 +153,8 @@ def test_unexpected_error_gives_a_reply_without_details():
 
 
 def test_chat_keeps_the_history():
-    _, history = app.chat(FakeQA(), "百色?", [{"role": "user", "content": "hi"},
-                                               {"role": "assistant", "content": "hello"}])
+    _, history, _ = app.chat(FakeQA(), "百色?", [{"role": "user", "content": "hi"},
+                                                  {"role": "assistant", "content": "hello"}])
     assert [m["role"] for m in history] == ["user", "assistant", "user", "assistant"]
 
 

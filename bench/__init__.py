@@ -1,0 +1,1 @@
+"""Benchmarks run by hand; see docs/performance.md for the commands and the figures."""

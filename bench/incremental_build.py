@@ -1,0 +1,86 @@
+"""Incremental `aluqa build`: full build vs rebuild after adding one article vs rebuild with nothing changed.
+
+Each step is `python -m qa build` in a fresh process, as a user runs it, on a
+copy of seeds/ with one article held back at first: (1) `--full` build of
+four articles, (2) the fifth article added, (3) nothing changed, (4) `--full`
+again of all five (the reference for 2). Wall time includes the interpreter and
+imports; `build_s` is the time `build_index` itself reports. The reference
+for imports is `python -c "import qa.cli"` plus the first use of jieba.
+
+    PYTHONPATH=. python -m bench.incremental_build --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import PYTHON, ROOT, SEEDS, machine_notes, median, print_table, ratio, write_json
+from bench.cold_start import child_env
+
+SUMMARY = re.compile(r"in ([\d.]+) s \((\d+) texts embedded, (\d+) reused\)")
+IMPORTS_CHILD = "import qa.cli, embeddings.index, faiss, bm25s; from embeddings.tokenize import tokenize; tokenize('铝')"
+
+
+def run_build(corpus: Path, index: Path, full: bool) -> dict:
+    args = [PYTHON, "-m", "qa", "build", "--corpus", str(corpus), "--index", str(index)] + (["--full"] if full else [])
+    started = time.perf_counter()
+    done = subprocess.run(args, capture_output=True, text=True, env=child_env(), cwd=ROOT)
+    wall = time.perf_counter() - started
+    match = SUMMARY.search(done.stdout)
+    if done.returncode != 0 or not match:
+        raise RuntimeError(f"build failed ({done.returncode}): {done.stdout}{done.stderr[-2000:]}")
+    return {"wall_s": wall, "build_s": float(match.group(1)), "embedded": int(match.group(2)),
+            "reused": int(match.group(3))}
+
+
+def one_round(held_back: str) -> dict:
+    with tempfile.TemporaryDirectory(prefix="aluqa-incr-") as tmp:
+        corpus, index = Path(tmp) / "corpus", Path(tmp) / "index"
+        shutil.copytree(SEEDS, corpus)
+        aside = Path(tmp) / held_back
+        shutil.move(corpus / held_back, aside)
+        steps = {"full build, 4 articles": run_build(corpus, index, full=True)}
+        shutil.move(aside, corpus / held_back)
+        steps["add 1 article"] = run_build(corpus, index, full=False)
+        steps["no change"] = run_build(corpus, index, full=False)
+        steps["full build, 5 articles"] = run_build(corpus, index, full=True)
+    started = time.perf_counter()
+    subprocess.run([PYTHON, "-c", IMPORTS_CHILD], check=True, env=child_env(), cwd=ROOT)
+    steps["imports only"] = {"wall_s": time.perf_counter() - started}
+    return steps
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--article", default="004_7ed03d3179984da0.txt", help="the seed article held back, then added")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON here ('-': stdout)")
+    args = parser.parse_args(argv)
+
+    rounds = [one_round(args.article) for _ in range(args.rounds)]
+    full = median(r["full build, 5 articles"]["build_s"] for r in rounds)
+    rows = []
+    for step in rounds[0]:
+        values = [r[step] for r in rounds]
+        row = {"step": step, **{key: median(v[key] for v in values) for key in values[0]}}
+        if "build_s" in row:
+            row["vs_full_build"] = ratio(row["build_s"], full)
+        rows.append(row)
+    print_table(rows, ("step", "wall_s", "build_s", "embedded", "reused", "vs_full_build"),
+                title=f"aluqa build on seeds/ ({args.rounds} rounds, medians)")
+    imports = next(r["wall_s"] for r in rows if r["step"] == "imports only")
+    no_op = next(r for r in rows if r["step"] == "no change")
+    print(f"\nno-op rebuild: {no_op['build_s']:.2f} s in build_index, {no_op['wall_s']:.2f} s wall "
+          f"({no_op['wall_s'] - imports:.2f} s beyond the {imports:.2f} s of imports); target < 1 s plus imports")
+    write_json(args.json, {"rows": rows, "rounds": rounds, "machine": machine_notes()})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,274 @@
+"""Follow-up questions: rule-based carrying of place, organisation, year and topic from the previous turn."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from embeddings.normalize import normalize
+from qa.question import ADMIN_SUFFIXES, OTHER, _posseg, expected_type, is_place_word
+
+# Chinese openers of a follow-up (jieba words, so 那曲 the place is not taken for 那).
+_ZH_MARKERS = frozenset({"那", "那么", "那个", "还有", "另外", "那如果"})
+_EN_MARKER = re.compile(r"^\s*(?:(?:and|so|then|ok|okay)[\s,]+)?(?:what|how)\s+about\b[\s,]*|^\s*and\b[\s,]*",
+                        re.IGNORECASE)
+_TRAILING = re.compile(r"[\s?？。.!！,，、;；]*$")
+_NE = re.compile(r"(?:的)?呢[\s?？。.!！]*$")
+_YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
+# Question words beyond those that fix an answer type (expected_type covers 多少, 几, 谁, when ...).
+_ASKS = re.compile(r"什么|怎么|怎样|如何|为什么|为何|是否|吗|哪|\b(?:what|how|which|when|who|where|why|did|does|do|is|are|was|were)\b")
+# The question-word end of a question ("是多少？"), reused when only the topic changes ("电解铝呢？").
+# Only a short ending: in "有多少座铝厂？" the words after 多少 are the topic itself.
+_TAIL = re.compile(r"(?:是|有|为|达到?|占)?(?:多少|几|什么|哪|怎样|如何|何时|吗)[\u4e00-\u9fff]{0,2}[^\u4e00-\u9fff]*$")
+_ORG_SUFFIX = re.compile(r"(?:集团|公司|协会|联盟|商会|研究院|研究所|大学|银行|委员会)$")
+_EN_ORG_SUFFIX = re.compile(r"\b(?:group|company|co|corp|corporation|association|alliance|ltd|inc)\.?$", re.I)
+_TRADITIONAL_SUFFIX = {"县": "縣", "区": "區", "镇": "鎮"}
+# Words an organisation name is made of, extending back from its suffix word (魏桥 + 创业 + 集团).
+_NAME_FLAGS = frozenset({"n", "nr", "nrt", "nz", "ns", "nt", "j", "eng", "vn"})
+_EN_NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*(?:'s)?")
+_EN_NOT_NAMES = frozenset({"What", "How", "Which", "When", "Who", "Where", "Why", "Did", "Does", "Do", "Is",
+                           "Are", "Was", "Were", "And", "So", "Then", "By", "In", "The", "About", "China", "Chinese"})
+# A question this short (Chinese characters plus English words and numbers) may lean on the previous one.
+SHORT_UNITS = 10
+
+
+@dataclass(frozen=True)
+class ConversationState:
+    """What the last question was about, as the user wrote it (their script).
+
+    Attributes:
+        question: the last question as actually asked (after resolving).
+        place: the place it names ("百色市"), or "".
+        organisation: the organisation it names ("魏桥创业集团"), or "".
+        year: the four-digit year it names ("2022"), or "".
+        topic: the question with place, organisation and year taken out ("铝产业总产值是多少？").
+    """
+
+    question: str = ""
+    place: str = ""
+    organisation: str = ""
+    year: str = ""
+    topic: str = ""
+
+
+@dataclass(frozen=True)
+class _Slots:
+    place: str
+    organisation: str
+    year: str
+    year_text: str  # the year as written, with its 年 ("2022年") when there is one
+
+
+def _units(text: str) -> int:
+    """Length in Chinese characters plus English words and numbers."""
+    return len(re.findall(r"[\u3400-\u9fff]|[A-Za-z]+|\d+", text))
+
+
+def _is_english(text: str) -> bool:
+    return len(re.findall(r"[A-Za-z]", text)) > 2 * len(re.findall(r"[\u3400-\u9fff]", text))
+
+
+def _full_place(surface: str, word: str) -> str:
+    """The place with the suffix its dictionary entry has (广元 -> 广元市), in the script it was typed in.
+
+    parse_question only takes jieba's ns words for places, and 广元 alone is not one:
+    without the suffix a composed question would not hold the answer to its place.
+    """
+    tags = _posseg().dt.word_tag_tab
+    if tags.get(word) == "ns" or word.endswith(ADMIN_SUFFIXES):
+        return surface
+    for suffix in ADMIN_SUFFIXES:
+        if tags.get(word + suffix) == "ns":
+            traditional = surface != normalize(surface)
+            return surface + (_TRADITIONAL_SUFFIX.get(suffix, suffix) if traditional else suffix)
+    return surface
+
+
+def _in_text(text: str, place: str) -> str:
+    """How `place` is written in `text`: itself, or without its suffix (广元市 typed as 广元), or ""."""
+    if place and place in text:
+        return place
+    stem = place[:-1]
+    return stem if len(stem) >= 2 and place[-1] in "市县省区州镇縣區鎮" and stem in text else ""
+
+
+def _slots(text: str) -> _Slots:
+    """Place, organisation and year a question names, as spans of the text the user typed."""
+    match = normalize(text)
+    # Offsets of the matching form are those of the typed text when lengths agree (t2s and
+    # half-width folding are one character for one); otherwise the matching form is reported.
+    source = text if len(match) == len(text) else match
+    year_found = _YEAR.search(match)
+    year, year_text = "", ""
+    if year_found:
+        year = year_found.group(1)
+        end = year_found.end() + (match[year_found.end():year_found.end() + 1] == "年")
+        year_text = source[year_found.start():end]
+    if _is_english(match):
+        return _english_slots(text, year, year_text)
+    words, spans, at = [], [], 0
+    for pair in _posseg().cut(match):
+        words.append((pair.word, pair.flag))
+        spans.append((at, at + len(pair.word)))
+        at += len(pair.word)
+    organisation, org_span = "", (0, 0)
+    for i, (word, flag) in enumerate(words):
+        if flag == "nt" or (_ORG_SUFFIX.search(word) and flag.startswith("n")):
+            first = i
+            while first > 0 and i - first < 4 and words[first - 1][1] in _NAME_FLAGS:
+                first -= 1
+            org_span = (spans[first][0], spans[i][1])
+            organisation = source[org_span[0]:org_span[1]]
+            break
+    place = ""
+    for i, ((word, flag), (start, end)) in enumerate(zip(words, spans)):
+        if organisation and org_span[0] <= start and end <= org_span[1]:
+            continue  # 山东 in 山东魏桥铝电有限公司 names the company, not a place asked about
+        if i + 1 < len(words) and words[i + 1][0] in ADMIN_SUFFIXES and len(word) >= 2 and flag.startswith("n"):
+            end = spans[i + 1][1]  # jieba split the suffix off an unknown name: 那曲 + 市
+        elif not is_place_word(word, flag):
+            continue
+        place = _full_place(source[start:end], match[start:end])
+        break
+    return _Slots(place, organisation, year, year_text)
+
+
+def _english_slots(text: str, year: str, year_text: str) -> _Slots:
+    """Capitalised names in an English question: a company-like ending makes an organisation."""
+    place = organisation = ""
+    for found in _EN_NAME.finditer(text):
+        name = found.group().removesuffix("'s")
+        if name in _EN_NOT_NAMES:
+            continue
+        if _EN_ORG_SUFFIX.search(name):
+            organisation = organisation or name
+        else:
+            place = place or name
+    return _Slots(place, organisation, year, year_text)
+
+
+def _strip_marker(text: str) -> tuple[str, bool]:
+    """The question without its follow-up opener, and whether it had one."""
+    english = _EN_MARKER.match(text)
+    if english:
+        return text[english.end():], True
+    pairs = list(_posseg().cut(normalize(text)))
+    if pairs and pairs[0].word in _ZH_MARKERS and len(pairs) > 1:
+        return text[len(pairs[0].word):].lstrip(" ,，"), True
+    return text, False
+
+
+def _state(question: str) -> ConversationState:
+    """The state of a question asked in full."""
+    slots = _slots(question)
+    topic = question
+    for value in (slots.organisation, _in_text(question, slots.place), slots.year_text):
+        if value:
+            topic = topic.replace(value, "", 1)
+    return ConversationState(question, slots.place, slots.organisation, slots.year, topic.strip(" ,，的"))
+
+
+def _context(previous: ConversationState, own: _Slots, english: bool) -> str:
+    """The previous turn's slots the follow-up does not name itself: a Chinese prefix or English suffix."""
+    year = "" if own.year else previous.year
+    place = "" if own.place else previous.place
+    organisation = "" if own.organisation else previous.organisation
+    if english:
+        parts = ([f"for {organisation}"] if organisation else []) + ([f"in {place}"] if place else []) \
+            + ([f"in {year}"] if year else [])
+        return " " + " ".join(parts) if parts else ""
+    return (f"{year}年" if year else "") + place + organisation
+
+
+def _swap(previous: ConversationState, own: _Slots) -> str:
+    """The previous question with the follow-up's own place, organisation or year put in."""
+    question = previous.question
+    english = _is_english(question)
+    if own.year:
+        if previous.year:
+            question = question.replace(previous.year, own.year, 1)
+        else:
+            question = f"{_TRAILING.sub('', question)} in {own.year}?" if english else f"{own.year}年{question}"
+    place, organisation = previous.place, previous.organisation
+    if own.place and not place and organisation and not own.organisation:
+        place, organisation = organisation, ""  # a new subject: the place stands where the organisation stood
+    elif own.organisation and not organisation and place and not own.place:
+        organisation, place = place, ""
+    for old, new in ((place, own.place), (organisation, own.organisation)):
+        if not new:
+            continue
+        if _in_text(question, old):
+            question = question.replace(_in_text(question, old), new, 1)
+        elif english:
+            question = f"{_TRAILING.sub('', question)} in {new}?"
+        else:
+            # No such slot before: the name goes in front, after a leading year.
+            lead = re.match(r"\s*(?:(?:19|20)\d{2}年?)?", question).end()
+            question = question[:lead] + new + question[lead:]
+    return question
+
+
+def resolve_followup(question: str, previous: ConversationState | None) -> tuple[str, ConversationState]:
+    """Turn a follow-up into the question to actually ask, carrying what it leaves out.
+
+    A follow-up starts with 那/那么/那个/还有/and/what about, or ends with 呢, or
+    is short (at most `SHORT_UNITS`); it is taken as one only when it does not
+    name its own place or organisation together with a question word, which
+    makes a complete question and resets the conversation. Then:
+
+    - nothing left but its own names ("广元呢？", "那2021年呢？"): the previous
+      question with those names swapped in;
+    - a topic only ("电解铝呢？"): the previous place/year with the new topic and
+      the previous question's ending ("是多少？");
+    - otherwise ("那电解铝占全国多少？"): the previous place, organisation and
+      year the follow-up lacks, put in front of it.
+
+    Args:
+        question: the question as typed.
+        previous: the state after the last question, or None at the start.
+
+    Returns:
+        The question to ask (the typed one when it stands alone) and the new state.
+    """
+    text = " ".join(str(question).split())
+    if previous is None or not previous.question or not text:
+        return text, _state(text)
+    body, marked = _strip_marker(text)
+    own = _slots(body)
+    match = normalize(body)
+    asks = expected_type(match) != OTHER or bool(_ASKS.search(match))
+    if (own.place or own.organisation) and asks and not _NE.search(body):
+        return text, _state(text)  # a complete question of its own
+    ends_ne = bool(_NE.search(body))
+    short = _units(body) <= SHORT_UNITS
+    if not (marked or ends_ne or (short and not own.place and not own.organisation)):
+        return text, _state(text)
+    english = _is_english(body)
+    rest = body
+    for value in (own.organisation, _in_text(body, own.place), own.year_text):
+        if value:
+            rest = rest.replace(value, "", 1)
+    rest = _NE.sub("", rest) if ends_ne else _TRAILING.sub("", rest)
+    rest = rest.strip(" ,，的")
+    if not rest and (own.place or own.organisation or own.year):
+        resolved = _swap(previous, own)
+    elif ends_ne and not asks and rest:
+        if not _context(previous, own, english):
+            return text, _state(text)  # a new topic and nothing to carry: it stands alone
+        tail = _TAIL.search(previous.topic)
+        ending = tail.group() if tail else "？"
+        resolved = _prefix(previous, own, _NE.sub("", body), english) + ("" if english else ending)
+    else:
+        resolved = _prefix(previous, own, body, english)
+    return resolved, _state(resolved)
+
+
+def _prefix(previous: ConversationState, own: _Slots, body: str, english: bool) -> str:
+    """The follow-up with the previous turn's missing slots added (in front in Chinese, after in English)."""
+    context = _context(previous, own, english)
+    if not context:
+        return body  # nothing to carry over
+    if english:
+        core = _TRAILING.sub("", body)
+        return f"{core}{context}?"
+    return context + body

@@ -1,0 +1,121 @@
+"""Tests of follow-up resolution: which slots are carried, swapped or reset."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from qa.conversation import ConversationState, resolve_followup
+
+BAISE = "2022年百色市铝产业总产值是多少？"
+
+
+def _run(*questions: str) -> list[str]:
+    """Ask questions in order; returns what was actually asked for each."""
+    state, asked = None, []
+    for question in questions:
+        resolved, state = resolve_followup(question, state)
+        asked.append(resolved)
+    return asked
+
+
+def test_first_question_is_asked_as_typed_and_fills_the_slots():
+    resolved, state = resolve_followup(BAISE, None)
+    assert resolved == BAISE
+    assert (state.place, state.organisation, state.year) == ("百色市", "", "2022")
+    assert state.topic == "铝产业总产值是多少？" and state.question == BAISE
+
+
+def test_state_is_a_frozen_dataclass():
+    state = ConversationState(question=BAISE, place="百色市")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        state.place = "广元市"
+
+
+def test_follow_up_with_na_carries_place_and_year():
+    assert _run(BAISE, "那电解铝占全国多少？")[1] == "2022年百色市电解铝占全国多少？"
+
+
+def test_place_only_follow_up_swaps_the_place_into_the_previous_question():
+    # 广元 alone is not a jieba place; its dictionary form 广元市 is, so that one is asked.
+    assert _run(BAISE, "广元呢？")[1] == "2022年广元市铝产业总产值是多少？"
+    assert _run(BAISE, "那电解铝占全国多少？", "广元呢？")[2] == "2022年广元市电解铝占全国多少？"
+
+
+def test_traditional_follow_up_keeps_its_script():
+    assert _run("百色市铝产业总产值是多少？", "廣元呢？")[1] == "廣元市铝产业总产值是多少？"
+
+
+def test_year_only_follow_up_swaps_the_year():
+    assert _run(BAISE, "那么2021年呢？")[1] == "2021年百色市铝产业总产值是多少？"
+    assert _run("百色市铝产业总产值是多少？", "2021年呢？")[1] == "2021年百色市铝产业总产值是多少？"
+
+
+def test_topic_only_follow_up_reuses_the_question_ending():
+    assert _run(BAISE, "电解铝呢？")[1] == "2022年百色市电解铝是多少？"
+
+
+def test_short_question_without_a_place_leans_on_the_previous_one():
+    assert _run(BAISE, "总产值是多少？")[1] == "2022年百色市总产值是多少？"
+
+
+def test_organisation_is_carried_and_swapped():
+    asked = _run("魏橋創業集團三年關停了幾個熱電廠？", "停運了多少臺機組？", "中国铝业集团呢？")
+    assert asked[1] == "魏橋創業集團停運了多少臺機組？"
+    assert asked[2] == "中国铝业集团停運了多少臺機組？"
+
+
+def test_place_after_an_organisation_takes_its_place_as_subject():
+    assert _run("魏桥创业集团停运了多少台机组？", "滨州呢？")[1] == "滨州停运了多少台机组？"
+
+
+def test_complete_question_resets_the_conversation():
+    asked = _run(BAISE, "广元市铝产业总产值是多少？", "那电解铝占全国多少？")
+    assert asked[1] == "广元市铝产业总产值是多少？"
+    # The year of the first question is gone with the reset.
+    assert asked[2] == "广元市电解铝占全国多少？"
+
+
+def test_long_question_without_a_marker_stands_alone():
+    question = "铝产业集群的规模有多大，具体有哪些企业参与其中？"
+    assert _run(BAISE, question)[1] == question
+
+
+def test_organisation_question_is_complete():
+    question = "山东魏桥铝电有限公司关停了几台机组？"
+    resolved, state = resolve_followup(question, resolve_followup(BAISE, None)[1])
+    assert resolved == question
+    assert state.organisation == "山东魏桥铝电有限公司" and state.place == ""
+
+
+def test_english_follow_ups():
+    first = "By what percentage did Guangyuan's aluminium industry output value grow year on year?"
+    asked = _run(first, "What about Baise?", "and how much electrolytic aluminium?")
+    assert asked[1] == first.replace("Guangyuan", "Baise")
+    assert asked[2] == "how much electrolytic aluminium in Baise?"
+
+
+def test_place_name_starting_with_na_is_not_a_marker():
+    # 那曲 is a place, not 那 + 曲.
+    asked = _run("铝产业集群的规模有多大，具体有哪些企业参与其中？", "那曲市呢？")
+    assert asked[1].startswith("那曲市铝产业集群")
+
+
+@pytest.mark.parametrize("question", ["", "   "])
+def test_empty_question_is_returned_empty(question):
+    resolved, state = resolve_followup(question, None)
+    assert resolved == "" and state == ConversationState()
+
+
+@pytest.mark.parametrize("first, follow_up", [
+    ("火星上有多少座铝厂？", "<script>window.__xss=1</script>"),
+    ("火星上有多少座铝厂？", "电解铝呢？"),
+])
+def test_nothing_to_carry_leaves_the_question_as_typed(first, follow_up):
+    assert _run(first, follow_up)[1] == follow_up
+
+
+def test_clearing_is_starting_without_a_state():
+    # The page's Clear button sets the state to None: the next question stands alone.
+    assert resolve_followup("那电解铝占全国多少？", None)[0] == "那电解铝占全国多少？"

@@ -1,0 +1,207 @@
+"""A rebuild killed with SIGKILL leaves the previous index loadable and answering identically.
+
+Each test copies the session's stub index of seeds/, then starts a child
+Python process that rebuilds that same folder from a different corpus with a
+stub encoder, pauses it at a chosen point (while encoding, right after a file
+of the new index is written, just before the swap, between the two renames of
+the swap), kills it with SIGKILL there and looks at what is left.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, SEEDS, StubEncoder
+from embeddings.index import CorpusIndex, corpus_hash
+from embeddings.manifest import IndexLoadError
+
+QUESTIONS = (
+    "2022年百色市铝产业总产值是多少？",
+    "魏桥创业集团三年关停热电厂，停运了多少台机组？",
+    "广元铝产业产值同比增长多少？",
+    "百色市2021年铝产业总产值是多少？",
+)
+CHILD = textwrap.dedent('''
+    import os, sys, time
+    from pathlib import Path
+
+    sys.path[:0] = [sys.argv[5], sys.argv[6]]  # the project, its tests/ (for StubEncoder)
+    from conftest import StubEncoder
+    from embeddings.build import build_index
+
+    corpus, index, marker, where = sys.argv[1:5]
+
+    def pause(label):
+        Path(marker).write_text(label, encoding="utf-8")
+        time.sleep(300)  # the test kills us here
+
+    class SlowEncoder(StubEncoder):
+        name = "slow-stub"  # another model: an embedding cache of the old index is not used
+
+        def encode_documents(self, texts, show_progress=False):
+            if where == "encoding":
+                pause("encoding")
+            return super().encode_documents(texts, show_progress)
+
+    if where == "writing":
+        import faiss
+        write_index = faiss.write_index
+
+        def slow_write(vectors, path):
+            write_index(vectors, path)
+            pause("writing " + path)
+
+        faiss.write_index = slow_write
+    elif where == "before-swap":
+        import embeddings.index as index_module
+        swap = index_module._swap_into_place
+
+        def slow_swap(new, target):
+            pause("before-swap")
+            swap(new, target)
+
+        index_module._swap_into_place = slow_swap
+    elif where == "mid-swap":
+        replace = os.replace
+
+        def slow_replace(src, dst):
+            replace(src, dst)
+            if Path(src) == Path(index):  # the old index was just moved aside
+                pause("mid-swap")
+
+        os.replace = slow_replace
+
+    build_index(Path(corpus), Path(index), encoder=SlowEncoder())
+    Path(marker).write_text("finished", encoding="utf-8")
+''')
+
+
+def _qa(folder: Path):
+    from qa import QA, Settings
+
+    return QA(folder, settings=Settings(dense_band=(0.3, 0.7)), encoder=StubEncoder())
+
+
+def _answers(folder: Path) -> list[dict]:
+    qa = _qa(folder)
+    return [qa.ask(question).to_dict() for question in QUESTIONS]
+
+
+def _fingerprint(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def before(stub_index_dir):
+    """The answers of the intact stub index, once per module."""
+    return _answers(stub_index_dir)
+
+
+@pytest.fixture
+def setup(stub_index_dir, tmp_path):
+    """An index folder (copy of the stub index) and a different corpus to rebuild it from."""
+    index = tmp_path / "work" / "index"
+    shutil.copytree(stub_index_dir, index)
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for path in sorted(SEEDS.glob("*.txt"))[:4]:  # 004 (Baise) left out
+        shutil.copy(path, corpus / path.name)
+    (corpus / "new.txt").write_text("新华社讯:某市2024年铝产业总产值为2000亿元。\n", encoding="utf-8")
+    script = tmp_path / "child.py"
+    script.write_text(CHILD, encoding="utf-8")
+    return index, corpus, script
+
+
+def _kill_build_at(where: str, index: Path, corpus: Path, script: Path) -> None:
+    """Run the child build, wait until it pauses at `where`, SIGKILL it."""
+    marker = script.with_name(f"marker-{where}")
+    child = subprocess.Popen([sys.executable, str(script), str(corpus), str(index), str(marker), where,
+                              str(ROOT), str(ROOT / "tests")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            if child.poll() is not None:
+                pytest.fail(f"the build ended before reaching {where}: {child.stderr.read().decode()[-2000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"the build did not reach {where} within 120 s")
+            time.sleep(0.05)
+        assert marker.read_text(encoding="utf-8").startswith(where)
+        os.kill(child.pid, signal.SIGKILL)
+        assert child.wait(timeout=30) == -signal.SIGKILL
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait(timeout=30)
+        child.stderr.close()
+
+
+def _leftovers(index: Path) -> list[Path]:
+    return sorted(p for p in index.parent.iterdir() if p != index)
+
+
+@pytest.mark.parametrize("where", ["encoding", "writing", "before-swap"])
+def test_killed_rebuild_leaves_the_previous_index_answering_identically(where, setup, before):
+    index, corpus, script = setup
+    files_before = _fingerprint(index)
+    # Had the build finished, the index would hold another corpus.
+    from embeddings.corpus import load_corpus
+
+    assert corpus_hash(load_corpus(corpus)) != CorpusIndex.load(index).manifest.corpus_hash
+
+    _kill_build_at(where, index, corpus, script)
+
+    assert _fingerprint(index) == files_before, "not one byte of the previous index changed"
+    assert _answers(index) == before
+    for leftover in _leftovers(index):
+        # Only a hidden temporary sibling can be left; nothing ever loads it in
+        # place of the index (the index folder is always named explicitly).
+        assert leftover.name.startswith(f".{index.name}.tmp-"), leftover.name
+        if where == "writing":
+            with pytest.raises(IndexLoadError, match="aluqa build"):
+                CorpusIndex.load(leftover)  # no manifest yet: never taken for an index
+    if where != "encoding":
+        assert _leftovers(index), "SIGKILL leaves the temporary folder behind (see docs/reliability.md)"
+
+
+def test_a_rebuild_after_a_killed_one_succeeds(setup):
+    from embeddings.build import build_index
+
+    index, corpus, script = setup
+    _kill_build_at("writing", index, corpus, script)
+    report = build_index(corpus, index, encoder=StubEncoder())
+    assert report.documents == 5
+    loaded = CorpusIndex.load(index)
+    assert "new.txt" in loaded.articles and "004_7ed03d3179984da0.txt" not in loaded.articles
+
+
+def test_kill_between_the_two_renames_of_the_swap(setup, before):
+    """The swap is two renames (old aside, new in); a kill between them leaves no index at the folder.
+
+    The window is two system calls wide, so it is forced here. What is left is
+    recoverable: loading says which command fixes it, and the previous index
+    is intact beside the folder as `.index.old-<pid>`.
+    """
+    index, corpus, script = setup
+    files_before = _fingerprint(index)
+    _kill_build_at("mid-swap", index, corpus, script)
+    olds = [p for p in _leftovers(index) if p.name.startswith(f".{index.name}.old-")]
+    assert len(olds) == 1 and _fingerprint(olds[0]) == files_before
+    if not index.exists():
+        with pytest.raises(IndexLoadError, match="aluqa build --index"):
+            CorpusIndex.load(index)
+        pytest.xfail("known gap: SIGKILL between the two os.replace calls of "
+                     "embeddings.index._swap_into_place leaves no index at the folder "
+                     "(fix proposed in docs/reliability.md: rename(2) with RENAME_EXCHANGE)")
+    assert _answers(index) == before
