@@ -173,7 +173,10 @@ class SentenceAnswerer:
     def judge(self, question: Question, retrieval: Retrieval) -> list[Judged]:
         """Score every candidate with the ranker; eligible candidates first, best first."""
         matrix, flags = self.features(question, retrieval)
-        scores = self.ranker.score(matrix) if len(matrix) else np.zeros(0)
+        # The trained ranker learnt from Chinese questions; English ones (translated
+        # tokens, low cross-lingual cosines) lie outside what it saw.
+        ranker = LinearRanker.hand_set() if question.is_english else self.ranker
+        scores = ranker.score(matrix) if len(matrix) else np.zeros(0)
         weights = self._token_weights(question)
         judged = [
             Judged(hit, float(score), self._support(question, weights, hit), type_ok, unit_ok, focus_ok,

@@ -93,12 +93,14 @@ def asked_unit(match: str) -> str:
 
 
 ADMIN_SUFFIXES = ("市", "县", "省", "区", "州", "镇")
+# 各市, 全区, 本市 ... refer to places without naming one.
+_DETERMINERS = frozenset("各全本该我此每其")
 
 
 def is_place_word(word: str, flag: str) -> bool:
     """A place by jieba's tag, by its dictionary entry with an administrative suffix
     (jieba tags 广元 nz but 广元市 ns), or by a suffix of its own (XX市 unknown to jieba)."""
-    if len(word) < 2:
+    if len(word) < 2 or word[0] in _DETERMINERS:
         return False
     if flag == "ns":
         return True

@@ -1,0 +1,242 @@
+"""Load test of the chat page's JSON endpoint: many users at once against `aluqa serve`, on loopback.
+
+Starts `aluqa serve` (the real default model and index unless --index is
+given) on a free port of 127.0.0.1, waits until it answers, asks every
+question once, one at a time (the reference answers), then lets N users (one
+`gradio_client.Client` each, in threads) ask Q questions each at the same
+time through `/answer`. Reports errors, the share of answers identical to the
+reference, latency percentiles and throughput; stops the server it started.
+
+    PYTHONPATH=. python -m bench.load                      # 16 users x 25 questions
+    PYTHONPATH=. python -m bench.load --users 4 --questions 5 --json /tmp/load.json
+
+Bounded: loopback only, at most 64 users x 100 questions, and the whole run
+stops after --deadline seconds (default 900), each request after 120 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+MAX_USERS, MAX_QUESTIONS = 64, 100
+REQUEST_TIMEOUT = 120.0
+
+# 25 questions: direct, paraphrased, traditional, English, unanswerable, and
+# inputs that get an error reply (empty, only a number). Each user asks them
+# all, starting at a different one, so different questions run at once.
+QUESTIONS = (
+    "2022年百色市铝产业总产值是多少？",
+    "魏桥创业集团三年关停热电厂，停运了多少台机组？",
+    "魏桥创业集团关停热电厂、停运机组的总装机容量是多少？",
+    "张伟表示滨州铝产业经过多年发展趟出了几条路子？",
+    "山东省铝业协会副会长兼秘书长、山东宏桥新型材料有限公司副总经理是谁？",
+    "广元市铝产业联盟成立大会上，省经信厅冶金建材处处长是谁？",
+    "2020年滨州铝原料就地转化为中高端铝制品的比例达到多少？",
+    "魏桥轻量化基地项目总投资多少？",
+    "滨州市高端铝产业集群被科技部授予什么称号？",
+    "百色电解铝产量约占全国的多少？",
+    "把配套产业也算上，百色铝行业2022年一共创造了多少产值？",
+    "南海铝加工产业联盟去南宁参加产业转移对接会，是谁带的队？",
+    "魏桥生产氧化铝用的是哪种工艺？",
+    "广元铝产业联盟希望在西南地区建成一个什么样的基地来推动技术进步？",
+    "2016年濱州市鋁行業協會新增了多少家會員？",
+    "濱州市鋁產業鏈高質量發展推進會議是哪一天召開的？",
+    "魏橋創業集團三年關停了幾個熱電廠？",
+    "In which country did Weiqiao Pioneering Group develop a high-grade bauxite mine "
+    "with 2.2 billion tonnes of reserves?",
+    "By what percentage did Guangyuan's aluminium industry output value grow year on year?",
+    "广元经开区正在加快建设的铝产业基地年产能是多少万吨？",
+    "百色市2021年铝产业总产值是多少？",
+    "魏桥创业集团2022年的营业收入是多少？",
+    "What was the average LME aluminium price in 2023?",
+    "",
+    "2022",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def start_server(port: int, index: Path | None, log_path: Path, startup_timeout: float) -> subprocess.Popen:
+    """Start `aluqa serve` on HOST:port and wait until the page answers."""
+    command = [sys.executable, "-m", "qa", "serve", "--host", HOST, "--port", str(port)]
+    if index is not None:
+        command += ["--index", str(index)]
+    env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONPATH": str(ROOT)}
+    log = open(log_path, "wb")  # noqa: SIM115 - closed with the process
+    server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env=env,
+                              start_new_session=True)
+    server.log = log
+    deadline = time.monotonic() + startup_timeout
+    url = f"http://{HOST}:{port}/"
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            stop_server(server)
+            raise RuntimeError(f"aluqa serve exited with {server.returncode}; see {log_path}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return server
+        except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+            pass
+        time.sleep(0.5)
+    stop_server(server)
+    raise RuntimeError(f"aluqa serve did not answer within {startup_timeout:.0f} s; see {log_path}")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    """Stop the server this script started (its own process group), politely first."""
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGINT)
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=15)
+    server.log.close()
+
+
+def canonical(reply) -> str:
+    """One comparable form of a reply (JSON with sorted keys)."""
+    return json.dumps(reply, ensure_ascii=False, sort_keys=True)
+
+
+def ask(client, question: str) -> tuple[float, object]:
+    started = time.perf_counter()
+    reply = client.submit(question, api_name="/answer").result(timeout=REQUEST_TIMEOUT)
+    return time.perf_counter() - started, reply
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    rank = (len(ordered) - 1) * share / 100.0
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def run(users: int, questions: int, index: Path | None, deadline_s: float, startup_timeout: float) -> dict:
+    from gradio_client import Client
+
+    asked = [QUESTIONS[i % len(QUESTIONS)] for i in range(questions)]
+    load_at_start = os.getloadavg()[0]  # other work on the machine skews the figures
+    port = free_port()
+    log_path = Path(tempfile.mkdtemp(prefix="aluqa-load-")) / "serve.log"
+    started = time.perf_counter()
+    server = start_server(port, index, log_path, startup_timeout)
+    startup = time.perf_counter() - started
+    stop_at = time.monotonic() + deadline_s
+    url = f"http://{HOST}:{port}/"
+    try:
+        # Reference: every question once, one at a time.
+        reference_client = Client(url, verbose=False)
+        reference, sequential = {}, []
+        for question in dict.fromkeys(asked):
+            seconds, reply = ask(reference_client, question)
+            reference[question] = canonical(reply)
+            sequential.append(seconds)
+
+        clients = [Client(url, verbose=False) for _ in range(users)]
+        latencies: list[float] = []
+        errors: list[str] = []
+        differing: list[str] = []
+        lock = threading.Lock()
+        barrier = threading.Barrier(users)
+
+        def user(number: int) -> None:
+            client = clients[number]
+            order = asked[number % len(asked):] + asked[:number % len(asked)]
+            barrier.wait(timeout=60)
+            for question in order:
+                if time.monotonic() > stop_at:
+                    with lock:
+                        errors.append(f"user {number}: deadline reached before {question!r}")
+                    return
+                try:
+                    seconds, reply = ask(client, question)
+                except Exception as error:  # noqa: BLE001 - every failure is counted and reported
+                    with lock:
+                        errors.append(f"user {number}: {question!r}: {type(error).__name__}: {error}")
+                    continue
+                with lock:
+                    latencies.append(seconds)
+                    if canonical(reply) != reference[question]:
+                        differing.append(question)
+
+        wall_start = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=users) as pool:
+            list(pool.map(user, range(users)))
+        wall = time.perf_counter() - wall_start
+    finally:
+        stop_server(server)
+
+    total = users * len(asked)
+    answered = len(latencies)
+    return {
+        "users": users,
+        "questions_per_user": len(asked),
+        "requests": total,
+        "answered": answered,
+        "errors": len(errors),
+        "error_examples": errors[:5],
+        "identical_to_one_at_a_time": answered - len(differing),
+        "identical_share": round((answered - len(differing)) / answered, 4) if answered else 0.0,
+        "differing_questions": sorted(set(differing)),
+        "latency_p50_s": round(percentile(latencies, 50), 3),
+        "latency_p95_s": round(percentile(latencies, 95), 3),
+        "latency_max_s": round(max(latencies), 3) if latencies else None,
+        "throughput_rps": round(answered / wall, 2) if wall else None,
+        "wall_s": round(wall, 1),
+        "one_at_a_time_p50_s": round(statistics.median(sequential), 3),
+        "one_at_a_time_p95_s": round(percentile(sequential, 95), 3),
+        "server_startup_s": round(startup, 1),
+        "cpus": os.cpu_count(),
+        "load_average_1m_at_start": round(load_at_start, 2),
+        "server_log": str(log_path),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--users", type=int, default=16, help="concurrent users (default 16)")
+    parser.add_argument("--questions", type=int, default=25, help="questions per user (default 25)")
+    parser.add_argument("--index", type=Path, default=None, help="index folder (default: the index of seeds/)")
+    parser.add_argument("--deadline", type=float, default=900.0, help="stop asking after this many seconds")
+    parser.add_argument("--startup-timeout", type=float, default=600.0,
+                        help="seconds to wait for the server (the first run builds the model and index)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    args = parser.parse_args(argv)
+    if not (1 <= args.users <= MAX_USERS and 1 <= args.questions <= MAX_QUESTIONS):
+        parser.error(f"--users must be 1..{MAX_USERS} and --questions 1..{MAX_QUESTIONS}")
+    figures = run(args.users, args.questions, args.index, args.deadline, args.startup_timeout)
+    width = max(map(len, figures))
+    for key, value in figures.items():
+        print(f"{key:<{width}}  {value}")
+    if args.json is not None:
+        args.json.write_text(json.dumps(figures, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return 0 if figures["errors"] == 0 and figures["identical_share"] == 1.0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
