@@ -32,6 +32,7 @@ class Judged:
     hit: Hit
     score: float
     support: float
+    confidence: float
     type_ok: bool
     unit_ok: bool
     focus_ok: bool
@@ -78,9 +79,10 @@ class SentenceAnswerer:
     names occurs in its article: a figure for another year or city must never
     be returned as the answer. Among eligible candidates, one holding the kind
     of thing asked for (a number with the asked unit, a date, a name) wins
-    over a mere restatement of the question. The answer is "found" only when
-    its support (how much of the question the sentence and its passage cover,
-    lexically and in the dense space) reaches `Settings.min_support`.
+    over a mere restatement of the question. The answer is "not found" when
+    its support (how much of the question the sentence covers, lexically and
+    in the dense space) is below `Settings.min_support` and the ranker's
+    confidence in it is below `Settings.min_confidence`.
     """
 
     def __init__(self, index: CorpusIndex, settings: Settings, ranker: LinearRanker | None = None):
@@ -178,10 +180,13 @@ class SentenceAnswerer:
         ranker = LinearRanker.hand_set() if question.is_english else self.ranker
         scores = ranker.score(matrix) if len(matrix) else np.zeros(0)
         weights = self._token_weights(question)
+        # The ranker's softmax over the candidates: its belief that each one is the answer.
+        confidence = np.exp(scores - scores.max()) if len(scores) else scores
+        confidence = confidence / confidence.sum() if len(scores) else confidence
         judged = [
-            Judged(hit, float(score), self._support(question, weights, hit), type_ok, unit_ok, focus_ok,
-                   self._agrees(question, hit.sentence))
-            for hit, score, (type_ok, unit_ok, focus_ok) in zip(retrieval.hits, scores, flags)
+            Judged(hit, float(score), self._support(question, weights, hit), float(belief), type_ok, unit_ok,
+                   focus_ok, self._agrees(question, hit.sentence))
+            for hit, score, belief, (type_ok, unit_ok, focus_ok) in zip(retrieval.hits, scores, confidence, flags)
         ]
         judged.sort(key=lambda j: (j.agrees, j.score), reverse=True)
         return judged
@@ -193,7 +198,9 @@ class SentenceAnswerer:
         found = (
             best is not None
             and best.agrees
-            and best.support >= self.settings.min_support
+            # Weak support alone does not refuse: a paraphrase shares few words with its
+            # answer. Weak support *and* a ranker torn between candidates does.
+            and (best.support >= self.settings.min_support or best.confidence >= self.settings.min_confidence)
             and (best.type_ok or question.expected not in (NUMBER, DATE))
         )
         passages = self._passages(retrieval, best.hit.sentence.passage if found else None)

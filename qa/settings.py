@@ -27,7 +27,8 @@ class Settings:
         dense_candidates: sentences and passages taken from the vector search.
         answer_candidates: fused sentence candidates the answerer considers.
         weight_*: fusion weights (see `qa.retriever`).
-        min_support: below this support the answer is "not found".
+        min_support, min_confidence: an answer whose support and ranker
+            confidence are both below these is "not found".
         dense_band: question-sentence cosines mapped to support 0 and 1.
     """
 
@@ -41,6 +42,7 @@ class Settings:
     weight_lexical: float = 1.0
     weight_passage: float = 0.6
     min_support: float = 0.5
+    min_confidence: float = 0.4
     dense_band: tuple[float, float] = (0.85, 0.95)
 
     def __post_init__(self):
@@ -48,8 +50,10 @@ class Settings:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"Settings.{name} must be a positive integer, got {value!r}")
-        if not 0.0 <= self.min_support <= 1.0:
-            raise ValueError(f"Settings.min_support must be within [0, 1], got {self.min_support!r}")
+        for name in ("min_support", "min_confidence"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"Settings.{name} must be within [0, 1], got {value!r}")
 
     def with_(self, **changes) -> "Settings":
         """A copy with some fields changed; None values are ignored (argument not given)."""
