@@ -88,7 +88,7 @@ class SentenceAnswerer:
     def __init__(self, index: CorpusIndex, settings: Settings, ranker: LinearRanker | None = None):
         self.index = index
         self.settings = settings
-        self.ranker = ranker or default_ranker()
+        self.ranker = ranker or (default_ranker() if settings.ranker == "trained" else LinearRanker.hand_set())
         self._paragraph_match: dict[tuple[str, int], str] = {}
         for sentence, match in zip(index.sentences, index.sentence_match):
             key = (sentence.doc, sentence.paragraph)

@@ -86,8 +86,24 @@ def _eval(args: argparse.Namespace) -> int:
     for key, value in figures.items():
         if isinstance(value, dict):
             value = ", ".join(f"{k} {v}" for k, v in value.items())
-        print(f"{key.replace('_', ' '):<{width}}  {value}")
+        print(f"{key.replace('_at_', '@').replace('_', ' '):<{width}}  {'n/a' if value is None else value}")
     return 0
+
+
+def _settings(args: argparse.Namespace):
+    """Settings with the `--set NAME=VALUE` overrides of an evaluation (for ablations)."""
+    from dataclasses import fields
+
+    from qa.settings import Settings
+
+    types = {f.name: type(getattr(Settings(), f.name)) for f in fields(Settings)}
+    changes = {}
+    for item in args.set or ():
+        name, _, value = item.partition("=")
+        if name not in types or name in ("corpus_dir", "index_dir", "dense_band"):
+            raise SystemExit(f"aluqa eval: --set {item!r}: not a tunable setting")
+        changes[name] = types[name](value) if types[name] is not type(None) else value
+    return Settings().with_(**changes)
 
 
 def _eval_squad(args: argparse.Namespace) -> dict:
@@ -102,7 +118,8 @@ def _eval_squad(args: argparse.Namespace) -> dict:
     ready = ensure_squad_index(squad, args.index or default_eval_index_dir(squad), encoder, show_progress=True,
                                on_stage=lambda label: print(f"[aluqa eval] {label} ...", file=sys.stderr, flush=True))
     started = time.perf_counter()
-    report = evaluate_squad(QA(ready.folder, encoder=encoder), squad.questions[: args.limit])
+    report = evaluate_squad(QA(ready.folder, settings=_settings(args), encoder=encoder),
+                            squad.questions[: args.limit])
     if args.errors:
         print(f"aluqa eval: {write_jsonl(args.errors, report.misses())} misses written to {args.errors}",
               file=sys.stderr)
@@ -124,7 +141,7 @@ def _eval_seed(args: argparse.Namespace) -> dict:
         raise EvalError(f"cannot read {args.qa} ({error.strerror or error})") from None
     except ValueError as error:
         raise EvalError(f"{args.qa} is not a JSONL file ({error})") from None
-    qa = QA(index_dir=args.index)
+    qa = QA(index_dir=args.index, settings=_settings(args))
     qa.warm_up()
     with tqdm(total=len(items), desc="asking", unit="q", file=sys.stderr) as bar:
         def ask(question):
@@ -212,6 +229,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit", type=_positive_int, default=None, help="ask only the first N questions")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object of the figures")
     evaluate.add_argument("--errors", type=Path, default=None, help="write the misses to this JSONL file")
+    evaluate.add_argument("--set", action="append", metavar="NAME=VALUE",
+                          help="override a setting for this run, e.g. --set ranker=hand-set (ablations)")
     evaluate.set_defaults(run=_eval)
 
     serve = commands.add_parser("serve", help="serve the chat page")

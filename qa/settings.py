@@ -29,6 +29,7 @@ class Settings:
         weight_*: fusion weights (see `qa.retriever`).
         min_support, min_confidence: an answer whose support and ranker
             confidence are both below these is "not found".
+        ranker: "trained" (qa/ranker.json) or "hand-set" (see `qa.ranker`).
         dense_band: question-sentence cosines mapped to support 0 and 1.
     """
 
@@ -43,6 +44,7 @@ class Settings:
     weight_passage: float = 0.6
     min_support: float = 0.5
     min_confidence: float = 0.4
+    ranker: str = "trained"
     dense_band: tuple[float, float] = (0.85, 0.95)
 
     def __post_init__(self):
@@ -50,6 +52,8 @@ class Settings:
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"Settings.{name} must be a positive integer, got {value!r}")
+        if self.ranker not in ("trained", "hand-set"):
+            raise ValueError(f"Settings.ranker must be 'trained' or 'hand-set', got {self.ranker!r}")
         for name in ("min_support", "min_confidence"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
