@@ -93,6 +93,22 @@ def test_odd_questions_get_an_answer_or_an_explicit_not_found(stub_qa, question)
     assert render_reply(data)
 
 
+@pytest.mark.parametrize("question", [pytest.param(p.values[0], id=p.id) for p in REFUSED_QUESTIONS + ANSWERED_QUESTIONS
+                                      if isinstance(p.values[0], str)])
+def test_the_chat_gives_every_odd_input_a_reply_not_an_apology(stub_qa, question):
+    """Through the page's chat handler (follow-up resolution included): no "something went wrong"."""
+    from ui.render import UNEXPECTED
+
+    history = app.chat(stub_qa, question, [])[1]
+    reply = history[-1]["content"]
+    _assert_inert(reply)
+    if UNEXPECTED in reply and any(0xD800 <= ord(ch) <= 0xDFFF for ch in question):
+        pytest.xfail("known gap: qa/conversation.py resolve_followup normalises the raw message before "
+                     "prepare_question cleans it, and OpenCC cannot encode a lone surrogate "
+                     "(docs/reliability.md)")
+    assert UNEXPECTED not in reply
+
+
 def test_a_long_question_is_cut_at_the_documented_limit_with_a_note(stub_qa):
     assert MAX_QUESTION_CHARS == 500
     reply = stub_qa.ask(LONG_QUESTION)
@@ -105,13 +121,25 @@ def test_a_long_question_is_cut_at_the_documented_limit_with_a_note(stub_qa):
     assert time.perf_counter() - started < 1.0, "a huge paste costs little"
 
 
-@pytest.mark.parametrize("question", ["Какова стоимость алюминиевой промышленности?",
-                                      "ما هو إنتاج الألومنيوم في الصين؟", "あいうえおのアルミはどこですか"])
-def test_a_question_in_a_script_the_corpus_lacks_is_not_found_with_a_note(stub_qa, question):
+OTHER_SCRIPTS = ["Какова стоимость алюминиевой промышленности в 2022 году?", "ما هو إنتاج الألومنيوم في الصين؟",
+                 "あいうえおのアルミはどこですか", "알루미늄 산업의 생산액은 얼마입니까?"]
+
+
+@pytest.mark.parametrize("question", OTHER_SCRIPTS)
+def test_a_question_in_a_script_the_corpus_lacks_says_so(stub_qa, question):
     reply = stub_qa.ask(question)
-    assert not reply.found
     assert reply.note == OTHER_SCRIPT_NOTE
     assert reply.passages, "the closest material is still shown"
+    assert OTHER_SCRIPT_NOTE in render_reply(reply.to_dict())
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("question", OTHER_SCRIPTS)
+def test_a_question_in_a_script_the_corpus_lacks_is_not_found_with_the_real_model(real_qa, question):
+    # Whether anything is "found" is the model's and the answerer's call: checked with the real ones.
+    reply = real_qa.ask(question)
+    assert not reply.found and reply.sentence is None
+    assert reply.note == OTHER_SCRIPT_NOTE
 
 
 def test_invisible_characters_do_not_change_the_answer(stub_qa):
@@ -231,11 +259,10 @@ def test_cli_cuts_a_long_question_and_says_so(stub_index_dir):
     assert result.stdout.startswith(f"(the question was cut to its first {MAX_QUESTION_CHARS} characters)")
 
 
-def test_cli_answers_another_script_with_not_found_and_a_note(stub_index_dir):
-    result = _aluqa("ask", "--json", "--index", str(stub_index_dir), "Какова стоимость алюминия?", stub=True)
+def test_cli_answers_another_script_with_a_note(stub_index_dir):
+    result = _aluqa("ask", "--index", str(stub_index_dir), "Какова стоимость алюминия?", stub=True)
     assert result.returncode == 0
-    data = json.loads(result.stdout)
-    assert data["found"] is False and data["note"] == OTHER_SCRIPT_NOTE
+    assert result.stdout.startswith(f"({OTHER_SCRIPT_NOTE})\n")
 
 
 def test_cli_survives_bytes_that_are_not_utf8(stub_index_dir):
@@ -674,3 +701,53 @@ def test_cli_serve_auth_options(serve_calls, tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(["serve", "--auth", "a:b", "--auth-file", str(login)])
     assert info.value.code == 2
+
+
+@pytest.mark.slow
+def test_login_is_enforced_by_a_live_server(monkeypatch):
+    """`serve(auth=...)` reaches Gradio: without the login the page refuses, with it it answers."""
+    import socket
+
+    import gradio as gr
+    from gradio_client import Client
+    from gradio_client.exceptions import AuthenticationError
+
+    from qa.types import Answer
+
+    class Echo:
+        def ask(self, question):
+            return Answer(question=question, found=False, sentence=None, score=0.0, citation=None)
+
+    launched = {}
+    real_launch = gr.Blocks.launch
+
+    def launch(self, **kwargs):  # serve()'s own arguments, without blocking the test
+        launched.update(kwargs)
+        return real_launch(self, **kwargs, prevent_thread_lock=True)
+
+    monkeypatch.setattr(gr.Blocks, "launch", launch)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        assert app.serve(port=port, qa=Echo(), auth=("ana", "s3cret")) == 0
+        assert launched["auth"] == ("ana", "s3cret") and launched["share"] is False
+        with pytest.raises(AuthenticationError, match="credentials were not provided"):
+            Client(url, verbose=False)
+        with pytest.raises(ValueError, match="Could not login"):
+            Client(url, auth=("ana", "wrong"), verbose=False)
+        reply = Client(url, auth=("ana", "s3cret"), verbose=False).predict("百色？", api_name="/answer")
+        assert reply["found"] is False and reply["question"] == "百色？"
+    finally:
+        gr.close_all()
+
+
+@pytest.mark.slow
+def test_the_load_benchmark_runs_clean_on_a_small_scale():
+    """bench/load.py end to end (real model, live `aluqa serve`): 4 users x 6 questions."""
+    from bench.load import run
+
+    figures = run(users=4, questions=6, index=None, deadline_s=300, startup_timeout=600)
+    assert figures["errors"] == 0 and figures["answered"] == 24
+    assert figures["identical_share"] == 1.0
