@@ -12,7 +12,7 @@ import gradio as gr
 
 from embeddings.corpus import CorpusError, MAX_ARTICLE_BYTES
 from embeddings.manifest import IndexLoadError
-from qa.api import QA, QuestionError
+from qa.api import QA, QuestionError, prepare_question
 from qa.conversation import ConversationState, resolve_followup
 from qa.types import Answer
 from ui.render import (UNEXPECTED, articles_table, escape_text, render_reply, understood_line,
@@ -86,7 +86,12 @@ def chat(qa: Asker, message: str, history: list[dict[str, Any]] | None,
     """
     new_state = state
     try:
-        asked, resolved_state = resolve_followup(message or "", state)
+        try:
+            # Follow-up rules read the cleaned question (no control or invisible characters).
+            typed = prepare_question(message)[0]
+        except QuestionError:
+            typed = message or ""  # `respond` turns it into the error reply
+        asked, resolved_state = resolve_followup(typed, state)
         data = respond(qa, asked)
         reply = render_reply(data)
         if not data.get("error"):

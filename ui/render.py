@@ -57,7 +57,8 @@ def escape_text(text: str) -> str:
     Returns:
         HTML with no live tags or Markdown; line breaks become `<br>`.
     """
-    escaped = html.escape(str(text), quote=True)
+    # Quotes need no escaping in text (never used inside an attribute), and &#x27; would show.
+    escaped = html.escape(str(text), quote=False)
     escaped = "".join(_MARKDOWN_CHARS.get(c, c) for c in escaped)
     # A blank line would end the surrounding HTML block for the Markdown pass.
     return "<br>".join(escaped.splitlines())
