@@ -19,8 +19,11 @@ from qa.settings import Settings
 from qa.types import Answer, Citation, PassageHit
 
 _CN_DIGITS = "零〇一二三四五六七八九十两百千万亿"
-_NUMBER = re.compile(rf"\d+(?:\.\d+)?|第[{_CN_DIGITS}]+|[{_CN_DIGITS}]+(?=个|条|台|家|项|次|倍|名|位|年|大|批|座|种|所)")
-_DATE = re.compile(r"\d{1,2}月(?:\d{1,2}[日号])?|(?:19|20)\d{2}(?:年|-\d{1,4})|[今去明前]年|上旬|中旬|下旬|年底|年初")
+# Counted things: a Chinese numeral is a number only before a measure word (一些 is not).
+_MEASURE = "个条台家项次倍名位年大批座种所层场路人届部本只首张级期号件支队艘架辆颗枚门栋间段节块片元米岁天月周"
+_NUMBER = re.compile(rf"\d+(?:\.\d+)?|第[{_CN_DIGITS}]+|[{_CN_DIGITS}]+(?=[{_MEASURE}])")
+_DATE = re.compile(rf"\d{{1,2}}月(?:\d{{1,2}}[日号])?|\d{{2,4}}(?:年|-\d{{1,4}})|[{_CN_DIGITS}]+年|\d+世纪|年代|年间|时期|期间"
+                   r"|[今去明前]年|上旬|中旬|下旬|年底|年初|\d+岁|[春夏秋冬]季|[早晚上下中]午|凌晨|夜间|时候")
 _PLACE_HINT = re.compile(r"在|于|产自|位于|来自|落户")
 _PLACE_SUFFIX = re.compile(r"(?<=..)(?:市|省|县|区|自治区|地区)$")
 

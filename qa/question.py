@@ -18,7 +18,7 @@ NUMBER, DATE, PERSON, PLACE, OTHER = "number", "date", "person", "place", "other
 _TYPE_PATTERNS = (
     (DATE, re.compile(r"什么时候|何时|哪一?天|哪一?年|几月|几号|哪个月|什么日期|日期是|\bwhen\b|what date|which (day|year|month)")),
     (PERSON, re.compile(r"是谁|谁|哪位|什么人|\bwho(m|se)?\b")),
-    (NUMBER, re.compile(r"多少|几(?!内亚)|比例|比重|占比|百分之|多大|多高|多长|多重|多快|第几|位列|排名"
+    (NUMBER, re.compile(r"多少|几(?!内亚)|比例|比重|占比|百分之|多大(?!学)|多高|多长|多重|多快|第几|位列|排名"
                         r"|how (much|many|large|big|high|long)|what (percentage|share|proportion|amount|number)"
                         r"|\bpercent")),
     (PLACE, re.compile(r"哪里|哪儿|在哪|何处|何地|哪个(国家|城市|省|市|县|地区|地方)|哪国|哪座"

@@ -42,7 +42,7 @@ class Settings:
     weight_dense: float = 1.0
     weight_lexical: float = 1.0
     weight_passage: float = 0.6
-    min_support: float = 0.5
+    min_support: float = 0.45
     min_confidence: float = 0.4
     ranker: str = "trained"
     dense_band: tuple[float, float] = (0.85, 0.95)
