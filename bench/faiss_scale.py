@@ -143,6 +143,7 @@ def main(argv=None) -> int:
     parser.add_argument("--exact-timed", type=int, default=50, help="questions timed one by one on flat (default 50)")
     parser.add_argument("--k", type=int, default=100, help="neighbours asked per search (the retriever asks 100)")
     parser.add_argument("--ef-sweep", default="", help="also search the picked HNSW with these efSearch values")
+    parser.add_argument("--kf-sweep", default="1", help="with --ef-sweep, for a refined index: these k_factors")
     parser.add_argument("--candidate", action="append", default=[], help="extra index to compare: "
                         "'faiss factory string|param=value,...' (built at every size)")
     parser.add_argument("--seed", type=int, default=0)
@@ -151,7 +152,7 @@ def main(argv=None) -> int:
 
     import faiss
 
-    from embeddings.index import make_vector_index
+    from embeddings.index import find_hnsw, make_vector_index
 
     rows = []
     for size in map(parse_size, args.sizes.split(",")):
@@ -168,15 +169,23 @@ def main(argv=None) -> int:
         picked = measure("project", make_vector_index, data, queries, truth, args.k)
         rows.append({"size": size, **picked})
         index = picked.pop("_index")
-        if args.ef_sweep and hasattr(index, "hnsw"):
-            default_ef = index.hnsw.efSearch
-            for ef in map(int, args.ef_sweep.split(",")):
-                index.hnsw.efSearch = ef
-                times, found = time_search(index, queries, args.k)
-                rows.append({"size": size, "index": f"project efSearch={ef}", "type": picked["type"],
-                             "p50_ms": percentile(times, 50), "p95_ms": percentile(times, 95),
-                             "recall@10": recall_at(found, truth)})
-            index.hnsw.efSearch = default_ef
+        graph = find_hnsw(index)
+        if args.ef_sweep and graph is not None:
+            default_ef, default_kf = graph.hnsw.efSearch, getattr(index, "k_factor", None)
+            factors = [float(f) for f in args.kf_sweep.split(",")] if default_kf is not None else [None]
+            for kf in factors:
+                for ef in map(int, args.ef_sweep.split(",")):
+                    graph.hnsw.efSearch = ef
+                    if kf is not None:
+                        index.k_factor = kf
+                    times, found = time_search(index, queries, args.k)
+                    rows.append({"size": size, "index": f"project efSearch={ef}" + (f" k_factor={kf:g}" if kf else ""),
+                                 "type": "(sweep)", "p50_ms": percentile(times, 50),
+                                 "p95_ms": percentile(times, 95), "recall@10": recall_at(found, truth)})
+            graph.hnsw.efSearch = default_ef
+            if default_kf is not None:
+                index.k_factor = default_kf
+        del graph
         del index
         for spec in args.candidate:
             row = measure(spec, lambda d, s=spec: build_candidate(s, d), data, queries, truth, args.k)

@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from embeddings.build import build_index
@@ -165,11 +166,30 @@ def test_cache_of_another_model_or_damaged_is_ignored(corpus, tmp_path, counting
 
 
 def test_cached_vectors_equal_fresh_ones(corpus, tmp_path, counting, stub_encoder):
-    import numpy as np
-
     index_dir = tmp_path / "index"
     build_index(corpus, index_dir, encoder=counting)
     build_index(corpus, index_dir, encoder=counting)  # every vector from the cache
     index = CorpusIndex.load(index_dir)
     stored = index.sentence_vectors.reconstruct_n(0, index.sentence_vectors.ntotal)
     np.testing.assert_allclose(stored, stub_encoder.encode_documents(index.sentence_match), atol=1e-6)
+
+
+def test_large_corpus_gets_the_approximate_index_recorded_in_the_manifest(corpus, tmp_path, counting,
+                                                                         stub_encoder, monkeypatch):
+    import embeddings.index as index_module
+
+    # The seeds are far below the real limit; lowering it exercises the approximate branch.
+    monkeypatch.setattr(index_module, "FLAT_INDEX_LIMIT", 100)
+    monkeypatch.setattr(index_module, "PROJECTED_DIM", 64)
+    index_dir = tmp_path / "index"
+    build_index(corpus, index_dir, encoder=counting)
+    index = CorpusIndex.load(index_dir)
+    assert index.manifest.vector_index.startswith("IndexRefineFlat(project 256->64,IndexHNSWFlat(")
+    assert index.sentence_vectors.ntotal == len(index.sentences) > 100
+    reply = ask(index_dir, stub_encoder).answer
+    assert reply.found and reply.citation.doc == BAISE
+    # Scores are re-computed on the exact vectors: true cosines, as from the flat index.
+    scores, ids = index.sentence_vectors.search(stub_encoder.encode_queries([QUESTION]), 5)
+    exact = stub_encoder.encode_documents([index.sentence_match[i] for i in ids[0]]) @ \
+        stub_encoder.encode_queries([QUESTION])[0]
+    np.testing.assert_allclose(scores[0], exact, atol=1e-5)
