@@ -169,22 +169,3 @@ def test_eval_of_a_missing_file_exits_with_a_message(tmp_path):
                             capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 2
     assert "cannot read" in result.stderr and "Traceback" not in result.stderr
-
-
-@pytest.mark.slow
-def test_eval_squad_json_on_cmrc_dev():
-    data_file = SHARED / "data" / "cmrc2018_dev.json"
-    if not data_file.is_file():
-        pytest.skip(f"{data_file} not found")
-    result = subprocess.run([sys.executable, "-m", "qa", "eval", "--squad", str(data_file), "--limit", "30",
-                             "--json"], capture_output=True, text=True, cwd=ROOT, timeout=3600)
-    assert result.returncode == 0, result.stderr[-2000:]
-    figures = json.loads(result.stdout)
-    shares = ("sentence_accuracy_at_1", "sentence_accuracy_at_3", "passage_recall_at_1", "passage_recall_at_5",
-              "not_found_share")
-    assert set(shares) | {"questions", "latency_p50_ms", "latency_p95_ms"} <= set(figures)
-    assert figures["questions"] == 30
-    assert all(0.0 <= figures[key] <= 1.0 for key in shares)
-    assert figures["sentence_accuracy_at_1"] <= figures["sentence_accuracy_at_3"]
-    assert figures["passage_recall_at_1"] <= figures["passage_recall_at_5"]
-    assert 0.0 < figures["latency_p50_ms"] <= figures["latency_p95_ms"]
