@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import (SEED_QA, SEEDS, machine_notes, median, print_table, ratio, squad_articles, write_corpus_folder,
-                          write_json)
+from bench.common import (SEED_QA, SEEDS, machine_notes, median, print_table, ratio, squad_articles,
+                          write_corpus_folder, write_json)
 
 
 class TimedEncoder:

@@ -129,7 +129,7 @@ def measure(name: str, build, data, queries, truth, k: int) -> dict:
 
 
 def describe(index) -> str:
-    from embeddings.index import describe_vector_index
+    from embeddings.vector_index import describe_vector_index
 
     return describe_vector_index(index)
 
@@ -152,7 +152,7 @@ def main(argv=None) -> int:
 
     import faiss
 
-    from embeddings.index import find_hnsw, make_vector_index
+    from embeddings.vector_index import find_hnsw, make_vector_index
 
     rows = []
     for size in map(parse_size, args.sizes.split(",")):

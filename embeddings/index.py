@@ -25,6 +25,12 @@ from embeddings.manifest import (
 from embeddings.normalize import NORMALIZER_NAME, normalize
 from embeddings.tokenize import TOKENIZER_NAME, tokenize_normalized
 from embeddings.types import Article, Passage, Sentence
+from embeddings.vector_index import (  # noqa: F401  (FLAT_INDEX_LIMIT: re-exported)
+    FLAT_INDEX_LIMIT,
+    all_cores,
+    describe_vector_index,
+    make_vector_index,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -36,20 +42,6 @@ SENTENCE_VECTORS_FILE = "sentences.faiss"
 PASSAGE_VECTORS_FILE = "passages.faiss"
 SENTENCE_BM25_DIR = "bm25_sentences"
 PASSAGE_BM25_DIR = "bm25_passages"
-
-# Up to this many vectors exact search stays within a few ms per question on
-# 2 cores (bench/faiss_scale.py) and loses nothing; beyond, an approximate index.
-FLAT_INDEX_LIMIT = 50_000
-# The approximate index (tuned with bench/faiss_scale.py at 1M vectors, see
-# docs/performance.md): a graph over vectors projected to PROJECTED_DIM, whose
-# candidates are re-scored with the exact vectors, so scores stay true cosines.
-PROJECTED_DIM = 128
-HNSW_M = 32
-HNSW_EF_CONSTRUCTION = 80
-HNSW_EF_SEARCH = 256
-REFINE_K_FACTOR = 1.0
-_PROJECTION_SAMPLE = 100_000
-
 
 def corpus_hash(articles: Sequence[Article]) -> str:
     """One hash for the whole corpus: changes when any article is added, removed or edited."""
@@ -63,77 +55,6 @@ def passage_embedding_text(article: Article, passage_match_text: str) -> str:
     # The title names the subject (city, company) that a paragraph often leaves
     # implicit, so passages of different clusters stay apart in the dense space.
     return f"{normalize(article.title)}\n{passage_match_text}"
-
-
-def _projection(vectors: np.ndarray, dim: int):
-    """A linear map onto the top `dim` principal axes of the uncentred vectors.
-
-    Uncentred (no mean subtracted, no bias), so inner products are kept up to
-    the dropped axes: the graph can then search by inner product directly.
-    """
-    import faiss
-
-    rows = np.random.default_rng(0).choice(len(vectors), min(len(vectors), _PROJECTION_SAMPLE), replace=False)
-    sample = vectors[np.sort(rows)].astype(np.float64)
-    _, axes = np.linalg.eigh(sample.T @ sample)  # ascending eigenvalues
-    transform = faiss.LinearTransform(vectors.shape[1], dim, False)
-    faiss.copy_array_to_vector(np.ascontiguousarray(axes[:, ::-1][:, :dim].T, dtype=np.float32).ravel(), transform.A)
-    transform.is_trained = True
-    return transform
-
-
-def make_vector_index(vectors: np.ndarray):
-    """Pick the FAISS index by size: exact inner product while small, a refined HNSW beyond."""
-    import faiss
-
-    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-    dim = vectors.shape[1]
-    if len(vectors) <= FLAT_INDEX_LIMIT or dim <= PROJECTED_DIM:
-        index = faiss.IndexFlatIP(dim)
-        if len(vectors):
-            index.add(vectors)
-        return index
-    graph = faiss.IndexHNSWFlat(PROJECTED_DIM, HNSW_M, faiss.METRIC_INNER_PRODUCT)
-    graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
-    graph.hnsw.efSearch = HNSW_EF_SEARCH
-    projected = faiss.IndexPreTransform(_projection(vectors, PROJECTED_DIM), graph)
-    index = faiss.IndexRefineFlat(projected)  # keeps the exact vectors for re-scoring
-    index.k_factor = REFINE_K_FACTOR
-    index.add(vectors)
-    return index
-
-
-def find_hnsw(index):
-    """The HNSW graph inside a (possibly wrapped) FAISS index, or None.
-
-    `index` must stay referenced while the result is used: the parts are views into it.
-    """
-    import faiss
-
-    node = faiss.downcast_index(index)
-    while not hasattr(node, "hnsw"):
-        if isinstance(node, faiss.IndexRefine):
-            node = faiss.downcast_index(node.base_index)
-        elif isinstance(node, faiss.IndexPreTransform):
-            node = faiss.downcast_index(node.index)
-        else:
-            return None
-    return node
-
-
-def describe_vector_index(index) -> str:
-    """The index type, with the parameters that decide its speed and recall (recorded in the manifest)."""
-    import faiss
-
-    # A separate name: rebinding `index` could free the caller's only reference.
-    outer = faiss.downcast_index(index)
-    graph = find_hnsw(index)
-    if graph is None:
-        return type(outer).__name__
-    inner = f"IndexHNSWFlat(dim={graph.d},M={graph.hnsw.nb_neighbors(1)},efSearch={graph.hnsw.efSearch})"
-    if graph.d == outer.d and not isinstance(outer, faiss.IndexRefine):
-        return inner
-    return f"{type(outer).__name__}(project {outer.d}->{graph.d},{inner},k_factor={outer.k_factor:g})"
 
 
 def _build_bm25(token_lists: list[list[str]]):
@@ -204,11 +125,12 @@ class CorpusIndex:
         sentence_match = [normalize(s.text) for s in sentences]
         passage_match = [normalize(p.text) for p in passages]
 
-        stage("embedding passages")
         passage_texts = [passage_embedding_text(by_doc[p.doc], m) for p, m in zip(passages, passage_match)]
-        passage_vecs = _encode(encoder, passage_texts, show_progress)
-        stage("embedding sentences")
-        sentence_vecs = _encode(encoder, sentence_match, show_progress)
+        with all_cores():  # a build in a process that also serves must not embed on one thread
+            stage("embedding passages")
+            passage_vecs = _encode(encoder, passage_texts, show_progress)
+            stage("embedding sentences")
+            sentence_vecs = _encode(encoder, sentence_match, show_progress)
 
         stage("indexing")
         sentence_index = make_vector_index(sentence_vecs)
@@ -300,6 +222,10 @@ class CorpusIndex:
             passage_bm25 = bm25s.BM25.load(str(folder / PASSAGE_BM25_DIR), show_progress=False)
         except (OSError, EOFError, RuntimeError, ValueError, KeyError, TypeError) as exc:
             raise IndexMissingError(f"the index at {folder} is damaged ({exc}); {rebuild_hint(folder)}") from exc
+        # Questions are searched one at a time: extra OpenMP threads then only wait
+        # for each other, and spin, which on busy cores cost 10x on the search and
+        # slowed all that follows (bench/latency.py on CMRC: dense 22.5 -> 2.2 ms).
+        faiss.omp_set_num_threads(1)
         counts = (len(articles), len(sentences), len(passages), sentence_index.ntotal, passage_index.ntotal)
         expected = (manifest.documents, manifest.sentences, manifest.passages, manifest.sentences, manifest.passages)
         if counts != expected or sentence_index.d != manifest.dimension:

@@ -212,7 +212,8 @@ class SquadReport:
         return [{
             "id": o.question.id, "question": o.question.question, "answers": list(o.question.answers),
             "sentence": o.sentence, "found": o.found, "right_rank": o.right_rank,
-            "gold_doc": o.question.doc, "gold_doc_rank": o.doc_rank, "candidates": list(o.candidates),
+            "gold_doc": o.question.doc, "gold_doc_rank": o.doc_rank, "top_docs": list(ranked_docs(o.passage_docs)[:5]),
+            "candidates": list(o.candidates),
         } for o in self.outcomes if not o.correct]
 
 

@@ -174,22 +174,28 @@ def test_cached_vectors_equal_fresh_ones(corpus, tmp_path, counting, stub_encode
     np.testing.assert_allclose(stored, stub_encoder.encode_documents(index.sentence_match), atol=1e-6)
 
 
-def test_large_corpus_gets_the_approximate_index_recorded_in_the_manifest(corpus, tmp_path, counting,
-                                                                         stub_encoder, monkeypatch):
-    import embeddings.index as index_module
+@pytest.mark.parametrize(("min_energy", "recorded"), [
+    (0.0, "IndexRefineFlat(project 256->64,IndexHNSWFlat(dim=64,"),
+    # Projecting would keep too little of the vectors' energy: a graph over all dims.
+    (1.0, "IndexHNSWFlat(dim=256,"),
+])
+def test_large_corpus_gets_an_approximate_index_recorded_in_the_manifest(corpus, tmp_path, counting, stub_encoder,
+                                                                        monkeypatch, min_energy, recorded):
+    import embeddings.vector_index as vector_index
 
     # The seeds are far below the real limit; lowering it exercises the approximate branch.
-    monkeypatch.setattr(index_module, "FLAT_INDEX_LIMIT", 100)
-    monkeypatch.setattr(index_module, "PROJECTED_DIM", 64)
+    monkeypatch.setattr(vector_index, "FLAT_INDEX_LIMIT", 100)
+    monkeypatch.setattr(vector_index, "PROJECTED_DIM", 64)
+    monkeypatch.setattr(vector_index, "MIN_PROJECTED_ENERGY", min_energy)
     index_dir = tmp_path / "index"
     build_index(corpus, index_dir, encoder=counting)
     index = CorpusIndex.load(index_dir)
-    assert index.manifest.vector_index.startswith("IndexRefineFlat(project 256->64,IndexHNSWFlat(")
+    assert index.manifest.vector_index.startswith(recorded)
     assert index.sentence_vectors.ntotal == len(index.sentences) > 100
     reply = ask(index_dir, stub_encoder).answer
     assert reply.found and reply.citation.doc == BAISE
-    # Scores are re-computed on the exact vectors: true cosines, as from the flat index.
-    scores, ids = index.sentence_vectors.search(stub_encoder.encode_queries([QUESTION]), 5)
-    exact = stub_encoder.encode_documents([index.sentence_match[i] for i in ids[0]]) @ \
-        stub_encoder.encode_queries([QUESTION])[0]
+    # Scores are true cosines, as from the flat index (the retriever and answerer rely on them).
+    query = stub_encoder.encode_queries([QUESTION])
+    scores, ids = index.sentence_vectors.search(query, 5)
+    exact = stub_encoder.encode_documents([index.sentence_match[i] for i in ids[0]]) @ query[0]
     np.testing.assert_allclose(scores[0], exact, atol=1e-5)

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, SHARED
+from conftest import ROOT
 from qa.evaluate import ItemResult, SeedQAReport
 from qa.evaluate_squad import (
     MARKER_FILE,
