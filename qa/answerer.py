@@ -20,10 +20,17 @@ from qa.types import Answer, Citation, PassageHit
 
 _CN_DIGITS = "零〇一二三四五六七八九十两百千万亿"
 # Counted things: a Chinese numeral is a number only before a measure word (一些 is not).
-_MEASURE = "个条台家项次倍名位年大批座种所层场路人届部本只首张级期号件支队艘架辆颗枚门栋间段节块片元米岁天月周"
-_NUMBER = re.compile(rf"\d+(?:\.\d+)?|第[{_CN_DIGITS}]+|[{_CN_DIGITS}]+(?=[{_MEASURE}])")
+_MEASURE = ("个条台家项次倍名位年大批座种所层场路人届部本只首张级期号件支队艘架辆颗枚门栋间段节块片元米岁天月周"
+            "盘局轮圈册卷章集篇份户口头匹株棵尾")
+_NUMBER = re.compile(rf"\d+(?:\.\d+)?|第[{_CN_DIGITS}]+|[{_CN_DIGITS}]+(?=[{_MEASURE}])"
+                     # 三分之一; 四十万, 八百 (a digit then a power of ten: 十分 and 千万 are words, not numbers)
+                     rf"|[{_CN_DIGITS}]+分之[{_CN_DIGITS}]+|[一二三四五六七八九两][十百千万亿][{_CN_DIGITS}]*")
+# Dates, and the other ways a "when" is answered: eras and dynasties (元朝, 宋代末,
+# 侏罗纪), periods (白垩纪中期) and relative times (发展成俗语之后).
 _DATE = re.compile(rf"\d{{1,2}}月(?:\d{{1,2}}[日号])?|\d{{2,4}}(?:年|-\d{{1,4}})|[{_CN_DIGITS}]+年|\d+世纪|年代|年间|时期|期间"
-                   r"|[今去明前]年|上旬|中旬|下旬|年底|年初|\d+岁|[春夏秋冬]季|[早晚上下中]午|凌晨|夜间|时候")
+                   r"|[今去明前]年|上旬|中旬|下旬|年底|年初|\d+岁|[春夏秋冬]季|[早晚上下中]午|凌晨|夜间|时候"
+                   r"|[\u4e00-\u9fff]朝(?![向着鲜阳野])|[\u4e00-\u9fff]纪(?![念律录要检委])|[唐宋元明清汉晋隋]代|代[初中末]"
+                   r"|[早中晚初末]期|之[后前]|以[后前]|[前后]夕|当时|时分|时份")
 _PLACE_HINT = re.compile(r"在|于|产自|位于|来自|落户")
 _PLACE_SUFFIX = re.compile(r"(?<=..)(?:市|省|县|区|自治区|地区)$")
 

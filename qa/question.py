@@ -18,12 +18,15 @@ NUMBER, DATE, PERSON, PLACE, OTHER = "number", "date", "person", "place", "other
 _TYPE_PATTERNS = (
     (DATE, re.compile(r"什么时候|何时|哪一?天|哪一?年|几月|几号|哪个月|什么日期|日期是|\bwhen\b|what date|which (day|year|month)")),
     (PERSON, re.compile(r"是谁|谁|哪位|什么人|\bwho(m|se)?\b")),
-    (NUMBER, re.compile(r"多少|几(?!内亚)|比例|比重|占比|百分之|多大(?!学)|多高|多长|多重|多快|第几|位列|排名"
-                        r"|how (much|many|large|big|high|long)|what (percentage|share|proportion|amount|number)"
-                        r"|\bpercent")),
-    (PLACE, re.compile(r"哪里|哪儿|在哪|何处|何地|哪个(国家|城市|省|市|县|地区|地方)|哪国|哪座"
+    (NUMBER, re.compile(r"多少|几(?!内亚)|多大(?!学)|多高|多长|多重|多快|第几"
+                        r"|how (much|many|large|big|high|long)|what (percentage|share|proportion|amount|number)")),
+    (PLACE, re.compile(r"哪里|哪儿|在哪|何处|何地|哪一?个?(国家|城市|省|市|县|地区|地方)|哪国|哪座"
                        r"|\bwhere\b|which (country|city|province|place|region)")),
 )
+# Words that make a question ask for a quantity only when nothing else is asked:
+# 占全国的比例 wants a figure, but 哪一种米的比例最多 wants a kind of rice.
+_WEAK_NUMBER = re.compile(r"比例|比重|占比|百分之|百分比|位列|排名|\bpercent")
+_ASKS_FOR_A_THING = re.compile(r"哪|什么|何|\bwhich\b|\bwhat\b")
 
 # Units a "how many ..." question may name right after 多少/几: the answer must carry it.
 _UNIT_AFTER_QUESTION_WORD = re.compile(
@@ -82,6 +85,8 @@ def expected_type(match: str) -> str:
     for kind, pattern in _TYPE_PATTERNS:
         if pattern.search(match):
             return kind
+    if _WEAK_NUMBER.search(match) and not _ASKS_FOR_A_THING.search(match):
+        return NUMBER
     return OTHER
 
 
@@ -93,14 +98,30 @@ def asked_unit(match: str) -> str:
 
 
 ADMIN_SUFFIXES = ("市", "县", "省", "区", "州", "镇")
-# 各市, 全区, 本市 ... refer to places without naming one.
-_DETERMINERS = frozenset("各全本该我此每其")
+# 各市, 全区, 本市, 几省, 哪国, 两国 ... refer to places without naming one.
+_DETERMINERS = frozenset("各全本该我此每其几哪某这那两诸多")
+_PLACE_CLASS_NOUNS = frozenset(ADMIN_SUFFIXES + ("国", "城", "地", "乡", "村", "岛", "洲"))
+# Common nouns that jieba tags as places (ns) or that end in an administrative
+# suffix: they name no particular place, so an answer need not repeat them
+# (东西 is "thing", 城市 "city", 行政区 "district", 中心 "centre").
+_GENERIC_PLACE_NOUNS = frozenset({
+    "东西", "南北", "东南", "西南", "东北", "西北", "东方", "西方", "南方", "北方",
+    "城市", "都市", "城镇", "市区", "城区", "郊区", "县城", "行政区", "地区", "地方", "当地", "本地", "外地",
+    "国家", "国内", "国外", "海外", "世界", "全球", "大陆", "内陆", "沿海", "边境", "省份", "首都", "首府",
+    "乡村", "农村", "山区", "山地", "平原", "河流", "海洋", "海港", "港口", "赤道", "中心", "和平",
+})
+
+
+def _is_determined_place_noun(word: str) -> bool:
+    """各市, 本省, 几国, 两国, 该地区: a determiner before a generic place noun (but 本溪 and 多伦多 are names)."""
+    rest = word[1:]
+    return word[0] in _DETERMINERS and (rest in _PLACE_CLASS_NOUNS or rest in _GENERIC_PLACE_NOUNS)
 
 
 def is_place_word(word: str, flag: str) -> bool:
     """A place by jieba's tag, by its dictionary entry with an administrative suffix
     (jieba tags 广元 nz but 广元市 ns), or by a suffix of its own (XX市 unknown to jieba)."""
-    if len(word) < 2 or word[0] in _DETERMINERS:
+    if len(word) < 2 or word in _GENERIC_PLACE_NOUNS or _is_determined_place_noun(word):
         return False
     if flag == "ns":
         return True
