@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import logging
 import os
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -20,7 +21,9 @@ from embeddings.manifest import (
     IndexMismatchError,
     IndexMissingError,
     Manifest,
+    checksums,
     rebuild_hint,
+    verify_checksums,
 )
 from embeddings.normalize import NORMALIZER_NAME, normalize
 from embeddings.tokenize import TOKENIZER_NAME, tokenize_normalized
@@ -173,10 +176,11 @@ class CorpusIndex:
             faiss.write_index(self.passage_vectors, str(tmp / PASSAGE_VECTORS_FILE))
             self.sentence_bm25.save(str(tmp / SENTENCE_BM25_DIR), show_progress=False)
             self.passage_bm25.save(str(tmp / PASSAGE_BM25_DIR), show_progress=False)
+            # The manifest is written last (a folder without one is never loaded), with
+            # the checksum of every file but the embedding cache, which load never reads.
+            replace(self.manifest, files=checksums(tmp)).write(tmp)
             if self.embedding_cache is not None:
                 self.embedding_cache.save(tmp / CACHE_DIR)
-            # The manifest is written last: a folder without one is never loaded.
-            self.manifest.write(tmp)
             _swap_into_place(tmp, folder)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -209,6 +213,7 @@ class CorpusIndex:
             if have != want:
                 raise IndexMismatchError(f"the index at {folder} uses {what} {have!r}, this AluQA uses "
                                          f"{want!r}; {rebuild_hint(folder)}")
+        verify_checksums(folder, manifest)
         try:
             articles = {a["doc"]: Article(**a) for a in _read_json(folder / ARTICLES_FILE)}
             sentence_data = _read_json(folder / SENTENCES_FILE)
@@ -251,11 +256,34 @@ def _read_json(path: Path):
 
 
 def _swap_into_place(new: Path, target: Path) -> None:
-    """Replace `target` by `new` so that a reader sees the old or the new index, never a mix."""
+    """Replace `target` by `new` so that a reader sees the old or the new index, never a mix or none."""
     if not target.exists():
         os.replace(new, target)
         return
+    if _exchange(new, target):
+        # `new` now holds the previous index; a crash before this line only leaves it behind.
+        shutil.rmtree(new, ignore_errors=True)
+        return
+    # No atomic exchange here (not Linux, or a file system without it): two renames,
+    # with a window of two system calls where the folder is absent.
     old = target.with_name(f".{target.name}.old-{os.getpid()}")
     os.replace(target, old)
     os.replace(new, target)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one atomic step (Linux renameat2 with RENAME_EXCHANGE); False where unsupported."""
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+        return False
+    raise OSError(error, os.strerror(error), str(b))

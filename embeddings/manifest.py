@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import platform
 from dataclasses import asdict, dataclass, field
@@ -11,7 +12,8 @@ from pathlib import Path
 
 MANIFEST_FILE = "manifest.json"
 # Bump when the files of an index change shape; older indexes are refused.
-FORMAT_VERSION = 1
+# 2: the manifest holds a SHA-256 of every file it vouches for.
+FORMAT_VERSION = 2
 
 
 class IndexLoadError(RuntimeError):
@@ -57,6 +59,9 @@ class Manifest:
     vector_index: str
     format_version: int = FORMAT_VERSION
     normalized_vectors: bool = True
+    # SHA-256 of every file of the index (paths relative to its folder), so that a
+    # file changed after the build is refused even when it still parses.
+    files: dict[str, str] = field(default_factory=dict)
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     versions: dict[str, str] = field(default_factory=package_versions)
 
@@ -89,3 +94,34 @@ class Manifest:
             return cls(**data)
         except TypeError as exc:
             raise IndexMismatchError(f"{path} does not describe an AluQA index ({exc}); {rebuild_hint(folder)}") from exc
+
+
+def file_checksum(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def checksums(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
+    """SHA-256 of every file under `folder`, except those under the `skip` subfolders."""
+    return {
+        path.relative_to(folder).as_posix(): file_checksum(path)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and not path.relative_to(folder).as_posix().startswith(skip)
+    }
+
+
+def verify_checksums(folder: Path, manifest: Manifest) -> None:
+    """Raise IndexMissingError naming the first file that is missing or changed since the build."""
+    for name, expected in manifest.files.items():
+        path = Path(folder) / name
+        try:
+            actual = file_checksum(path)
+        except OSError as exc:
+            raise IndexMissingError(f"{path} is missing or unreadable ({exc.strerror}); "
+                                    f"{rebuild_hint(folder)}") from exc
+        if actual != expected:
+            raise IndexMissingError(f"{path} has changed since the index was built (its checksum differs "
+                                    f"from the manifest's); {rebuild_hint(folder)}")

@@ -74,7 +74,20 @@ CHILD = textwrap.dedent('''
             swap(new, target)
 
         index_module._swap_into_place = slow_swap
+    elif where == "after-exchange":
+        import embeddings.index as index_module
+        exchange = index_module._exchange
+
+        def slow_exchange(a, b):
+            done = exchange(a, b)
+            pause("after-exchange" if done else "after-exchange unavailable")
+            return done
+
+        index_module._exchange = slow_exchange
     elif where == "mid-swap":
+        import embeddings.index as index_module
+        index_module._exchange = lambda a, b: False  # the fallback of systems without an atomic exchange
+
         def slow_replace(src, dst):
             real_replace(src, dst)
             if Path(src) == Path(index):  # the old index was just moved aside
@@ -196,12 +209,25 @@ def test_a_rebuild_after_a_killed_one_succeeds(setup):
     assert "new.txt" in loaded.articles and "004_7ed03d3179984da0.txt" not in loaded.articles
 
 
-def test_kill_between_the_two_renames_of_the_swap(setup, before):
-    """The swap is two renames (old aside, new in); a kill between them leaves no index at the folder.
+def test_kill_right_after_the_atomic_exchange_leaves_the_new_index_in_place(setup):
+    """The swap exchanges the two folders in one step: killed just after, the new index is complete."""
+    index, corpus, script = setup
+    _kill_build_at("after-exchange", index, corpus, script)
+    if script.with_name("marker-after-exchange").read_text(encoding="utf-8").endswith("unavailable"):
+        pytest.skip("this file system has no atomic exchange (renameat2 RENAME_EXCHANGE)")
+    loaded = CorpusIndex.load(index)
+    assert "new.txt" in loaded.articles and "004_7ed03d3179984da0.txt" not in loaded.articles
+    # The previous index, now in the temporary folder, is what is left behind.
+    assert [p.name.startswith(f".{index.name}.tmp-") for p in _leftovers(index)] == [True]
 
-    The window is two system calls wide, so it is forced here. What is left is
-    recoverable: loading says which command fixes it, and the previous index
-    is intact beside the folder as `.index.old-<pid>`.
+
+def test_kill_between_the_two_renames_of_the_fallback_swap(setup, before):
+    """Where there is no atomic exchange the swap is two renames (old aside, new in).
+
+    A kill between them leaves no index at the folder. The window is two system
+    calls wide, so it is forced here. What is left is recoverable: loading says
+    which command fixes it, and the previous index is intact beside the folder
+    as `.index.old-<pid>`.
     """
     index, corpus, script = setup
     files_before = _fingerprint(index)
@@ -212,7 +238,7 @@ def test_kill_between_the_two_renames_of_the_swap(setup, before):
     if not index.exists():
         with pytest.raises(IndexLoadError, match="aluqa build --index"):
             CorpusIndex.load(index)
-        pytest.xfail("known gap: SIGKILL between the two os.replace calls of "
-                     "embeddings.index._swap_into_place leaves no index at the folder "
-                     "(fix proposed in docs/reliability.md: rename(2) with RENAME_EXCHANGE)")
+        pytest.xfail("known gap where renameat2(RENAME_EXCHANGE) is unavailable: SIGKILL between the "
+                     "two os.replace calls of embeddings.index._swap_into_place leaves no index at the "
+                     "folder until the next build (docs/reliability.md)")
     assert _answers(index) == before
