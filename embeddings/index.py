@@ -28,12 +28,7 @@ from embeddings.manifest import (
 from embeddings.normalize import NORMALIZER_NAME, normalize
 from embeddings.tokenize import TOKENIZER_NAME, tokenize_normalized
 from embeddings.types import Article, Passage, Sentence
-from embeddings.vector_index import (  # noqa: F401  (FLAT_INDEX_LIMIT: re-exported)
-    FLAT_INDEX_LIMIT,
-    all_cores,
-    describe_vector_index,
-    make_vector_index,
-)
+from embeddings.vector_index import all_cores, describe_vector_index, make_vector_index
 
 logger = logging.getLogger(__name__)
 

