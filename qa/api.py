@@ -14,6 +14,7 @@ from qa.settings import MAX_QUESTION_CHARS, Settings
 from qa.types import Answer
 
 if TYPE_CHECKING:
+    from qa.crosslingual import Translation
     from qa.answerer import SentenceAnswerer
     from qa.question import Question
     from qa.retriever import HybridRetriever, Retrieval
@@ -138,8 +139,14 @@ class QA:
             raise IndexMismatchError(f"the model gives {encoder.dimension}-dim vectors, the index holds "
                                      f"{index.manifest.dimension}; {rebuild_hint(settings.index_dir)}")
         translator = EnglishQueryExpander(index.sentence_bm25.vocab_dict)
-        return _Pipeline(HybridRetriever(index, encoder, settings), SentenceAnswerer(index, settings),
-                         translator.expand)
+        selector = None
+        if settings.selector == "trained":
+            from qa.selector import default_selector
+
+            selector = default_selector()
+            selector.warm_up()
+        return _Pipeline(HybridRetriever(index, encoder, settings), SentenceAnswerer(index, settings, selector=selector),
+                         translator.translate)
 
     def _expected_model(self) -> str | None:
         if self._encoder is not None:
@@ -205,7 +212,7 @@ class QA:
 class _Pipeline:
     retriever: "HybridRetriever"
     answerer: "SentenceAnswerer"
-    translate: Callable[[str], list[str]]
+    translate: Callable[[str], "Translation"]
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,13 @@ def _settings(args: argparse.Namespace):
     return Settings().with_(**changes)
 
 
+def _selector_name(qa) -> str:
+    from qa.answerer import LINEAR_RANKER
+
+    selector = qa.answerer.selector
+    return selector.name if selector is not None else LINEAR_RANKER
+
+
 def _eval_squad(args: argparse.Namespace) -> dict:
     import time
 
@@ -118,12 +125,13 @@ def _eval_squad(args: argparse.Namespace) -> dict:
     ready = ensure_squad_index(squad, args.index or default_eval_index_dir(squad), encoder, show_progress=True,
                                on_stage=lambda label: print(f"[aluqa eval] {label} ...", file=sys.stderr, flush=True))
     started = time.perf_counter()
-    report = evaluate_squad(QA(ready.folder, settings=_settings(args), encoder=encoder),
-                            squad.questions[: args.limit])
+    qa = QA(ready.folder, settings=_settings(args), encoder=encoder)
+    report = evaluate_squad(qa, squad.questions[: args.limit])
     if args.errors:
         print(f"aluqa eval: {write_jsonl(args.errors, report.misses())} misses written to {args.errors}",
               file=sys.stderr)
-    return {"file": str(args.squad), "documents": len(squad.articles), **report.figures(),
+    return {"file": str(args.squad), "documents": len(squad.articles), "selector": _selector_name(qa),
+            **report.figures(),
             "index": str(ready.folder), "index_built": ready.built, "index_seconds": round(ready.seconds, 1),
             "run_seconds": round(time.perf_counter() - started, 1)}
 
@@ -154,7 +162,7 @@ def _eval_seed(args: argparse.Namespace) -> dict:
         print(f"aluqa eval: {write_jsonl(args.errors, seed_misses(report))} misses written to {args.errors}",
               file=sys.stderr)
     refusals = refusal_figures(report)
-    return {"file": str(args.qa), **report.figures(), "refusals": refusals.refusals,
+    return {"file": str(args.qa), "selector": _selector_name(qa), **report.figures(), "refusals": refusals.refusals,
             "refusal_precision": refusals.precision, "refusal_recall": refusals.recall}
 
 

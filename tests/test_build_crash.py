@@ -103,7 +103,7 @@ CHILD = textwrap.dedent('''
 def _qa(folder: Path):
     from qa import QA, Settings
 
-    return QA(folder, settings=Settings(dense_band=(0.3, 0.7)), encoder=StubEncoder())
+    return QA(folder, settings=Settings(dense_band=(0.3, 0.7), selector="off"), encoder=StubEncoder())
 
 
 def _answers(folder: Path) -> list[dict]:

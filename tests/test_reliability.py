@@ -225,7 +225,8 @@ def test_escaped_text_reads_as_typed(typed):
 # The real `aluqa` main with the stub encoder in place of the model: fast, and
 # everything else (argument parsing, QA, printing, exit codes) is the real path.
 STUB_CLI = (
-    "import sys; sys.path[:0] = [{root!r}, {tests!r}]\n"
+    "import os, sys; sys.path[:0] = [{root!r}, {tests!r}]\n"
+    "os.environ['ALUQA_SELECTOR'] = 'off'  # the selector reads text with the real model\n"
     "from conftest import StubEncoder\n"
     "import embeddings.encoder\n"
     "embeddings.encoder.SentenceTransformerEncoder = lambda *args, **kwargs: StubEncoder()\n"

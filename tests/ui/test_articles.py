@@ -28,7 +28,7 @@ def corpus_and_qa(tmp_path, stub_encoder, stub_index_dir):
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     shutil.copytree(SEEDS, corpus)
     shutil.copytree(stub_index_dir, index)
-    settings = Settings(corpus_dir=corpus, dense_band=(0.3, 0.7))
+    settings = Settings(corpus_dir=corpus, dense_band=(0.3, 0.7), selector="off")
     return corpus, QA(index, settings=settings, encoder=stub_encoder)
 
 
