@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import gradio as gr
 
 from embeddings.corpus import CorpusError, MAX_ARTICLE_BYTES
+from embeddings.lock import BuildBusyError
 from embeddings.manifest import IndexLoadError
 from qa.api import QA, QuestionError, prepare_question
 from qa.conversation import ConversationState, resolve_followup
@@ -137,7 +138,7 @@ def upload(qa: Asker, files: list[str] | str | None) -> tuple[str, str]:
     try:
         report = add_to_qa(qa, paths)
         message = upload_message(report.added, report.present, report.refused, report.summary)
-    except (CorpusError, IndexLoadError) as error:
+    except (CorpusError, IndexLoadError, BuildBusyError) as error:
         message = f"<p>The index could not be rebuilt, so nothing was added: {escape_text(error)}</p>"
     except Exception:
         logger.exception("adding %s failed", paths)

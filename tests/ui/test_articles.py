@@ -11,6 +11,7 @@ from embeddings.manifest import Manifest
 from qa import QA, Settings
 from qa.conversation import ConversationState
 from test_app import FakeQA
+from embeddings import articles as corpus_articles
 from ui import app, articles
 from ui.render import articles_table, upload_message
 
@@ -97,7 +98,7 @@ def test_same_content_is_reported_as_present_and_not_rebuilt(tmp_path, corpus_an
 
 def test_unsafe_name_stays_inside_the_corpus(tmp_path, corpus_and_qa):
     corpus, qa = corpus_and_qa
-    report = articles.add_articles([_write(tmp_path, "x.txt", NEW_ARTICLE)], corpus, qa.settings.index_dir,
+    report = corpus_articles.add_articles([_write(tmp_path, "x.txt", NEW_ARTICLE)], corpus, qa.settings.index_dir,
                                    encoder=qa._encoder, names=["../../evil.txt"])
     assert report.added == ("evil.txt",) and (corpus / "evil.txt").is_file()
     assert not (tmp_path / "evil.txt").exists()
