@@ -1,4 +1,4 @@
-"""`aluqa remove` and `aluqa list`: managing the corpus from the command line (beside `aluqa add`)."""
+"""`aluqa remove`, `aluqa list` (the corpus, beside `aluqa add`) and `aluqa feedback export` (verdicts)."""
 
 from __future__ import annotations
 
@@ -78,6 +78,41 @@ def _list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _feedback_export(args: argparse.Namespace) -> int:
+    from embeddings.build import default_index_dir
+    from embeddings.index import CorpusIndex
+    from embeddings.manifest import IndexLoadError
+    from qa.feedback import export_seed_qa, feedback_path, read_verdicts
+
+    index_dir = args.index or default_index_dir()
+    source = args.verdicts or feedback_path(index_dir)
+    try:
+        verdicts = read_verdicts(source)
+        index = CorpusIndex.load(index_dir)
+    except FileNotFoundError:
+        print(f"aluqa feedback: no verdicts yet at {source} (they are written there when answers are "
+              "marked right or wrong on the page)", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as error:
+        print(f"aluqa feedback: {error}", file=sys.stderr)
+        return 2
+    except IndexLoadError as error:
+        print(f"aluqa feedback: {error}", file=sys.stderr)
+        return 3
+    export = export_seed_qa(verdicts, [(s.doc, s.text) for s in index.sentences], index.manifest.corpus_hash)
+    try:
+        with open(args.file, "w", encoding="utf-8") as handle:
+            handle.writelines(json.dumps(item, ensure_ascii=False) + "\n" for item in export.items)
+    except OSError as error:
+        print(f"aluqa feedback: cannot write {args.file} ({error.strerror or error})", file=sys.stderr)
+        return 2
+    for message in export.skipped:
+        print(f"aluqa feedback: left out {message}", file=sys.stderr)
+    print(f"wrote {len(export.items)} questions from {len(verdicts)} verdicts in {source} to {args.file}; "
+          f"run them with: aluqa eval --qa {args.file} --index {index_dir}")
+    return 0
+
+
 def _corpus_options(parser: argparse.ArgumentParser) -> None:
     """`--corpus` and `--index`, as `aluqa add` has them."""
     parser.add_argument("--corpus", type=Path, default=None,
@@ -87,7 +122,7 @@ def _corpus_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_corpus_commands(commands) -> None:
-    """Register `remove` and `list` on the `aluqa` sub-command parser."""
+    """Register `remove`, `list` and `feedback` on the `aluqa` sub-command parser."""
     remove = commands.add_parser("remove", help="remove articles from the corpus and rebuild the index")
     remove.add_argument("docs", nargs="+", metavar="DOC", help="article file names, as citations give them")
     _corpus_options(remove)
@@ -97,3 +132,13 @@ def add_corpus_commands(commands) -> None:
     _corpus_options(listing)
     listing.add_argument("--json", action="store_true", help="print a JSON list")
     listing.set_defaults(run=_list)
+
+    feedback = commands.add_parser("feedback", help="verdicts given on the page")
+    actions = feedback.add_subparsers(dest="action", required=True)
+    export = actions.add_parser("export", help="write the verdicts as a seed-format QA set for aluqa eval --qa")
+    export.add_argument("file", type=Path, metavar="FILE", help="the JSONL file to write")
+    export.add_argument("--index", type=Path, default=None,
+                        help="the index the verdicts are kept beside (default: ALUQA_INDEX_DIR or index/)")
+    export.add_argument("--verdicts", type=Path, default=None,
+                        help="read verdicts from this file instead (default: INDEX-feedback.jsonl beside the index)")
+    export.set_defaults(run=_feedback_export)
