@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from conftest import ROOT, SEEDS
 from embeddings.corpus import MAX_ARTICLE_BYTES, CorpusError, load_corpus, read_article, safe_article_name
 from embeddings.index import CorpusIndex
-from embeddings.manifest import MANIFEST_FILE, IndexLoadError, IndexMismatchError
+from embeddings.manifest import MANIFEST_FILE, IndexLoadError, IndexMismatchError, sealed
 from qa.api import OTHER_SCRIPT_NOTE, QuestionError, prepare_question
 from qa.settings import MAX_QUESTION_CHARS
 from ui import app
@@ -492,7 +492,29 @@ def test_a_damaged_embedding_cache_does_not_stop_the_index(index_copy):
 def _edit_json(path: Path, change) -> None:
     data = json.loads(path.read_text(encoding="utf-8"))
     change(data)
+    if path.name == MANIFEST_FILE:
+        # Sealed again, as by someone who knows the format: the checks behind the checksum still stand.
+        data = sealed(data)
     path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
+@pytest.mark.parametrize("change", [lambda d: d.update(documents=4), lambda d: d["files"].pop("sentences.json"),
+                                    lambda d: d.update(model="someone/other-model"),
+                                    lambda d: d.update(checksum="0" * 64)])
+def test_an_edited_manifest_is_refused_by_its_own_checksum(index_copy, change):
+    path = index_copy / MANIFEST_FILE
+    data = json.loads(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    error = _assert_refused(index_copy, MANIFEST_FILE)
+    assert f"{path} has changed since the index was built" in str(error)
+
+
+def test_the_manifest_checksum_ignores_layout_only(index_copy):
+    path = index_copy / MANIFEST_FILE
+    data = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps(dict(reversed(list(data.items()))), ensure_ascii=True), encoding="utf-8")
+    assert CorpusIndex.load(index_copy).manifest.documents == 5
 
 
 def test_an_index_with_a_sentence_removed_is_refused(index_copy):
