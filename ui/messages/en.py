@@ -16,7 +16,7 @@ MESSAGES = {
     "clear": "Clear",
     "examples": "**Examples** (click to ask):",
     "comment_label": "Comment on an answer (optional)",
-    "comment_placeholder": "The right sentence, or what is wrong; sent with your 👍 or 👎",
+    "comment_placeholder": "The right sentence, or what is wrong; sent with your Like or Dislike",
     "verdict_saved": "Thank you: your verdict on “{question}” is saved.",
     "verdict_withdrawn": "Your verdict on “{question}” is withdrawn.",
     "verdict_failed": "The verdict could not be saved: {error}",

@@ -16,7 +16,7 @@ MESSAGES = {
     "clear": "清空",
     "examples": "**示例**（点击即可提问）：",
     "comment_label": "对回答的意见（可选）",
-    "comment_placeholder": "正确的句子，或哪里不对；点 👍 或 👎 时一并提交",
+    "comment_placeholder": "正确的句子，或哪里不对；点赞或踩时一并提交",
     "verdict_saved": "谢谢：您对“{question}”的评价已保存。",
     "verdict_withdrawn": "您对“{question}”的评价已撤回。",
     "verdict_failed": "评价未能保存：{error}",

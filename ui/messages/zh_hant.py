@@ -16,7 +16,7 @@ MESSAGES = {
     "clear": "清空",
     "examples": "**範例**（點選即可提問）：",
     "comment_label": "對回答的意見（選填）",
-    "comment_placeholder": "正確的句子，或哪裡不對；點 👍 或 👎 時一併提交",
+    "comment_placeholder": "正確的句子，或哪裡不對；按讚或倒讚時一併送出",
     "verdict_saved": "謝謝：您對「{question}」的評價已儲存。",
     "verdict_withdrawn": "您對「{question}」的評價已撤回。",
     "verdict_failed": "評價未能儲存：{error}",
