@@ -15,6 +15,8 @@ try:
 except ImportError:  # not a POSIX system: only the in-process lock applies
     fcntl = None
 
+from embeddings.manifest import IndexLoadError
+
 logger = logging.getLogger(__name__)
 
 _GUARD = threading.Lock()
@@ -22,8 +24,12 @@ _HELD: dict[Path, int] = {}  # index folders this process is building, to the th
 _THREAD_LOCKS: dict[Path, threading.Lock] = {}
 
 
-class BuildBusyError(RuntimeError):
-    """Another build of the same index is running; nothing was changed."""
+class BuildBusyError(IndexLoadError):
+    """Another build of the same index is running; nothing was changed.
+
+    An IndexLoadError too: a question that needs the index rebuilt first (the
+    default index after its corpus changed) gets this message, not a crash.
+    """
 
 
 def lock_path(index_dir: Path) -> Path:

@@ -142,10 +142,12 @@ def build_demo(qa: Asker, feedback_file: Path | str | None = None) -> gr.Blocks:
 
         def relabel(lang: str, kept: list[Turn]) -> list:
             texts = static_texts(lang)
-            return [gr.update(value=texts["header"]), gr.update(label=texts["chat_label"], value=render_history(kept, lang)),
+            # In the order of `fixed`; the chat is rendered again from its turns.
+            return [gr.update(value=texts["header"]),
+                    gr.update(label=texts["chat_label"], value=render_history(kept, lang)),
                     gr.update(placeholder=texts["placeholder"]), gr.update(value=texts["ask"]),
-                    gr.update(value=texts["clear"]), gr.update(label=texts["comment_label"],
-                                                               placeholder=texts["comment_placeholder"]),
+                    gr.update(value=texts["clear"]),
+                    gr.update(label=texts["comment_label"], placeholder=texts["comment_placeholder"]),
                     gr.update(value=texts["examples"]), *panel.relabel(lang)]
 
         def on_load(request: gr.Request):
