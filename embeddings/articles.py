@@ -222,7 +222,7 @@ def remove_articles(docs: Iterable[str], corpus_dir: Path, index_dir: Path, enco
             if name in chosen:
                 continue
             if name not in present:
-                close = difflib.get_close_matches(name, present, n=1)
+                close = difflib.get_close_matches(name, present, n=1, cutoff=0.8)
                 hint = f" (did you mean {close[0]}?)" if close else ""
                 refused.append(f"{doc}: no such article in {corpus_dir}{hint}")
                 continue
