@@ -15,6 +15,7 @@ from embeddings.cache import CACHE_DIR, EmbeddingCache
 from embeddings.corpus import CorpusError, load_corpus
 from embeddings.encoder import SentenceTransformerEncoder, TextEncoder
 from embeddings.index import CorpusIndex
+from embeddings.lock import BuildBusyError, build_lock, remove_leftovers
 from embeddings.split import segment_articles
 
 logger = logging.getLogger(__name__)
@@ -81,9 +82,23 @@ def build_index(
             already embedded with the same model (its `embedding_cache/`);
             False embeds every text again.
 
+    Only one build of an index runs at a time (`build_lock`); once the new
+    index is in place, the temporary folders of earlier killed builds go.
+
     Raises:
         CorpusError: the folder is missing or holds no usable article.
+        BuildBusyError: another build of `index_dir` is running; nothing was changed.
     """
+    with build_lock(index_dir):
+        report = _build_locked(corpus_dir, index_dir, model, encoder, show_progress, on_stage, incremental)
+        # Only now: a killed fallback swap may have left the only copy of the previous index in `.old-*`.
+        for name in remove_leftovers(index_dir):
+            logger.warning("removed %s, left beside the index by a build that was killed", name)
+    return report
+
+
+def _build_locked(corpus_dir: Path, index_dir: Path, model: str | None, encoder: TextEncoder | None,
+                  show_progress: bool, on_stage: Callable[[str], None] | None, incremental: bool) -> BuildReport:
     started = time.perf_counter()
     skipped: list[str] = []
 
@@ -149,7 +164,7 @@ def run_build(args: argparse.Namespace) -> int:
     try:
         report = build_index(corpus_dir, index_dir, model=args.model, show_progress=True, on_stage=stage,
                              incremental=not getattr(args, "full", False))
-    except CorpusError as error:
+    except (CorpusError, BuildBusyError) as error:
         print(f"aluqa build: {error}", file=sys.stderr)
         return 2
     for message in report.skipped:

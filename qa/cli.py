@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from embeddings.build import add_build_arguments, run_build
+from qa.cli_corpus import add_corpus_commands
 
 
 def _ask(args: argparse.Namespace) -> int:
@@ -44,7 +45,8 @@ def _add(args: argparse.Namespace) -> int:
     from embeddings.build import default_corpus_dir, default_index_dir
     from embeddings.corpus import CorpusError
     from embeddings.manifest import IndexLoadError, Manifest
-    from ui.articles import add_articles
+    from embeddings.articles import add_articles
+    from embeddings.lock import BuildBusyError
 
     corpus_dir, index_dir = args.corpus or default_corpus_dir(), args.index or default_index_dir()
     try:
@@ -53,6 +55,9 @@ def _add(args: argparse.Namespace) -> int:
         model = None  # no index yet: the default model
     try:
         report = add_articles(args.files, corpus_dir, index_dir, model=model)
+    except BuildBusyError as error:
+        print(f"aluqa add: {error}", file=sys.stderr)
+        return 4
     except CorpusError as error:
         print(f"aluqa add: the index could not be rebuilt, nothing was added: {error}", file=sys.stderr)
         return 3
@@ -226,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--index", type=Path, default=None,
                      help="index folder to rebuild (default: ALUQA_INDEX_DIR or index/)")
     add.set_defaults(run=_add)
+    add_corpus_commands(commands)
 
     evaluate = commands.add_parser("eval", help="measure answers on a SQuAD-style file or a seed-format QA set")
     source = evaluate.add_mutually_exclusive_group(required=True)
