@@ -29,7 +29,7 @@ def folders(tmp_path, stub_index_dir):
 def _ask(index, question):
     from qa import QA, Settings
 
-    return QA(index, settings=Settings(dense_band=(0.3, 0.7)), encoder=StubEncoder()).ask(question)
+    return QA(index, settings=Settings(dense_band=(0.3, 0.7), selector="off"), encoder=StubEncoder()).ask(question)
 
 
 def _answer_of(reply):

@@ -17,6 +17,12 @@ SENTENCES = [(BAISE, "2022年,全市铝产业总产值1045亿元,占广西铝产
              ("000_e9b847b5c34d142c.txt", "特別是魏橋創業集團三年關停5個熱電廠,停運42臺機組,總裝機容量155萬千瓦;")]
 
 
+@pytest.fixture(autouse=True)
+def _no_selector(monkeypatch):
+    # The learned selector reads text with the real model; these tests run on the stub encoder.
+    monkeypatch.setenv("ALUQA_SELECTOR", "off")
+
+
 @pytest.fixture()
 def index_copy(tmp_path, stub_index_dir):
     index = tmp_path / "index"
