@@ -228,7 +228,7 @@ STUB_CLI = (
     "import sys; sys.path[:0] = [{root!r}, {tests!r}]\n"
     "from conftest import StubEncoder\n"
     "import embeddings.encoder\n"
-    "embeddings.encoder.SentenceTransformerEncoder = lambda *args, **kwargs: StubEncoder()\n"
+    "embeddings.encoder.load_encoder = lambda *args, **kwargs: StubEncoder()\n"
     "from qa.cli import main\n"
     "sys.exit(main())\n"
 ).format(root=str(ROOT), tests=str(ROOT / "tests"))
