@@ -54,6 +54,21 @@ def test_marker_of_another_format_is_not_an_export(tmp_path):
     assert read_marker(tmp_path) is None
 
 
+def test_load_encoder_refuses_what_it_cannot_run(monkeypatch):
+    from embeddings.encoder import EncoderError, SentenceTransformerEncoder, load_encoder
+
+    with pytest.raises(EncoderError, match="unknown runtime 'gpu'"):
+        load_encoder(runtime="gpu")
+    monkeypatch.setenv("ALUQA_RUNTIME", "tensorflow")
+    with pytest.raises(EncoderError, match="ALUQA_RUNTIME"):
+        load_encoder()
+    monkeypatch.delenv("ALUQA_RUNTIME")
+    with pytest.raises(EncoderError, match="only the default model"):
+        load_encoder("some/other-model", runtime="onnx")
+    # Another model runs on sentence-transformers (nothing is loaded until first use).
+    assert isinstance(load_encoder("some/other-model"), SentenceTransformerEncoder)
+
+
 def test_export_module_runs_a_masked_module_without_torch_at_run_time(tmp_path):
     """The generic helper (also meant for a cross-encoder scorer): a tiny masked mean of embeddings."""
     torch = pytest.importorskip("torch")
