@@ -13,7 +13,7 @@ from typing import Callable
 
 from embeddings.cache import CACHE_DIR, EmbeddingCache
 from embeddings.corpus import CorpusError, load_corpus
-from embeddings.encoder import SentenceTransformerEncoder, TextEncoder
+from embeddings.encoder import TextEncoder, load_encoder
 from embeddings.index import CorpusIndex
 from embeddings.lock import BuildBusyError, build_lock, remove_leftovers
 from embeddings.split import segment_articles
@@ -110,8 +110,12 @@ def _build_locked(corpus_dir: Path, index_dir: Path, model: str | None, encoder:
     if not articles:
         raise CorpusError(f"no usable article in {corpus_dir}")
     sentences, passages = segment_articles(articles)
-    # Cheap: the model itself loads only when some text has to be embedded.
-    encoder = encoder or SentenceTransformerEncoder(model)
+    # Cheap: the model itself loads only when some text has to be embedded. ONNX
+    # Runtime for the default model: its vectors agree with sentence-transformers'
+    # (cosine >= 0.999, tests/embeddings/test_onnx.py), it embeds faster and starts
+    # without importing torch (docs/performance.md), so a rebuild that embeds one
+    # article does not pay a large fixed cost.
+    encoder = encoder or load_encoder(model)
     cache = EmbeddingCache.load(Path(index_dir) / CACHE_DIR, encoder.name) if incremental else None
     index = CorpusIndex.build(articles, sentences, passages, encoder, show_progress=show_progress,
                               on_stage=on_stage, cache=cache)

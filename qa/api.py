@@ -122,7 +122,7 @@ class QA:
             self._ready = None
 
     def _load(self):
-        from embeddings.encoder import SentenceTransformerEncoder
+        from embeddings.encoder import load_encoder
         from embeddings.index import CorpusIndex
         from qa.answerer import SentenceAnswerer
         from qa.crosslingual import EnglishQueryExpander
@@ -132,7 +132,8 @@ class QA:
         if self._owns_default_index():
             self._refresh_default_index()
         index = CorpusIndex.load(settings.index_dir, expected_model=self._expected_model())
-        encoder = self._encoder or SentenceTransformerEncoder(settings.model or index.manifest.model)
+        # ONNX Runtime for the default model: a question never imports torch.
+        encoder = self._encoder or load_encoder(settings.model or index.manifest.model)
         if getattr(encoder, "dimension", index.manifest.dimension) != index.manifest.dimension:
             from embeddings.manifest import IndexMismatchError, rebuild_hint
 

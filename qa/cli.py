@@ -121,12 +121,12 @@ def _selector_name(qa) -> str:
 def _eval_squad(args: argparse.Namespace) -> dict:
     import time
 
-    from embeddings.encoder import SentenceTransformerEncoder
+    from embeddings.encoder import load_encoder
     from qa.api import QA
     from qa.evaluate_squad import default_eval_index_dir, ensure_squad_index, evaluate_squad, read_squad, write_jsonl
 
     squad = read_squad(args.squad)
-    encoder = SentenceTransformerEncoder()
+    encoder = load_encoder()
     ready = ensure_squad_index(squad, args.index or default_eval_index_dir(squad), encoder, show_progress=True,
                                on_stage=lambda label: print(f"[aluqa eval] {label} ...", file=sys.stderr, flush=True))
     started = time.perf_counter()

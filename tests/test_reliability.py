@@ -229,7 +229,7 @@ STUB_CLI = (
     "os.environ['ALUQA_SELECTOR'] = 'off'  # the selector reads text with the real model\n"
     "from conftest import StubEncoder\n"
     "import embeddings.encoder\n"
-    "embeddings.encoder.SentenceTransformerEncoder = lambda *args, **kwargs: StubEncoder()\n"
+    "embeddings.encoder.load_encoder = lambda *args, **kwargs: StubEncoder()\n"
     "from qa.cli import main\n"
     "sys.exit(main())\n"
 ).format(root=str(ROOT), tests=str(ROOT / "tests"))
