@@ -297,19 +297,26 @@ def decide(groups: list[Group], logits: list[np.ndarray], candidates: int, ranke
     return results
 
 
-def calibrate(groups: list[Group], logits: list[np.ndarray], max_answerable_refused: float) -> dict:
-    """Candidates and ranker weight by answerable top-1, then the refusal threshold; with their figures."""
+def calibrate(groups: list[Group], logits: list[np.ndarray], max_answerable_refused: float,
+              candidate_tolerance: float = 0.005) -> dict:
+    """Candidates and ranker weight by answerable top-1, then the refusal threshold.
+
+    Each candidate read costs a forward pass per question, so the fewest
+    candidates whose best top-1 is within `candidate_tolerance` of the overall
+    best are taken.
+    """
     answerable = [i for i, g in enumerate(groups) if g.answerable]
-    best = None
+    best_by_count = {}
     for candidates in (3, 5, 6, 8):
         for ranker_weight in (0.0, 0.25, 0.5, 0.75, 1.0):
             results = decide([groups[i] for i in answerable], [logits[i] for i in answerable], candidates,
                              ranker_weight, -math.inf)
             accuracy = float(np.mean([right for _, right in results]))
-            # Fewer candidates win ties: each costs a forward pass per question.
-            if best is None or accuracy > best[0] + 1e-9:
-                best = (accuracy, candidates, ranker_weight)
-    _, candidates, ranker_weight = best
+            if candidates not in best_by_count or accuracy > best_by_count[candidates][0] + 1e-9:
+                best_by_count[candidates] = (accuracy, ranker_weight)
+    top = max(accuracy for accuracy, _ in best_by_count.values())
+    candidates = min(k for k, (accuracy, _) in best_by_count.items() if accuracy >= top - candidate_tolerance)
+    ranker_weight = best_by_count[candidates][1]
     picks = [choose(logits[i][:candidates], np.array([c.confidence for c in groups[i].candidates[:candidates]]),
                     [c.eligible for c in groups[i].candidates[:candidates]], ranker_weight, -math.inf)
              for i in answerable]
@@ -357,6 +364,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pairs-per-batch", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=5e-5)
     parser.add_argument("--max-answerable-refused", type=float, default=0.025)
+    parser.add_argument("--candidate-tolerance", type=float, default=0.005,
+                        help="take the fewest candidates within this of the best validation top-1")
+    parser.add_argument("--calibrate-only", action="store_true",
+                        help="keep the trained weights; calibrate again from the validation logits the "
+                             "last training run saved in --work")
     parser.add_argument("--checkpoint-every", type=int, default=50)
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N training questions (smoke runs)")
@@ -388,6 +400,8 @@ def main(argv: list[str] | None = None) -> int:
     def tokenize(texts):
         return [tuple(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
 
+    if args.calibrate_only:
+        return _calibrate_only(work, valid_groups, args)
     examples = to_examples(train_groups, tokenize, config, args.negatives, random.Random(args.seed))
     print(f"{len(examples)} training questions, {sum(len(e.pairs) for e in examples)} pairs", file=sys.stderr,
           flush=True)
@@ -396,7 +410,8 @@ def main(argv: list[str] | None = None) -> int:
                    args.seed, args.checkpoint_every)
     train_minutes = (time.perf_counter() - started) / 60
     logits = score_groups(module, valid_groups, tokenize, config)
-    config = replace(config, **calibrate(valid_groups, logits, args.max_answerable_refused))
+    config = replace(config, **calibrate(valid_groups, logits, args.max_answerable_refused,
+                                         args.candidate_tolerance))
     result = figures(valid_groups, logits, config)
     from safetensors.torch import save_file
 
@@ -409,6 +424,22 @@ def main(argv: list[str] | None = None) -> int:
     card = args.out.with_suffix(".json") if args.out != SELECTOR_WEIGHTS else SELECTOR_CARD
     config.write(card)
     (work / "logits-validation.json").write_text(json.dumps([v.tolist() for v in logits]), encoding="utf-8")
+    print(json.dumps(asdict(config), ensure_ascii=False, indent=2))
+    return 0
+
+
+def _calibrate_only(work: Path, valid_groups: list[Group], args) -> int:
+    """Re-run calibration on the saved validation logits of the shipped weights; rewrite the card."""
+    saved = work / "logits-validation.json"
+    config = SelectorConfig.read(SELECTOR_CARD)
+    if not saved.is_file():
+        raise SystemExit(f"no saved validation logits in {saved}: run the training command first")
+    logits = [np.asarray(v, dtype=np.float32) for v in json.loads(saved.read_text(encoding="utf-8"))]
+    if len(logits) != len(valid_groups):
+        raise SystemExit(f"{saved} holds {len(logits)} questions, the validation split {len(valid_groups)}")
+    config = replace(config, **calibrate(valid_groups, logits, args.max_answerable_refused, args.candidate_tolerance))
+    config = replace(config, figures={**(config.figures or {}), "validation": figures(valid_groups, logits, config)})
+    config.write(SELECTOR_CARD)
     print(json.dumps(asdict(config), ensure_ascii=False, indent=2))
     return 0
 
