@@ -158,3 +158,16 @@ def test_any_vocabulary_works(expander):
     small = EnglishQueryExpander(["铝", "产值", "广元"])
     assert small.expand(GUANGYUAN) == ["产值", "广元", "铝"]
     assert EnglishQueryExpander([]).expand(GUANGYUAN) == []
+
+
+@pytest.mark.parametrize(("question", "covered"), [
+    (GUANGYUAN, True),
+    ("What was the total output value of the aluminium industry in Baise in 2022?", True),
+    ("What is the population of Paris?", False),  # "population" finds a word, "Paris" none
+    ("Who won the football world cup in 2018?", False),
+    ("<script>alert(1)</script>", False),
+])
+def test_translated_share_says_whether_the_corpus_speaks_of_the_subject(expander, question, covered):
+    translation = expander.translate(question)
+    assert translation.tokens == expander.expand(question)
+    assert (translation.share > 0.5) is covered, (translation.content_words, translation.translated_words)
