@@ -85,16 +85,18 @@ def connect(uri: str):
     # gRPC's C core prints a GOAWAY line to stderr whenever Milvus Lite throttles the
     # client's keep-alive pings; the connection carries on, so the line is only noise.
     os.environ.setdefault("GRPC_VERBOSITY", "NONE")
-    # Milvus Lite cannot give query_iterator a server timestamp; pymilvus then warns on
-    # every page although the client-side one it falls back to is what a build needs.
-    logging.getLogger("pymilvus").setLevel(logging.ERROR)
-    # The Lite server runs in this process and logs that same missing call (AllocTimestamp) as an error.
-    logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
     try:
         from pymilvus import MilvusClient
     except ImportError as exc:
         raise MilvusUnavailableError("the Milvus store needs pymilvus and milvus-lite: "
                                      "pip install -e '.[scale]'") from exc
+    # After the import, which configures pymilvus's loggers: Milvus Lite cannot give
+    # query_iterator a server timestamp, and pymilvus warns on every page although the
+    # client-side one it falls back to is what reading a whole collection needs.
+    logging.getLogger("pymilvus").setLevel(logging.ERROR)
+    logging.getLogger("pymilvus.client.iterator.query_iterator").setLevel(logging.ERROR)
+    # The Lite server runs in this process and logs that same missing call (AllocTimestamp) as an error.
+    logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
     with _CLIENTS_LOCK:
         if uri in _CLIENTS:
             return _CLIENTS[uri]
