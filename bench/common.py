@@ -140,12 +140,12 @@ def write_corpus_folder(articles, folder: Path) -> Path:
 
 def squad_index(path: Path = CMRC_DEV, encoder=None) -> Path:
     """The index of every passage of a SQuAD-style file, built once into the AluQA cache and reused."""
-    from embeddings.encoder import SentenceTransformerEncoder
+    from embeddings.encoder import load_encoder
     from qa.evaluate_squad import default_eval_index_dir, ensure_squad_index, read_squad
 
     squad = read_squad(path)
     folder = default_eval_index_dir(squad)
-    ready = ensure_squad_index(squad, folder, encoder or SentenceTransformerEncoder(), show_progress=True)
+    ready = ensure_squad_index(squad, folder, encoder or load_encoder(), show_progress=True)
     if ready.built:
         print(f"built the index of {path.name} in {ready.seconds:.0f} s -> {folder}", file=sys.stderr)
     return folder

@@ -4,7 +4,9 @@ For each question, one timed `QA.trace` (what `qa.answer`/`QA.ask` run), then
 the stages timed from the outside on the same loaded pipeline: parse, encode
 the question (the reference), dense search (sentences + passages, k as the
 retriever asks), lexical search (BM25 of sentences + passages), fusion (the
-retriever with the encode and both searches taken out) and answer choice.
+retriever with the encode and both searches taken out), the learned selector
+(the cross-encoder reading the top candidates) and the rest of the answer
+choice (features, linear ranker, checks).
 
     PYTHONPATH=. python -m bench.latency --corpus seed        # index/ of seeds/, the 40 seed questions
     PYTHONPATH=. python -m bench.latency --corpus cmrc --questions 300
@@ -21,7 +23,7 @@ import numpy as np
 from bench.common import (CMRC_DEV, machine_notes, percentile, print_table, ratio, seed_questions, squad_articles,
                           squad_index, write_json)
 
-STAGES = ("parse", "encode", "dense", "lexical", "fusion", "answer")
+STAGES = ("parse", "encode", "dense", "lexical", "fusion", "selector", "answer")
 
 
 class FixedQueryEncoder:
@@ -64,19 +66,29 @@ def time_stages(qa, question: str) -> dict:
     t = clock()
     retrieval = fixed.retrieve(parsed)
     ms["fusion"] = max(clock() - t - ms["dense"] - ms["lexical"], 0.0)
+    answerer = pipeline.answerer
     t = clock()
-    pipeline.answerer.answer(parsed, retrieval)
-    ms["answer"] = clock() - t
+    answerer.answer(parsed, retrieval)
+    answer_total = clock() - t
+    ms["selector"] = 0.0
+    if answerer.selector is not None and not parsed.is_english:
+        _, sentences, titles = answerer.selector_inputs(answerer.judge(parsed, retrieval))
+        t = clock()
+        answerer.selector.score(parsed.match, sentences, titles)
+        ms["selector"] = clock() - t
+    ms["answer"] = max(answer_total - ms["selector"], 0.0)
     return {stage: seconds * 1000 for stage, seconds in ms.items()}
 
 
-def run(index_dir: Path | None, questions: list[str], repeats: int, faiss_threads=None, torch_threads=None) -> dict:
+def run(index_dir: Path | None, questions: list[str], repeats: int, faiss_threads=None, torch_threads=None,
+        settings=None) -> dict:
     import faiss
     import torch
 
-    from qa import QA
+    from qa import QA, Settings
 
-    qa = QA(index_dir) if index_dir else QA()
+    settings = settings or Settings()
+    qa = QA(index_dir, settings=settings) if index_dir else QA(settings=settings)
     started = time.perf_counter()
     qa.warm_up()
     load_s = time.perf_counter() - started
@@ -117,8 +129,15 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=1, help="ask every question this many times (default 1)")
     parser.add_argument("--faiss-threads", type=int, default=None, help="set FAISS's OpenMP threads first")
     parser.add_argument("--torch-threads", type=int, default=None, help="set torch's intra-op threads first")
+    parser.add_argument("--selector", choices=("trained", "off"), default="trained",
+                        help="with or without the learned answer selector (default: trained)")
+    parser.add_argument("--selector-candidates", type=int, default=0,
+                        help="candidates the selector reads (default: as calibrated)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON here ('-': stdout)")
     args = parser.parse_args(argv)
+    from qa import Settings
+
+    settings = Settings(selector=args.selector, selector_candidates=args.selector_candidates)
 
     if args.corpus == "seed":
         index_dir, questions = args.index, seed_questions()
@@ -126,8 +145,9 @@ def main(argv=None) -> int:
         index_dir = args.index or squad_index(CMRC_DEV)
         _, items = squad_articles(CMRC_DEV)
         questions = [q.question for q in items[: args.questions]]
-    result = run(index_dir, questions, args.repeats, args.faiss_threads, args.torch_threads)
-    result.update(corpus=args.corpus, machine=machine_notes())
+    result = run(index_dir, questions, args.repeats, args.faiss_threads, args.torch_threads, settings)
+    result.update(corpus=args.corpus, machine=machine_notes(), selector=args.selector,
+                  selector_candidates=args.selector_candidates)
     rows = [{"stage": key, **{k: round(v, 3) for k, v in result["ms"][key].items()}}
             for key in ("total", *STAGES, "not_encode")]
     print_table(rows, title=f"{args.corpus}: {result['samples']} questions over {result['sentences']} sentences "

@@ -13,8 +13,9 @@ from typing import Callable
 
 from embeddings.cache import CACHE_DIR, EmbeddingCache
 from embeddings.corpus import CorpusError, load_corpus
-from embeddings.encoder import SentenceTransformerEncoder, TextEncoder
+from embeddings.encoder import TextEncoder, load_encoder
 from embeddings.index import CorpusIndex
+from embeddings.lock import BuildBusyError, build_lock, remove_leftovers
 from embeddings.split import segment_articles
 from embeddings.store import parse_store
 
@@ -87,9 +88,24 @@ def build_index(
             "milvus:URI" writes the Milvus index there instead, replacing
             only the rows of articles added, changed or removed.
 
+    Only one build of an index runs at a time (`build_lock`); once the new
+    index is in place, the temporary folders of earlier killed builds go.
+
     Raises:
         CorpusError: the folder is missing or holds no usable article.
+        BuildBusyError: another build of `index_dir` is running; nothing was changed.
     """
+    with build_lock(index_dir):
+        report = _build_locked(corpus_dir, index_dir, model, encoder, show_progress, on_stage, incremental, store)
+        # Only now: a killed fallback swap may have left the only copy of the previous index in `.old-*`.
+        for name in remove_leftovers(index_dir):
+            logger.warning("removed %s, left beside the index by a build that was killed", name)
+    return report
+
+
+def _build_locked(corpus_dir: Path, index_dir: Path, model: str | None, encoder: TextEncoder | None,
+                  show_progress: bool, on_stage: Callable[[str], None] | None, incremental: bool,
+                  store: str | None = None) -> BuildReport:
     started = time.perf_counter()
     skipped: list[str] = []
 
@@ -100,8 +116,12 @@ def build_index(
     articles = load_corpus(Path(corpus_dir), on_error=skip)
     if not articles:
         raise CorpusError(f"no usable article in {corpus_dir}")
-    # Cheap: the model itself loads only when some text has to be embedded.
-    encoder = encoder or SentenceTransformerEncoder(model)
+    # Cheap: the model itself loads only when some text has to be embedded. ONNX
+    # Runtime for the default model: its vectors agree with sentence-transformers'
+    # (cosine >= 0.999, tests/embeddings/test_onnx.py), it embeds faster and starts
+    # without importing torch (docs/performance.md), so a rebuild that embeds one
+    # article does not pay a large fixed cost.
+    encoder = encoder or load_encoder(model)
     spec = parse_store(store)
     if spec.kind == "milvus":
         from embeddings.milvus_write import sync_milvus
@@ -190,7 +210,7 @@ def run_build(args: argparse.Namespace) -> int:
             encoder = RayEncoder(args.model, address=args.ray)
         report = build_index(corpus_dir, index_dir, model=args.model, encoder=encoder, show_progress=True,
                              on_stage=stage, incremental=not getattr(args, "full", False), store=str(spec))
-    except CorpusError as error:
+    except (CorpusError, BuildBusyError) as error:
         print(f"aluqa build: {error}", file=sys.stderr)
         return 2
     except IndexLoadError as error:  # Milvus unreachable, or an index there built otherwise

@@ -1,4 +1,10 @@
-"""Text encoders: the sentence-transformers model behind dense retrieval."""
+"""Text encoders: the model behind dense retrieval, run by ONNX Runtime or by sentence-transformers.
+
+`load_encoder` picks the runtime. Questions go through ONNX Runtime
+(`embeddings.onnx_runtime`), which answers without importing torch; the
+sentence-transformers model stays the reference the ONNX graph is exported
+from and checked against, and the runtime for models that have no export.
+"""
 
 from __future__ import annotations
 
@@ -63,6 +69,47 @@ class TextEncoder(Protocol):
     ) -> np.ndarray: ...
 
 
+RUNTIMES = ("auto", "onnx", "sentence-transformers")
+
+
+class EncoderError(RuntimeError):
+    """No encoder can be made as asked; the message says why and what to do."""
+
+
+def load_encoder(model: str | None = None, runtime: str | None = None) -> TextEncoder:
+    """The encoder of `model`, made cheaply (the model loads on first use).
+
+    Args:
+        model: a model name or folder; None means the default model.
+        runtime: "onnx" (ONNX Runtime, no torch), "sentence-transformers", or
+            "auto" (the default, also from `ALUQA_RUNTIME`): ONNX Runtime for
+            the default model, exported once into the user cache if it is not
+            yet (that step needs torch), sentence-transformers for any other model.
+
+    Raises:
+        EncoderError: an unknown runtime, or "onnx" for a model that has no export.
+    """
+    runtime = runtime or os.environ.get("ALUQA_RUNTIME") or "auto"
+    if runtime not in RUNTIMES:
+        raise EncoderError(f"unknown runtime {runtime!r} (ALUQA_RUNTIME?): use one of {', '.join(RUNTIMES)}")
+    from embeddings.model_build import DEFAULT_MODEL, build_default_onnx, resolve_model
+
+    name = resolve_model(model)[0]
+    if runtime == "sentence-transformers":
+        return SentenceTransformerEncoder(model)
+    if name != DEFAULT_MODEL:
+        if runtime == "onnx":
+            raise EncoderError(f"only the default model {DEFAULT_MODEL} has an ONNX export, not {name!r}; "
+                               "use runtime sentence-transformers")
+        return SentenceTransformerEncoder(model)
+    from embeddings.model_build import default_onnx_dir, default_model_dir, onnx_is_current
+    from embeddings.onnx_runtime import OnnxEncoder
+
+    if not onnx_is_current(default_onnx_dir(), default_model_dir()):
+        logger.warning("exporting the embedding model to ONNX once (run `make model` at set-up to do it ahead)")
+    return OnnxEncoder(build_default_onnx(), name=name)
+
+
 class SentenceTransformerEncoder:
     """A sentence-transformers model (Transformer -> Pooling -> Normalize).
 
@@ -100,8 +147,18 @@ class SentenceTransformerEncoder:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from sentence_transformers import SentenceTransformer
 
+        from transformers.utils import logging as transformers_logging
+
         logger.info("loading embedding model %s", self.name)
-        self._model = SentenceTransformer(str(self._location), device="cpu")
+        # Its "Loading weights" bar says nothing a user needs, and it would land on
+        # the stderr of `aluqa ask`; the embedding progress bar of a build stays.
+        was_enabled = transformers_logging.is_progress_bar_enabled()
+        transformers_logging.disable_progress_bar()
+        try:
+            self._model = SentenceTransformer(str(self._location), device="cpu")
+        finally:
+            if was_enabled:
+                transformers_logging.enable_progress_bar()
         if self.quantize == "int8":
             _quantize_int8(self._model)
 

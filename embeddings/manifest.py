@@ -13,7 +13,8 @@ from pathlib import Path
 MANIFEST_FILE = "manifest.json"
 # Bump when the files of an index change shape; older indexes are refused.
 # 2: the manifest holds a SHA-256 of every file it vouches for.
-FORMAT_VERSION = 2
+# 3: and a SHA-256 of its own content (`checksum`).
+FORMAT_VERSION = 3
 
 
 class IndexLoadError(RuntimeError):
@@ -64,9 +65,12 @@ class Manifest:
     files: dict[str, str] = field(default_factory=dict)
     created: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     versions: dict[str, str] = field(default_factory=package_versions)
+    # SHA-256 of all the fields above (`manifest_checksum`): an edit to the manifest
+    # itself is refused even when it keeps the manifest well formed.
+    checksum: str = ""
 
     def write(self, folder: Path) -> None:
-        text = json.dumps(asdict(self), ensure_ascii=False, indent=2)
+        text = json.dumps(sealed(asdict(self)), ensure_ascii=False, indent=2)
         (folder / MANIFEST_FILE).write_text(text + "\n", encoding="utf-8")
 
     @classmethod
@@ -75,6 +79,7 @@ class Manifest:
 
         Raises:
             IndexMissingError: no manifest, or one that is not valid JSON.
+            IndexMissingError: or a manifest edited since it was written (its checksum differs).
             IndexMismatchError: a manifest of another format version.
         """
         path = Path(folder) / MANIFEST_FILE
@@ -90,10 +95,25 @@ class Manifest:
                 f"{path} has index format {version!r}, this version of AluQA reads format "
                 f"{FORMAT_VERSION}; {rebuild_hint(folder)}"
             )
+        if data.get("checksum") != manifest_checksum(data):
+            raise IndexMissingError(f"{path} has changed since the index was built (its checksum does not match "
+                                    f"its content); {rebuild_hint(folder)}")
         try:
             return cls(**data)
         except TypeError as exc:
             raise IndexMismatchError(f"{path} does not describe an AluQA index ({exc}); {rebuild_hint(folder)}") from exc
+
+
+def manifest_checksum(data: dict) -> str:
+    """SHA-256 of a manifest's fields but `checksum`, in a canonical JSON form (sorted keys)."""
+    content = {key: value for key, value in data.items() if key != "checksum"}
+    text = json.dumps(content, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def sealed(data: dict) -> dict:
+    """The manifest's fields with `checksum` set to their checksum."""
+    return {**data, "checksum": manifest_checksum(data)}
 
 
 def file_checksum(path: Path) -> str:

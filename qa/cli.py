@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from embeddings.build import add_build_arguments, add_store_argument, run_build
+from qa.cli_corpus import add_corpus_commands
 
 
 def _ask(args: argparse.Namespace) -> int:
@@ -44,8 +45,9 @@ def _add(args: argparse.Namespace) -> int:
     from embeddings.build import default_corpus_dir, default_index_dir
     from embeddings.corpus import CorpusError
     from embeddings.manifest import IndexLoadError, Manifest
+    from embeddings.articles import add_articles
+    from embeddings.lock import BuildBusyError
     from embeddings.store import parse_store
-    from ui.articles import add_articles
 
     corpus_dir, index_dir = args.corpus or default_corpus_dir(), args.index or default_index_dir()
     try:
@@ -66,6 +68,9 @@ def _add(args: argparse.Namespace) -> int:
             pass
     try:
         report = add_articles(args.files, corpus_dir, index_dir, model=model, store=str(spec))
+    except BuildBusyError as error:
+        print(f"aluqa add: {error}", file=sys.stderr)
+        return 4
     except (CorpusError, IndexLoadError) as error:
         print(f"aluqa add: the index could not be rebuilt, nothing was added: {error}", file=sys.stderr)
         return 3
@@ -119,24 +124,32 @@ def _settings(args: argparse.Namespace):
     return Settings().with_(**changes)
 
 
+def _selector_name(qa) -> str:
+    from qa.answerer import LINEAR_RANKER
+
+    selector = qa.answerer.selector
+    return selector.name if selector is not None else LINEAR_RANKER
+
+
 def _eval_squad(args: argparse.Namespace) -> dict:
     import time
 
-    from embeddings.encoder import SentenceTransformerEncoder
+    from embeddings.encoder import load_encoder
     from qa.api import QA
     from qa.evaluate_squad import default_eval_index_dir, ensure_squad_index, evaluate_squad, read_squad, write_jsonl
 
     squad = read_squad(args.squad)
-    encoder = SentenceTransformerEncoder()
+    encoder = load_encoder()
     ready = ensure_squad_index(squad, args.index or default_eval_index_dir(squad), encoder, show_progress=True,
                                on_stage=lambda label: print(f"[aluqa eval] {label} ...", file=sys.stderr, flush=True))
     started = time.perf_counter()
-    report = evaluate_squad(QA(ready.folder, settings=_settings(args), encoder=encoder),
-                            squad.questions[: args.limit])
+    qa = QA(ready.folder, settings=_settings(args), encoder=encoder)
+    report = evaluate_squad(qa, squad.questions[: args.limit])
     if args.errors:
         print(f"aluqa eval: {write_jsonl(args.errors, report.misses())} misses written to {args.errors}",
               file=sys.stderr)
-    return {"file": str(args.squad), "documents": len(squad.articles), **report.figures(),
+    return {"file": str(args.squad), "documents": len(squad.articles), "selector": _selector_name(qa),
+            **report.figures(),
             "index": str(ready.folder), "index_built": ready.built, "index_seconds": round(ready.seconds, 1),
             "run_seconds": round(time.perf_counter() - started, 1)}
 
@@ -167,7 +180,7 @@ def _eval_seed(args: argparse.Namespace) -> dict:
         print(f"aluqa eval: {write_jsonl(args.errors, seed_misses(report))} misses written to {args.errors}",
               file=sys.stderr)
     refusals = refusal_figures(report)
-    return {"file": str(args.qa), **report.figures(), "refusals": refusals.refusals,
+    return {"file": str(args.qa), "selector": _selector_name(qa), **report.figures(), "refusals": refusals.refusals,
             "refusal_precision": refusals.precision, "refusal_recall": refusals.recall}
 
 
@@ -241,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="index folder to rebuild (default: ALUQA_INDEX_DIR or index/)")
     add_store_argument(add)
     add.set_defaults(run=_add)
+    add_corpus_commands(commands)
 
     evaluate = commands.add_parser("eval", help="measure answers on a SQuAD-style file or a seed-format QA set")
     source = evaluate.add_mutually_exclusive_group(required=True)

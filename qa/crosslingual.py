@@ -7,6 +7,7 @@ import logging
 import re
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from typing import NamedTuple
@@ -248,7 +249,11 @@ class EnglishQueryExpander:
         return list(dict.fromkeys(found))
 
     def expand(self, question: str) -> list[str]:
-        """Chinese tokens for an English (or mixed) question, best first.
+        """Chinese tokens for an English (or mixed) question, best first (see `translate`)."""
+        return self.translate(question).tokens
+
+    def translate(self, question: str) -> "Translation":
+        """Chinese tokens for an English (or mixed) question, best first, and how much of it they cover.
 
         Order: transliterated names and multi-word gloss matches, then number forms,
         then the best token of each single word, then its other tokens; question order
@@ -258,12 +263,14 @@ class EnglishQueryExpander:
             question: the question as typed.
 
         Returns:
-            Deduplicated simplified tokens, all in the vocabulary except number forms;
-            [] when the question holds no Latin word.
+            Deduplicated simplified tokens, all in the vocabulary except number forms
+            (none when the question holds no Latin word), with the count of the
+            question's content words and of those that found a Chinese counterpart.
         """
         text = re.sub(r"['’]s\b", "", unicodedata.normalize("NFKC", question))  # "Guangyuan's"
         if not _WORD.search(text):
-            return []
+            return Translation([], 0, 0)
+        content_words = translated_words = 0
         ranked: list[tuple[int, int, str]] = [(1, n, t) for n, t in enumerate(self.numbers(question))]
         position = 0
         for chunk in _CHUNK.finditer(text):
@@ -285,10 +292,35 @@ class EnglishQueryExpander:
                         continue
                     hits = self._gloss_hits(terms, whole_only=True)
                     consumed = k if hits else 1
+                content = [w for w in low[i:i + consumed] if w not in _STOP and len(w) > 1 and not w.isdigit()]
                 if hits:
                     ranked += [(0, position, h) for h in hits]
-                elif low[i] not in _STOP and i not in skip and len(low[i]) > 1:
-                    ranked += [(2 if n == 0 else 3, position, h) for n, h in enumerate(self._single(raw[i]))]
+                elif content and i not in skip:
+                    single = self._single(raw[i])
+                    ranked += [(2 if n == 0 else 3, position, h) for n, h in enumerate(single)]
+                    hits = single
+                if i not in skip:
+                    content_words += len(content)
+                    translated_words += len(content) if hits else 0
                 i += consumed
         ranked.sort(key=lambda r: (r[0], r[1]))
-        return list(dict.fromkeys(token for _, _, token in ranked))[:MAX_TOKENS]
+        return Translation(list(dict.fromkeys(token for _, _, token in ranked))[:MAX_TOKENS], content_words,
+                           translated_words)
+
+
+@dataclass(frozen=True)
+class Translation:
+    """What an English question becomes in the corpus's vocabulary.
+
+    `share` (translated content words over content words) says whether the
+    corpus speaks of the question's subject at all: "the population of Paris"
+    leaves most of its words without a Chinese counterpart in the corpus.
+    """
+
+    tokens: list[str]
+    content_words: int
+    translated_words: int
+
+    @property
+    def share(self) -> float:
+        return self.translated_words / self.content_words if self.content_words else 0.0

@@ -25,12 +25,17 @@ class EvalError(ValueError):
 
 @dataclass(frozen=True)
 class SquadQuestion:
-    """One question of a SQuAD-style file; `doc` is the passage it was written on."""
+    """One question of a SQuAD-style file; `doc` is the passage it was written on.
+
+    `answerable` is False for SQuAD 2.0's `is_impossible` questions (no answers):
+    refusing them is the right reply.
+    """
 
     id: str
     question: str
     answers: tuple[str, ...]
     doc: str
+    answerable: bool = True
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,9 @@ def read_squad(path: Path | str) -> SquadSet:
                                         content_hash=hashlib.sha256(context.encode("utf-8")).hexdigest()))
                 for qa in paragraph.get("qas", ()):
                     spans = tuple(dict.fromkeys(a["text"].strip() for a in qa.get("answers", ()) if a["text"].strip()))
-                    if spans:
+                    if qa.get("is_impossible"):
+                        questions.append(SquadQuestion(str(qa.get("id", "")), qa["question"], (), doc, False))
+                    elif spans:
                         questions.append(SquadQuestion(str(qa.get("id", "")), qa["question"], spans, doc))
     except OSError as exc:
         raise EvalError(f"cannot read {path} ({exc.strerror or exc})") from None
@@ -169,6 +176,8 @@ class Outcome:
 
     @property
     def correct(self) -> bool:
+        if not self.question.answerable:
+            return not self.found
         return self.found and contains_answer(self.sentence, self.question.answers)
 
     @property
@@ -190,27 +199,50 @@ class SquadReport:
     outcomes: list[Outcome]
 
     def figures(self) -> dict:
-        """Sentence accuracy@1/@3, passage recall@1/@5 (docs deduped in rank order), refusals, latency."""
+        """Sentence accuracy@1/@3, passage recall@1/@5 (docs deduped in rank order), refusals, latency.
+
+        Accuracy@1 counts an unanswerable question as right when it is refused;
+        accuracy@3 and the recalls are over answerable questions only. With
+        unanswerable questions in the file, the refusal figures follow:
+        precision (refusals that were of unanswerable questions), recall
+        (unanswerable questions refused) and the share of answerable ones refused.
+        """
         outcomes = self.outcomes
         n = max(len(outcomes), 1)
-        ranks = [o.right_rank for o in outcomes]
-        doc_ranks = [o.doc_rank for o in outcomes]
+        answerable = [o for o in outcomes if o.question.answerable]
+        unanswerable = [o for o in outcomes if not o.question.answerable]
+        m = max(len(answerable), 1)
+        ranks = [o.right_rank for o in answerable]
+        doc_ranks = [o.doc_rank for o in answerable]
         millis = [o.seconds * 1000 for o in outcomes]
-        return {
+        figures = {
             "questions": len(outcomes),
             "sentence_accuracy_at_1": round(sum(o.correct for o in outcomes) / n, 4),
-            "sentence_accuracy_at_3": round(sum(r is not None and r <= 3 for r in ranks) / n, 4),
-            "passage_recall_at_1": round(sum(r == 1 for r in doc_ranks) / n, 4),
-            "passage_recall_at_5": round(sum(r is not None and r <= 5 for r in doc_ranks) / n, 4),
+            "sentence_accuracy_at_3": round(sum(r is not None and r <= 3 for r in ranks) / m, 4),
+            "passage_recall_at_1": round(sum(r == 1 for r in doc_ranks) / m, 4),
+            "passage_recall_at_5": round(sum(r is not None and r <= 5 for r in doc_ranks) / m, 4),
             "not_found_share": round(sum(not o.found for o in outcomes) / n, 4),
             "latency_p50_ms": round(_percentile(millis, 50), 1),
             "latency_p95_ms": round(_percentile(millis, 95), 1),
         }
+        if unanswerable:
+            refused = [o for o in outcomes if not o.found]
+            right_refusals = sum(not o.question.answerable for o in refused)
+            figures.update({
+                "answerable_questions": len(answerable),
+                "answerable_accuracy_at_1": round(sum(o.correct for o in answerable) / m, 4),
+                "unanswerable_questions": len(unanswerable),
+                "refusal_precision": round(right_refusals / len(refused), 4) if refused else None,
+                "refusal_recall": round(right_refusals / len(unanswerable), 4),
+                "answerable_refused_share": round(sum(not o.found for o in answerable) / m, 4),
+            })
+        return figures
 
     def misses(self) -> list[dict]:
         """One JSON-ready row per question whose returned sentence holds no gold span."""
         return [{
             "id": o.question.id, "question": o.question.question, "answers": list(o.question.answers),
+            "answerable": o.question.answerable,
             "sentence": o.sentence, "found": o.found, "right_rank": o.right_rank,
             "gold_doc": o.question.doc, "gold_doc_rank": o.doc_rank, "top_docs": list(ranked_docs(o.passage_docs)[:5]),
             "candidates": list(o.candidates),

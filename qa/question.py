@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from embeddings.normalize import normalize
 from embeddings.tokenize import STOPWORDS, tokenize_normalized
+
+if TYPE_CHECKING:
+    from qa.crosslingual import Translation
 
 # Expected answer types.
 NUMBER, DATE, PERSON, PLACE, OTHER = "number", "date", "person", "place", "other"
@@ -57,6 +60,8 @@ class Question:
         focus: jieba words of the noun the question word asks about (基地 in 什么样的基地):
             a sentence naming it is more likely the answer.
         is_english: mostly Latin letters, so lexical overlap with Chinese text is not expected.
+        translated_share: for an English question, the share of its content words
+            that have a Chinese counterpart in the corpus (1.0 for a Chinese one).
     """
 
     text: str
@@ -68,6 +73,7 @@ class Question:
     places: tuple[str, ...]
     focus: tuple[str, ...]
     is_english: bool
+    translated_share: float = 1.0
 
 
 @lru_cache(maxsize=1)
@@ -154,23 +160,26 @@ def focus_words(match: str) -> tuple[str, ...]:
     return (first,)
 
 
-def parse_question(text: str, translate: Callable[[str], list[str]] | None = None) -> Question:
+def parse_question(text: str, translate: Callable[[str], "Translation"] | None = None) -> Question:
     """Analyse a (non-empty, already length-checked) question.
 
     Args:
         text: the question.
         translate: for a question mostly in English, gives Chinese search
-            tokens for it (see `qa.crosslingual`); without it English words
-            are searched as they are.
+            tokens for it and their coverage (`qa.crosslingual.EnglishQueryExpander.translate`);
+            without it English words are searched as they are.
     """
     match = normalize(text)
     latin = sum(ch.isascii() and ch.isalpha() for ch in match)
     cjk = sum("\u4e00" <= ch <= "\u9fff" for ch in match)
     is_english = latin > 2 * cjk
     tokens = tokenize_normalized(match)
+    translated_share = 1.0
     if is_english and translate is not None:
+        translation = translate(text)
+        translated_share = translation.share
         # BM25 tokens of the translation: figures such as 22亿 split as the index splits them.
-        tokens = list(dict.fromkeys(t for term in translate(text) for t in tokenize_normalized(term)))
+        tokens = list(dict.fromkeys(t for term in translation.tokens for t in tokenize_normalized(term)))
     kind = expected_type(match)
     return Question(
         text=text,
@@ -182,4 +191,5 @@ def parse_question(text: str, translate: Callable[[str], list[str]] | None = Non
         places=place_names(match),
         focus=focus_words(match),
         is_english=is_english,
+        translated_share=translated_share,
     )

@@ -33,6 +33,14 @@ class Settings:
             confidence are both below these is "not found".
         ranker: "trained" (qa/ranker.json) or "hand-set" (see `qa.ranker`).
         dense_band: question-sentence cosines mapped to support 0 and 1.
+        selector: "trained" (the cross-encoder of `qa.selector` picks the
+            sentence and decides "not found") or "off" (the linear ranker and
+            the support rule alone).
+        min_translated_share: an English question at most this share of whose content words
+            have a Chinese counterpart in the corpus is about something the
+            corpus does not cover: "not found".
+        selector_candidates: how many ranked candidates the selector reads;
+            0 means the number it was calibrated with.
     """
 
     corpus_dir: Path = field(default_factory=default_corpus_dir)
@@ -49,6 +57,9 @@ class Settings:
     min_confidence: float = 0.4
     ranker: str = "trained"
     dense_band: tuple[float, float] = (0.85, 0.95)
+    min_translated_share: float = 0.5
+    selector: str = field(default_factory=lambda: os.environ.get("ALUQA_SELECTOR") or "trained")
+    selector_candidates: int = 0
 
     def __post_init__(self):
         for name in ("top_passages", "dense_candidates", "answer_candidates"):
@@ -57,7 +68,11 @@ class Settings:
                 raise ValueError(f"Settings.{name} must be a positive integer, got {value!r}")
         if self.ranker not in ("trained", "hand-set"):
             raise ValueError(f"Settings.ranker must be 'trained' or 'hand-set', got {self.ranker!r}")
-        for name in ("min_support", "min_confidence"):
+        if self.selector not in ("trained", "off"):
+            raise ValueError(f"Settings.selector must be 'trained' or 'off', got {self.selector!r}")
+        if not isinstance(self.selector_candidates, int) or self.selector_candidates < 0:
+            raise ValueError(f"Settings.selector_candidates must be 0 or more, got {self.selector_candidates!r}")
+        for name in ("min_support", "min_confidence", "min_translated_share"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"Settings.{name} must be within [0, 1], got {value!r}")

@@ -23,13 +23,13 @@ def collect(squad_file: Path, limit: int | None = None) -> list[tuple[np.ndarray
     """(features, labels) per question whose candidates hold at least one right sentence."""
     from tqdm import tqdm
 
-    from embeddings.encoder import SentenceTransformerEncoder
+    from embeddings.encoder import load_encoder
     from qa.api import QA, prepare_question
     from qa.question import parse_question
     from qa.evaluate_squad import contains_answer, default_eval_index_dir, ensure_squad_index, read_squad
 
     squad = read_squad(squad_file)
-    encoder = SentenceTransformerEncoder()
+    encoder = load_encoder()
     folder = default_eval_index_dir(squad)
     ensure_squad_index(squad, folder, encoder, show_progress=True)
     qa = QA(folder, encoder=encoder)

@@ -55,6 +55,7 @@ class Answer:
     passages: tuple[PassageHit, ...] = ()
     note: str = ""
     candidates: tuple[str, ...] = field(default=(), compare=False)
+    selector: str = ""  # what chose the sentence: the cross-encoder (with its version) or the linear ranker
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape shared by `aluqa ask --json`, the HTTP API and tests."""

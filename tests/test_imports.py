@@ -1,16 +1,49 @@
-"""`import qa` must stay light: heavy libraries load on first use only."""
+"""The question path stays light: heavy libraries load only where they are needed.
+
+`import qa`, `from qa import answer` and `aluqa --help` import none of them;
+with the index built, `aluqa ask` and `QA().ask(q)` answer through ONNX
+Runtime and never import torch, transformers, sentence-transformers or gradio.
+Each check runs in a fresh interpreter, as a user's process starts.
+"""
 
 import subprocess
 import sys
 
+import pytest
+
+from conftest import ROOT
+
 HEAVY = ("torch", "faiss", "sentence_transformers", "gradio", "transformers")
+# What a question may not load even once the index and the encoder are in use.
+NOT_FOR_QUESTIONS = ("torch", "transformers", "sentence_transformers", "gradio")
+QUESTION = "2022年百色市铝产业总产值是多少？"
+LOADED = "print('LOADED', ','.join(m for m in {names!r} if m in sys.modules))"
+
+
+def _run(code: str, *args: str) -> subprocess.CompletedProcess:
+    # cwd=ROOT puts this checkout first on sys.path, as `python -m qa` run from it does.
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, cwd=ROOT,
+                          timeout=600)
+
+
+def _loaded(result: subprocess.CompletedProcess) -> list[str]:
+    assert result.returncode == 0, result.stderr
+    line = next(line for line in result.stdout.splitlines() if line.startswith("LOADED"))
+    return [name for name in line.removeprefix("LOADED").strip().split(",") if name]
 
 
 def test_import_qa_loads_no_heavy_library():
-    code = ("import sys, qa, embeddings; heavy = %r; "
-            "print(','.join(m for m in heavy if m in sys.modules))" % (HEAVY,))
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == ""
+    code = "import sys, qa, embeddings\nfrom qa import answer\n" + LOADED.format(names=HEAVY)
+    assert _loaded(_run(code)) == []
+
+
+def test_help_loads_no_heavy_library():
+    code = ("import sys\nfrom qa.cli import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "try:\n    main(['ask', '--help'])\nexcept SystemExit:\n    pass\n" + LOADED.format(names=HEAVY))
+    result = _run(code)
+    assert "usage: aluqa" in result.stdout
+    assert _loaded(result) == []
 
 
 def test_public_names():
@@ -18,3 +51,33 @@ def test_public_names():
 
     for name in ("answer", "Answer", "QA", "Settings", "QuestionError", "Citation"):
         assert hasattr(qa, name)
+
+
+@pytest.mark.slow
+def test_ask_answers_without_torch_transformers_or_gradio(real_qa):
+    # real_qa has built the index of seeds/ and the ONNX export, as `make index` does.
+    code = ("import sys\nfrom qa.cli import main\nstatus = main(['ask', sys.argv[1]])\n"
+            + LOADED.format(names=NOT_FOR_QUESTIONS) + "\nsys.exit(status)")
+    result = _run(code, QUESTION)
+    assert "1045亿元" in result.stdout
+    assert _loaded(result) == []
+
+
+@pytest.mark.slow
+def test_api_answers_without_torch_transformers_or_gradio(real_qa):
+    code = ("import sys\nfrom qa import QA\nreply = QA().ask(sys.argv[1])\nprint(reply.sentence)\n"
+            + LOADED.format(names=NOT_FOR_QUESTIONS))
+    result = _run(code, QUESTION)
+    assert "1045亿元" in result.stdout
+    assert _loaded(result) == []
+
+
+@pytest.mark.slow
+def test_ask_prints_only_the_answer(real_qa):
+    """No progress bar, log line or library warning around the answer of `aluqa ask`."""
+    result = subprocess.run([sys.executable, "-m", "qa", "ask", QUESTION], capture_output=True, text=True,
+                            cwd=ROOT, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2 and "1045亿元" in lines[0] and lines[1].startswith("— ")

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from conftest import ROOT, SEEDS
 from embeddings.corpus import MAX_ARTICLE_BYTES, CorpusError, load_corpus, read_article, safe_article_name
 from embeddings.index import CorpusIndex
-from embeddings.manifest import MANIFEST_FILE, IndexLoadError, IndexMismatchError
+from embeddings.manifest import MANIFEST_FILE, IndexLoadError, IndexMismatchError, sealed
 from qa.api import OTHER_SCRIPT_NOTE, QuestionError, prepare_question
 from qa.settings import MAX_QUESTION_CHARS
 from ui import app
@@ -225,10 +225,11 @@ def test_escaped_text_reads_as_typed(typed):
 # The real `aluqa` main with the stub encoder in place of the model: fast, and
 # everything else (argument parsing, QA, printing, exit codes) is the real path.
 STUB_CLI = (
-    "import sys; sys.path[:0] = [{root!r}, {tests!r}]\n"
+    "import os, sys; sys.path[:0] = [{root!r}, {tests!r}]\n"
+    "os.environ['ALUQA_SELECTOR'] = 'off'  # the selector reads text with the real model\n"
     "from conftest import StubEncoder\n"
     "import embeddings.encoder\n"
-    "embeddings.encoder.SentenceTransformerEncoder = lambda *args, **kwargs: StubEncoder()\n"
+    "embeddings.encoder.load_encoder = lambda *args, **kwargs: StubEncoder()\n"
     "from qa.cli import main\n"
     "sys.exit(main())\n"
 ).format(root=str(ROOT), tests=str(ROOT / "tests"))
@@ -314,6 +315,45 @@ def test_broken_article_files_are_refused_with_their_name(tmp_path, data, why):
     with pytest.raises(CorpusError, match=why) as info:
         read_article(path)
     assert str(info.value).startswith("broken file.txt: ")
+
+
+JAPANESE = ("日本のアルミニウム産業は自動車向けの需要が増え、生産量が前年より増加した。東京の工場では新しい設備が導入された。"
+            "経済産業省によると、国内のアルミ圧延品の出荷量は三年連続で増えている。")
+KOREAN = ("한국의 알루미늄 산업은 자동차용 수요가 늘어 생산량이 전년보다 증가했다. 울산 공장에는 새로운 설비가 도입되었다. "
+          "산업통상자원부에 따르면 국내 알루미늄 압연 제품의 출하량은 삼 년 연속 늘고 있다.")
+
+
+@pytest.mark.parametrize(("text", "encoding", "language"), [
+    (JAPANESE, "euc_jp", "Japanese"), (JAPANESE, "shift_jis", "Japanese"),
+    (KOREAN, "euc_kr", "Korean"), (KOREAN, "cp949", "Korean"),
+])
+def test_japanese_and_korean_articles_are_refused_with_their_name(tmp_path, text, encoding, language):
+    # EUC-JP and EUC-KR bytes also decode as GB18030 into common Chinese characters.
+    text.encode(encoding).decode("gb18030")
+    path = tmp_path / f"外国 {encoding}.txt"
+    path.write_bytes(text.encode(encoding))
+    with pytest.raises(CorpusError, match=f"reads as {language} text") as info:
+        read_article(path)
+    assert str(info.value).startswith(f"外国 {encoding}.txt: ") and "save it as UTF-8" in str(info.value)
+
+
+@pytest.mark.parametrize("encoding", ["gb18030", "big5"])
+def test_every_seed_in_a_legacy_chinese_encoding_reads_as_it_does_in_utf8(tmp_path, encoding):
+    # No Chinese article may be taken for Japanese or Korean (the language check's risk).
+    checked = 0
+    for seed in sorted(SEEDS.iterdir()):
+        text = seed.read_text(encoding="utf-8")
+        try:
+            data = text.encode(encoding)
+        except UnicodeEncodeError:
+            data = text.encode(encoding, errors="ignore")  # Big5 has no simplified characters
+            text = data.decode(encoding)
+        path = tmp_path / seed.name
+        path.write_bytes(data)
+        (tmp_path / "utf8.txt").write_text(text, encoding="utf-8")
+        assert read_article(path).text == read_article(tmp_path / "utf8.txt").text, seed.name
+        checked += 1
+    assert checked == 5
 
 
 def _bytes_read_by_this_process() -> int | None:
@@ -492,7 +532,29 @@ def test_a_damaged_embedding_cache_does_not_stop_the_index(index_copy):
 def _edit_json(path: Path, change) -> None:
     data = json.loads(path.read_text(encoding="utf-8"))
     change(data)
+    if path.name == MANIFEST_FILE:
+        # Sealed again, as by someone who knows the format: the checks behind the checksum still stand.
+        data = sealed(data)
     path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
+@pytest.mark.parametrize("change", [lambda d: d.update(documents=4), lambda d: d["files"].pop("sentences.json"),
+                                    lambda d: d.update(model="someone/other-model"),
+                                    lambda d: d.update(checksum="0" * 64)])
+def test_an_edited_manifest_is_refused_by_its_own_checksum(index_copy, change):
+    path = index_copy / MANIFEST_FILE
+    data = json.loads(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    error = _assert_refused(index_copy, MANIFEST_FILE)
+    assert f"{path} has changed since the index was built" in str(error)
+
+
+def test_the_manifest_checksum_ignores_layout_only(index_copy):
+    path = index_copy / MANIFEST_FILE
+    data = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps(dict(reversed(list(data.items()))), ensure_ascii=True), encoding="utf-8")
+    assert CorpusIndex.load(index_copy).manifest.documents == 5
 
 
 def test_an_index_with_a_sentence_removed_is_refused(index_copy):

@@ -6,28 +6,25 @@ import ipaddress
 import logging
 import sys
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import gradio as gr
 
-from embeddings.corpus import CorpusError, MAX_ARTICLE_BYTES
+from embeddings.corpus import MAX_ARTICLE_BYTES
 from embeddings.manifest import IndexLoadError
-from qa.api import QA, QuestionError, prepare_question
+from qa.api import QA
+from qa.conversation import ConversationState
 from qa.settings import Settings
-from qa.conversation import ConversationState, resolve_followup
-from qa.types import Answer
-from ui.render import (UNEXPECTED, articles_table, escape_text, render_reply, understood_line,
-                       upload_message)
+from ui.chat import Asker, Turn, answer_turn, chat, render_history, respond
+from ui.corpus_panel import corpus_panel, list_articles, remove, upload
+from ui.i18n import DEFAULT_LANGUAGE, GRADIO_LOCALES, LANGUAGES, catalogue, request_language, t
+from ui.verdicts import record_verdict
+
+__all__ = ["CSS", "EXAMPLES", "I18N", "build_demo", "chat", "list_articles", "remove", "respond", "serve", "upload"]
 
 logger = logging.getLogger(__name__)
 
 TITLE = "AluQA"
-DESCRIPTION = (
-    "Ask about the aluminium industry in China, in Chinese (简体/繁體) or English. "
-    "The reply is one sentence quoted from a small corpus of Chinese news articles, with its source — "
-    "or a plain statement that the corpus holds no answer. "
-    "Follow-up questions such as 那电解铝占全国多少？ or 广元呢？ keep the place and year of the previous one."
-)
 EXAMPLES = (
     "2022年百色市铝产业总产值是多少？",
     "魏橋創業集團三年關停了幾個熱電廠？",
@@ -47,165 +44,126 @@ CSS = """
 """
 
 
-class Asker(Protocol):
-    """Anything that answers like `qa.QA` (the real pipeline, or a fake in tests)."""
-
-    def ask(self, question: str) -> Answer: ...
-
-
-def respond(qa: Asker, question: str) -> dict[str, Any]:
-    """Answer one question as JSON: the one code path of the chat and the API.
-
-    Args:
-        qa: the question answerer.
-        question: the question as typed.
-
-    Returns:
-        `Answer.to_dict()`, or `{"question", "found": False, "error": message}`
-        when the question cannot be asked or the index cannot be loaded.
-    """
-    try:
-        return qa.ask(question).to_dict()
-    except (QuestionError, IndexLoadError) as error:
-        # Both messages are written for the user (the index one says how to rebuild).
-        return {"question": question, "found": False, "error": str(error)}
+def static_texts(lang: str) -> dict[str, str]:
+    """The fixed texts of the page in `lang`, by key, ready to show (no fields left to fill)."""
+    texts = dict(catalogue(lang))
+    texts["header"] = f"# {TITLE}\n{texts['description']}"
+    texts["add_help"] = t(lang, "add_help", mb=MAX_ARTICLE_BYTES // 1_000_000)
+    return texts
 
 
-def chat(qa: Asker, message: str, history: list[dict[str, Any]] | None,
-         state: ConversationState | None = None) -> tuple[str, list[dict[str, Any]], ConversationState | None]:
-    """Add a question and its rendered reply to the conversation, resolving follow-ups.
-
-    Args:
-        qa: the question answerer.
-        message: the question typed in the textbox.
-        history: the conversation so far, in Gradio's messages format.
-        state: what the previous question was about (None at the start).
-
-    Returns:
-        An empty textbox value, the conversation with the new turn, and the new state
-        (unchanged when the question could not be asked).
-    """
-    new_state = state
-    try:
-        try:
-            # Follow-up rules read the cleaned question (no control or invisible characters).
-            typed = prepare_question(message)[0]
-        except QuestionError:
-            typed = message or ""  # `respond` turns it into the error reply
-        asked, resolved_state = resolve_followup(typed, state)
-        data = respond(qa, asked)
-        reply = render_reply(data)
-        if not data.get("error"):
-            new_state = resolved_state
-            if asked != " ".join((message or "").split()):
-                reply = f"{understood_line(asked)}\n\n{reply}"
-    except Exception:
-        # The page must keep working; the traceback is for the console, not the user.
-        logger.exception("answering %r failed", message)
-        reply = f"<p>{UNEXPECTED}</p>"
-    # The question is shown as typed: escaped, and in a <p> so Markdown leaves it alone.
-    turn = [{"role": "user", "content": f"<p>{escape_text(message or '')}</p>"},
-            {"role": "assistant", "content": reply}]
-    return "", [*(history or []), *turn], new_state
+# The texts the page is built with. Gradio's front-end shows them on first paint in
+# the browser's locale where it has one (zh-CN, zh-TW, en); the page's load event
+# then sets the language the server chose (zh-HK and bare zh too), and the switch
+# changes it.
+STATIC_KEYS = ("header", "language", "chat_label", "placeholder", "ask", "clear", "comment_label",
+               "comment_placeholder", "examples", "add_articles", "add_help", "upload_button",
+               "articles_in_index", "remove_choice", "remove_button", "remove_yes", "remove_cancel")
+I18N = gr.I18n(**{locale: {key: static_texts(lang)[key] for key in STATIC_KEYS}
+                  for locale, lang in GRADIO_LOCALES.items()})
 
 
-def list_articles(qa: Asker) -> str:
-    """The articles of the QA's index as an HTML table (a note when it cannot be read)."""
-    try:
-        articles = getattr(qa, "index").articles.values()
-    except (AttributeError, IndexLoadError, CorpusError) as error:
-        return f"<p>The article list is not available: {escape_text(error)}</p>"
-    rows = [{"title": a.title, "source": a.source, "date": a.date, "doc": a.doc}
-            for a in sorted(articles, key=lambda a: a.doc)]
-    return articles_table(rows)
-
-
-def upload(qa: Asker, files: list[str] | str | None) -> tuple[str, str]:
-    """Add uploaded article files to the QA's corpus and index; they are answerable at once.
-
-    Args:
-        qa: a `qa.QA` (its corpus and index folders are used).
-        files: paths of the uploaded copies (Gradio keeps the original file names).
-
-    Returns:
-        A message naming each file and what happened to it, and the refreshed article list.
-    """
-    from ui.articles import add_to_qa
-
-    paths = [files] if isinstance(files, str) else list(files or [])
-    if not paths:
-        return upload_message((), (), ()), list_articles(qa)
-    try:
-        report = add_to_qa(qa, paths)
-        message = upload_message(report.added, report.present, report.refused, report.summary)
-    except (CorpusError, IndexLoadError) as error:
-        message = f"<p>The index could not be rebuilt, so nothing was added: {escape_text(error)}</p>"
-    except Exception:
-        logger.exception("adding %s failed", paths)
-        message = f"<p>{UNEXPECTED}</p>"
-    return message, list_articles(qa)
-
-
-def build_demo(qa: Asker) -> gr.Blocks:
+def build_demo(qa: Asker, feedback_file: Path | str | None = None) -> gr.Blocks:
     """Build the chat page and the `/answer` endpoint without launching them.
 
     Args:
-        qa: anything with `.ask(str) -> Answer`, e.g. `qa.QA()`; uploads and the
+        qa: anything with `.ask(str) -> Answer`, e.g. `qa.QA()`; uploads, removals and the
             article list also need its `settings`, `index` and `reload()`.
+        feedback_file: where verdicts are appended (default: beside the QA's index).
 
     Returns:
-        The Gradio app; call `.queue()` and `.launch(css=CSS)` on it to serve.
+        The Gradio app; call `.queue()` and `.launch(css=CSS, i18n=I18N)` on it to serve.
     """
+    if feedback_file is None and getattr(qa, "settings", None) is not None:
+        from qa.feedback import feedback_path
 
-    def on_message(message: str, history: list[dict[str, Any]], state: ConversationState | None):
-        return chat(qa, message, history, state)
+        feedback_file = feedback_path(qa.settings.index_dir)
+
+    def on_message(message: str, history: list, state: ConversationState | None, turns: list[Turn] | None,
+                   lang: str | None, request: gr.Request = None):
+        """Ask a question of the conversation; the history shown is re-rendered from the kept turns."""
+        lang = lang or request_language(request)
+        turn, state = answer_turn(qa, message, state)
+        turns = [*(turns or []), turn]
+        return "", render_history(turns, lang), state, turns
 
     def answer(question: str) -> dict:
         """Answer a question with one cited sentence from the corpus (the JSON of `Answer.to_dict()`)."""
         return respond(qa, question)
 
+    i18n = I18N
     # Analytics off: the page must not call out to the internet.
     with gr.Blocks(title=TITLE, analytics_enabled=False) as demo:
-        gr.Markdown(f"# {TITLE}\n{DESCRIPTION}")
+        lang_state = gr.State(None)
+        header = gr.Markdown(i18n("header"))
+        switch = gr.Radio([(name, code) for code, (name, _) in LANGUAGES.items()], value=None,
+                          label=i18n("language"), elem_id="aluqa-language", container=False)
         chatbot = gr.Chatbot(
-            label=TITLE, elem_id="aluqa-chat", height="min(520px, 70vh)", feedback_options=None,
-            buttons=["copy"],
+            label=i18n("chat_label"), elem_id="aluqa-chat", height="min(520px, 70vh)",
+            feedback_options=("Like", "Dislike"), buttons=["copy"],
             # Replies are already escaped HTML; the sanitizer stays on as a second guard,
             # and LaTeX is off so a "$" in a news sentence stays a dollar sign.
             sanitize_html=True, latex_delimiters=[],
         )
-        # Per browser session: what the last question was about, for follow-ups.
-        state = gr.State(None)
+        verdict_status = gr.HTML(elem_id="aluqa-verdict-status")
+        # Per browser session: what the last question was about (follow-ups), and every turn.
+        state, turns = gr.State(None), gr.State([])
         with gr.Row():
-            box = gr.Textbox(placeholder="Type a question, e.g. 2022年百色市铝产业总产值是多少？",
-                             show_label=False, scale=8, min_width=200, autofocus=True, elem_id="aluqa-question")
-            ask = gr.Button("Ask", variant="primary", scale=1, min_width=80)
-            clear = gr.Button("Clear", scale=1, min_width=80, elem_id="aluqa-clear")
-        gr.Markdown("**Examples** (click to ask):")
+            box = gr.Textbox(placeholder=i18n("placeholder"), show_label=False, scale=8, min_width=200,
+                             autofocus=True, elem_id="aluqa-question")
+            ask = gr.Button(i18n("ask"), variant="primary", scale=1, min_width=80, elem_id="aluqa-ask")
+            clear = gr.Button(i18n("clear"), scale=1, min_width=80, elem_id="aluqa-clear")
+        comment = gr.Textbox(label=i18n("comment_label"), placeholder=i18n("comment_placeholder"), lines=1,
+                             elem_id="aluqa-comment")
+        examples_title = gr.Markdown(i18n("examples"))
         with gr.Row():
+            # Example questions are questions: shown and asked as written, never translated.
             example_buttons = [gr.Button(text, size="sm", min_width=120) for text in EXAMPLES]
-        with gr.Accordion("Add articles", open=False):
-            gr.Markdown(f"Upload news articles as `.txt` or `.md` files (UTF-8, or GB18030/Big5; at most "
-                        f"{MAX_ARTICLE_BYTES // 1_000_000} MB each). They are added to the corpus and the "
-                        "index is rebuilt, so you can ask about them right away.")
-            upload_button = gr.UploadButton("Upload articles (.txt, .md)", file_count="multiple",
-                                            file_types=[".txt", ".md"], elem_id="aluqa-upload")
-            upload_status = gr.HTML(elem_id="aluqa-upload-status")
-        with gr.Accordion("Articles in the index", open=False):
-            article_list = gr.HTML(elem_id="aluqa-articles")
+        panel = corpus_panel(qa, i18n, lang_state)
 
-        chat_io = ([box, chatbot, state], [box, chatbot, state])
+        chat_io = ([box, chatbot, state, turns, lang_state], [box, chatbot, state, turns])
         box.submit(on_message, *chat_io, api_name="chat")
         ask.click(on_message, *chat_io, api_visibility="private")
         for button in example_buttons:
             # A button's value is its label, so the example asks itself in one click.
-            button.click(on_message, [button, chatbot, state], [box, chatbot, state], api_visibility="private")
-        # Clearing also forgets the follow-up state.
-        clear.click(lambda: ("", [], None), None, [box, chatbot, state], api_visibility="private")
-        chatbot.clear(lambda: None, None, state, api_visibility="private")  # the chat's own bin icon
-        upload_button.upload(lambda files: upload(qa, files), upload_button, [upload_status, article_list],
-                             api_visibility="private")
-        demo.load(lambda: list_articles(qa), None, article_list, api_visibility="private")
+            button.click(on_message, [button, chatbot, state, turns, lang_state], chat_io[1],
+                         api_visibility="private")
+        # Clearing also forgets the follow-up state and the turns.
+        clear.click(lambda: ("", [], None, [], ""), None, [box, chatbot, state, turns, verdict_status],
+                    api_visibility="private")
+        chatbot.clear(lambda: (None, []), None, [state, turns], api_visibility="private")  # the bin icon
+
+        def on_like(data: gr.LikeData, kept: list[Turn] | None, typed: str, lang: str | None):
+            return record_verdict(qa, feedback_file, kept or [], data.index, data.liked, typed,
+                                  lang or DEFAULT_LANGUAGE)
+
+        chatbot.like(on_like, [turns, comment, lang_state], [verdict_status, comment], api_visibility="private")
+
+        fixed = [header, chatbot, box, ask, clear, comment, examples_title, *panel.fixed]
+
+        def relabel(lang: str, kept: list[Turn]) -> list:
+            texts = static_texts(lang)
+            # In the order of `fixed`; the chat is rendered again from its turns.
+            return [gr.update(value=texts["header"]),
+                    gr.update(label=texts["chat_label"], value=render_history(kept, lang)),
+                    gr.update(placeholder=texts["placeholder"]), gr.update(value=texts["ask"]),
+                    gr.update(value=texts["clear"]),
+                    gr.update(label=texts["comment_label"], placeholder=texts["comment_placeholder"]),
+                    gr.update(value=texts["examples"]), *panel.relabel(lang)]
+
+        def on_load(request: gr.Request):
+            lang = request_language(request)
+            return [lang, gr.update(value=lang, label=t(lang, "language")), *relabel(lang, []),
+                    *panel.refresh(lang)]
+
+        def on_switch(lang: str, kept: list[Turn] | None, pending: str | None):
+            # The conversation stays: its turns are rendered again with the new labels.
+            return [lang, gr.update(label=t(lang, "language")), *relabel(lang, kept or []),
+                    *panel.refresh(lang, pending)]
+
+        demo.load(on_load, None, [lang_state, switch, *fixed, *panel.refreshed], api_visibility="private")
+        switch.input(on_switch, [switch, turns, panel.pending], [lang_state, switch, *fixed, *panel.refreshed],
+                     api_visibility="private")
         gr.api(answer, api_name="answer")
     return demo
 
@@ -262,7 +220,8 @@ def serve(index_dir: Path | str | None = None, host: str = "127.0.0.1", port: in
     demo.queue(default_concurrency_limit=4)
     try:
         # share=False always: never a public gradio.live tunnel, whatever GRADIO_SHARE says.
-        demo.launch(server_name=host, server_port=port, show_error=False, share=False, css=CSS, auth=auth)
+        demo.launch(server_name=host, server_port=port, show_error=False, share=False, css=CSS, auth=auth,
+                    i18n=I18N)
     except OSError as error:
         print(f"aluqa serve: cannot listen on {host}:{port}: {error}", file=sys.stderr)
         return 1

@@ -8,10 +8,12 @@ from typing import Any
 
 from embeddings.normalize import normalize
 from qa.question import NUMBER, asked_unit, expected_type
+from ui.i18n import DEFAULT_LANGUAGE, localize_error, localize_note, t
 
-NOT_FOUND = "The corpus holds no answer to this question."
-CLOSEST = "Closest material (not an answer)"
-UNEXPECTED = "Sorry, something went wrong while answering; the details are in the server log."
+# The English texts, for callers that match on them.
+NOT_FOUND = t("en", "not_found")
+CLOSEST = t("en", "closest")
+UNEXPECTED = t("en", "unexpected")
 
 # A figure: a number (thousands separators, decimals, an optional range such
 # as 2017-2025) with an optional Chinese magnitude and unit, e.g. 1045亿元,
@@ -132,11 +134,12 @@ def _sentence_span(passage: dict[str, Any], sentence: str | None,
     return (found, found + len(sentence)) if found >= 0 else None
 
 
-def _passage_item(passage: dict[str, Any], sentence: str | None, citation: dict[str, Any] | None) -> str:
-    """One passage as a list item: doc, paragraph and score, then the text."""
+def _passage_item(passage: dict[str, Any], sentence: str | None, citation: dict[str, Any] | None,
+                  lang: str = DEFAULT_LANGUAGE) -> str:
+    """One passage as a list item: doc, paragraph and score, then the text (in its own script)."""
     text = passage.get("text", "")
     header = (f"<code>{escape_text(passage.get('doc', ''))}</code> · ¶{int(passage.get('paragraph', 0))}"
-              f" · score {float(passage.get('score', 0.0)):.3f}")
+              f" · {t(lang, 'score')} {float(passage.get('score', 0.0)):.3f}")
     span = _sentence_span(passage, sentence, citation)
     if span is None:
         body = escape_text(text)
@@ -148,18 +151,19 @@ def _passage_item(passage: dict[str, Any], sentence: str | None, citation: dict[
 
 
 def _passages_block(summary: str, passages: list[dict[str, Any]], sentence: str | None = None,
-                    citation: dict[str, Any] | None = None) -> str:
+                    citation: dict[str, Any] | None = None, lang: str = DEFAULT_LANGUAGE) -> str:
     """A collapsed `<details>` part listing passages."""
-    items = "".join(_passage_item(p, sentence, citation) for p in passages)
-    count = f"{len(passages)} passage" + ("s" if len(passages) != 1 else "")
+    items = "".join(_passage_item(p, sentence, citation, lang) for p in passages)
+    count = t(lang, "passages", count=len(passages))
     return f"<details><summary>{summary} — {count}</summary><ol>{items}</ol></details>"
 
 
-def render_reply(reply: dict[str, Any]) -> str:
+def render_reply(reply: dict[str, Any], lang: str = DEFAULT_LANGUAGE) -> str:
     """Format one reply (the JSON shape of `Answer.to_dict()`, or an error) for the chatbot.
 
     Args:
         reply: `Answer.to_dict()`, or `{"question", "found": False, "error"}`.
+        lang: the page language of the labels; sentences and passages stay as the articles write them.
 
     Returns:
         HTML in which every piece of user and corpus text is escaped. Blocks are
@@ -167,49 +171,66 @@ def render_reply(reply: dict[str, Any]) -> str:
         pass leaves them as they are.
     """
     if reply.get("error"):
-        return f"<p>{escape_text(reply['error'])}</p>"
+        return f"<p>{escape_text(localize_error(reply['error'], lang))}</p>"
     blocks = []
     if reply.get("note"):
-        blocks.append(f"<p><em>Note: {escape_text(reply['note'])}</em></p>")
+        blocks.append(f"<p><em>{escape_text(t(lang, 'note', note=localize_note(reply['note'], lang)))}</em></p>")
     passages = list(reply.get("passages") or ())
     if reply.get("found") and reply.get("sentence"):
         citation = reply.get("citation") or {}
         blocks.append(f"<p>{emphasise_figures(reply['sentence'], reply.get('question'))}</p>")
         blocks.append(f"<p>— {citation_line(citation)}</p>")
         if passages:
-            blocks.append(_passages_block("Sources", passages, reply["sentence"], citation))
+            blocks.append(_passages_block(t(lang, "sources"), passages, reply["sentence"], citation, lang))
     else:
-        blocks.append(f"<p>{NOT_FOUND}</p>")
+        blocks.append(f"<p>{t(lang, 'not_found')}</p>")
         if passages:
-            blocks.append(_passages_block(CLOSEST, passages))
+            blocks.append(_passages_block(t(lang, "closest"), passages, lang=lang))
     return "\n\n".join(blocks)
 
 
-def understood_line(question: str) -> str:
+def understood_line(question: str, lang: str = DEFAULT_LANGUAGE) -> str:
     """The follow-up as it was actually asked, shown above the reply."""
-    return f"<p><em>Understood as: {escape_text(question)}</em></p>"
+    return f"<p><em>{escape_text(t(lang, 'understood_as', question=question))}</em></p>"
 
 
-def articles_table(articles: list[dict[str, Any]]) -> str:
-    """The articles of the index as an HTML table: title · source · date · file.
+def articles_table(articles: list[dict[str, Any]], lang: str = DEFAULT_LANGUAGE) -> str:
+    """The articles of the index as an HTML table: title · source · date · sentences · file.
 
     Args:
-        articles: dicts with "title", "source", "date" and "doc" (an `Article`'s fields).
+        articles: dicts with "title", "source", "date", "doc" and optionally "sentences".
+        lang: the page language of the headings (titles stay as the articles write them).
     """
     if not articles:
-        return "<p>The index holds no articles.</p>"
+        return f"<p>{t(lang, 'no_articles')}</p>"
     rows = "".join(
         f"<tr><td>{escape_text(a.get('title', ''))}</td><td>{escape_text(a.get('source', '') or '—')}</td>"
-        f"<td>{escape_text(a.get('date', '') or '—')}</td><td><code>{escape_text(a.get('doc', ''))}</code></td></tr>"
+        f"<td>{escape_text(a.get('date', '') or '—')}</td><td>{escape_text(a.get('sentences', '—'))}</td>"
+        f"<td><code>{escape_text(a.get('doc', ''))}</code></td></tr>"
         for a in articles)
-    count = f"{len(articles)} article" + ("s" if len(articles) != 1 else "")
+    heads = "".join(f"<th>{t(lang, key)}</th>" for key in ("col_title", "col_source", "col_date", "col_sentences",
+                                                          "col_file"))
     # The wrapper scrolls sideways on a narrow screen instead of widening the page.
-    return (f"<div class='aluqa-articles'><p>{count} in the index.</p><table><thead><tr><th>Title</th>"
-            f"<th>Source</th><th>Date</th><th>File</th></tr></thead><tbody>{rows}</tbody></table></div>")
+    return (f"<div class='aluqa-articles'><p>{escape_text(t(lang, 'article_count', count=len(articles)))}</p>"
+            f"<table><thead><tr>{heads}</tr></thead><tbody>{rows}</tbody></table></div>")
+
+
+def _files(names: tuple[str, ...]) -> str:
+    return ", ".join(f"<code>{escape_text(n)}</code>" for n in names)
+
+
+def remove_message(removed: tuple[str, ...], refused: tuple[str, ...], summary: str = "",
+                   lang: str = DEFAULT_LANGUAGE) -> str:
+    """What removing articles did, every file named."""
+    lines = [t(lang, "removed", docs=_files(removed))] if removed else []
+    lines += [t(lang, "remove_refused", message=escape_text(m)) for m in refused]
+    if summary:
+        lines.append(f"<small>{escape_text(summary)}</small>")
+    return "".join(f"<p>{line}</p>" for line in lines)
 
 
 def upload_message(added: tuple[str, ...], present: tuple[str, ...], refused: tuple[str, ...],
-                   summary: str = "") -> str:
+                   summary: str = "", lang: str = DEFAULT_LANGUAGE) -> str:
     """What happened to uploaded files, one line each, every file named.
 
     Args:
@@ -218,12 +239,9 @@ def upload_message(added: tuple[str, ...], present: tuple[str, ...], refused: tu
         refused: messages for files refused (nothing written).
         summary: the rebuild's summary line.
     """
-    lines = []
-    if added:
-        lines.append("Added and indexed: " + ", ".join(f"<code>{escape_text(n)}</code>" for n in added)
-                     + ". You can ask about them now.")
-    lines += [f"Already in the corpus — {escape_text(m)}" for m in present]
-    lines += [f"Refused — {escape_text(m)}. Nothing was written for this file." for m in refused]
+    lines = [t(lang, "added", docs=_files(added))] if added else []
+    lines += [t(lang, "already_present", message=escape_text(m)) for m in present]
+    lines += [t(lang, "refused", message=escape_text(m)) for m in refused]
     if summary:
         lines.append(f"<small>{escape_text(summary)}</small>")
-    return "".join(f"<p>{line}</p>" for line in lines) or "<p>No file was given.</p>"
+    return "".join(f"<p>{line}</p>" for line in lines) or f"<p>{t(lang, 'no_file')}</p>"

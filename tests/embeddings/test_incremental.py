@@ -67,7 +67,7 @@ def counting(stub_encoder) -> CountingEncoder:
 
 def ask(index_dir: Path, encoder, question: str = QUESTION):
     # A new QA each time: it loads the index as it is on disk now.
-    return QA(index_dir, settings=Settings(dense_band=(0.3, 0.7)), encoder=encoder).trace(question)
+    return QA(index_dir, settings=Settings(dense_band=(0.3, 0.7), selector="off"), encoder=encoder).trace(question)
 
 
 def test_no_op_rebuild_encodes_nothing(corpus, tmp_path, counting):

@@ -28,7 +28,7 @@ def test_manifest_records_what_the_index_was_built_with(stub_index_dir):
     assert manifest["model"] == "stub-char-bigrams"
     assert manifest["dimension"] == 256
     assert manifest["documents"] == 5
-    assert manifest["format_version"] == 2
+    assert manifest["format_version"] == 3
     assert manifest["tokenizer"] and manifest["normalizer"] and manifest["vector_index"] == "IndexFlatIP"
     assert len(manifest["corpus_hash"]) == 64
 

@@ -92,7 +92,7 @@ def test_evaluate_on_the_tiny_file(tiny_file, tmp_path, stub_encoder):
 
     squad = read_squad(tiny_file)
     ready = ensure_squad_index(squad, tmp_path / "index", stub_encoder)
-    qa = QA(ready.folder, settings=Settings(dense_band=(0.3, 0.7)), encoder=stub_encoder)
+    qa = QA(ready.folder, settings=Settings(dense_band=(0.3, 0.7), selector="off"), encoder=stub_encoder)
     report = evaluate_squad(qa, squad.questions, progress=False)
     figures = report.figures()
     assert figures["questions"] == 4
@@ -169,3 +169,25 @@ def test_eval_of_a_missing_file_exits_with_a_message(tmp_path):
                             capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 2
     assert "cannot read" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_squad2_unanswerable_questions_are_read_and_scored_as_refusals(tmp_path):
+    data = json.loads(json.dumps(TINY))
+    data["data"][0]["paragraphs"][0]["qas"].append(
+        {"id": "q5", "question": "2023年百色市铝产业总产值是多少？", "answers": [], "is_impossible": True})
+    path = tmp_path / "squad2.json"
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+    squad = read_squad(path)
+    impossible = [q for q in squad.questions if not q.answerable]
+    assert [q.id for q in impossible] == ["q5"] and impossible[0].answers == ()
+    answerable = squad.questions[0]
+    outcomes = [
+        Outcome(impossible[0], False, None, (), (), 0.01),  # refused: right
+        Outcome(answerable, True, "2022年百色市铝产业总产值达1045亿元。", ("2022年百色市铝产业总产值达1045亿元。",), ("A#1",), 0.01),
+        Outcome(squad.questions[1], False, None, (), ("A#1",), 0.01),  # answerable but refused
+    ]
+    figures = SquadReport(outcomes).figures()
+    assert figures["sentence_accuracy_at_1"] == round(2 / 3, 4)
+    assert figures["refusal_recall"] == 1.0 and figures["refusal_precision"] == 0.5
+    assert figures["answerable_refused_share"] == 0.5 and figures["unanswerable_questions"] == 1
+    assert figures["passage_recall_at_1"] == 1.0  # over answerable questions only

@@ -11,6 +11,7 @@ from embeddings.manifest import Manifest
 from qa import QA, Settings
 from qa.conversation import ConversationState
 from test_app import FakeQA
+from embeddings import articles as corpus_articles
 from ui import app, articles
 from ui.render import articles_table, upload_message
 
@@ -28,7 +29,7 @@ def corpus_and_qa(tmp_path, stub_encoder, stub_index_dir):
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     shutil.copytree(SEEDS, corpus)
     shutil.copytree(stub_index_dir, index)
-    settings = Settings(corpus_dir=corpus, dense_band=(0.3, 0.7))
+    settings = Settings(corpus_dir=corpus, dense_band=(0.3, 0.7), selector="off")
     return corpus, QA(index, settings=settings, encoder=stub_encoder)
 
 
@@ -97,7 +98,7 @@ def test_same_content_is_reported_as_present_and_not_rebuilt(tmp_path, corpus_an
 
 def test_unsafe_name_stays_inside_the_corpus(tmp_path, corpus_and_qa):
     corpus, qa = corpus_and_qa
-    report = articles.add_articles([_write(tmp_path, "x.txt", NEW_ARTICLE)], corpus, qa.settings.index_dir,
+    report = corpus_articles.add_articles([_write(tmp_path, "x.txt", NEW_ARTICLE)], corpus, qa.settings.index_dir,
                                    encoder=qa._encoder, names=["../../evil.txt"])
     assert report.added == ("evil.txt",) and (corpus / "evil.txt").is_file()
     assert not (tmp_path / "evil.txt").exists()
@@ -123,7 +124,7 @@ def test_cli_add(tmp_path, stub_index_dir, monkeypatch, capsys):
     shutil.copytree(SEEDS, corpus)
     shutil.copytree(stub_index_dir, index)
     # The CLI loads the index's model by name; here that name is the stub's.
-    monkeypatch.setattr("embeddings.build.SentenceTransformerEncoder", lambda model=None: StubEncoder())
+    monkeypatch.setattr("embeddings.build.load_encoder", lambda model=None: StubEncoder())
     good = _write(tmp_path, "new.txt", NEW_ARTICLE)
     bad = _write(tmp_path, "bad.txt", b"\x00\x00")
     assert main(["add", str(good), str(bad), "--corpus", str(corpus), "--index", str(index)]) == 2
@@ -166,3 +167,31 @@ def test_unaskable_question_keeps_the_state():
 def test_answer_endpoint_stays_stateless():
     # The API answers the question as given, without follow-up resolution.
     assert app.respond(FakeQA(), "那电解铝占全国多少？")["question"] == "那电解铝占全国多少？"
+
+
+def test_upload_and_remove_while_another_build_runs_say_so_and_change_nothing(tmp_path, corpus_and_qa):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from embeddings.lock import build_lock
+
+    corpus, qa = corpus_and_qa
+    qa.warm_up()
+    before = sorted(p.name for p in corpus.iterdir())
+    upload = _write(tmp_path, "new.txt", NEW_ARTICLE)
+    with build_lock(qa.settings.index_dir), ThreadPoolExecutor(1) as pool:
+        added, _ = pool.submit(app.upload, qa, [str(upload)], "zh-Hans").result()
+        removed, _ = pool.submit(app.remove, qa, before[0], "en").result()
+    assert added.startswith("<p>索引未能重建，因此没有添加任何文章：another build of the index")
+    assert removed.startswith("<p>The index could not be rebuilt, so nothing was removed: another build")
+    assert sorted(p.name for p in corpus.iterdir()) == before
+
+
+def test_remove_from_the_page_lists_what_is_left(corpus_and_qa):
+    corpus, qa = corpus_and_qa
+    message, listing = app.remove(qa, "004_7ed03d3179984da0.txt", "zh-Hant")
+    assert "已刪除，不再引用：<code>004_7ed03d3179984da0.txt</code>" in message
+    assert "索引中共有 4 篇文章" in listing and "004_7ed03d3179984da0.txt" not in listing
+    assert not qa.ask("2022年百色市铝产业总产值是多少？").found or \
+        qa.ask("2022年百色市铝产业总产值是多少？").citation.doc != "004_7ed03d3179984da0.txt"
+    message, _ = app.remove(qa, None, "en")
+    assert message == "<p>Choose an article to remove first.</p>"

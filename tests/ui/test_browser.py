@@ -55,9 +55,9 @@ def site(tmp_path_factory):
     demo = app.build_demo(qa).queue(default_concurrency_limit=4)
     port = _free_port()
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, show_error=False,
-                css=app.CSS)
+                css=app.CSS, i18n=app.I18N)
     try:
-        yield {"url": f"http://127.0.0.1:{port}/", "root": root, "corpus": corpus}
+        yield {"url": f"http://127.0.0.1:{port}/", "root": root, "corpus": corpus, "index": index, "qa": qa}
     finally:
         demo.close()
 
@@ -74,10 +74,13 @@ def browser():
             chromium.close()
 
 
-def _open(browser, site, width=1280, height=900):
-    page = browser.new_page(viewport={"width": width, "height": height})
+def _open(browser, site, width=1280, height=900, locale="en-US"):
+    """A page in a browser whose language is `locale` (navigator.language and Accept-Language)."""
+    page = browser.new_context(viewport={"width": width, "height": height}, locale=locale).new_page()
     page.goto(site["url"])
     page.wait_for_selector("#aluqa-question textarea", timeout=ANSWER_MS)
+    # The page's load event sets the language the server chose from Accept-Language.
+    page.wait_for_function("document.querySelector('#aluqa-language input:checked') !== null", timeout=ANSWER_MS)
     return page
 
 

@@ -1,0 +1,80 @@
+"""What a corpus holds, as its index sees it: one entry per article (`aluqa list`, the page's article list)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from embeddings.articles import article_files
+from embeddings.corpus import CorpusError, read_article
+
+
+@dataclass(frozen=True)
+class CatalogueEntry:
+    """One article of the corpus folder or of its index.
+
+    Attributes:
+        doc: the file name (the citation key).
+        title, date, source: as the cleaned article gives them ("" when it names none).
+        sentences: how many of its sentences the index holds (0 when it is not indexed).
+        note: "" for an indexed article whose file is present; otherwise why the
+            file and the index disagree (not indexed yet, unreadable, a repeat, gone).
+    """
+
+    doc: str
+    title: str
+    date: str
+    source: str
+    sentences: int
+    note: str = ""
+
+    @property
+    def indexed(self) -> bool:
+        return self.sentences > 0
+
+
+def index_entries(index: Any) -> list[CatalogueEntry]:
+    """The indexed articles of a loaded `CorpusIndex`, by file name."""
+    counts = Counter(sentence.doc for sentence in index.sentences)
+    return [CatalogueEntry(a.doc, a.title, a.date, a.source, counts[a.doc])
+            for a in sorted(index.articles.values(), key=lambda a: a.doc)]
+
+
+def catalogue(corpus_dir: Path, index: Any) -> list[CatalogueEntry]:
+    """Every article of the index and every article file of the folder, noting where the two differ.
+
+    Args:
+        corpus_dir: the corpus folder.
+        index: the loaded `CorpusIndex` of that folder.
+    """
+    entries = {entry.doc: entry for entry in index_entries(index)}
+    files = article_files(corpus_dir)
+    for doc in set(entries) - set(files):
+        entry = entries[doc]
+        entries[doc] = CatalogueEntry(entry.doc, entry.title, entry.date, entry.source, entry.sentences,
+                                      "the file is gone from the corpus folder; rebuild the index")
+    for doc in set(files) - set(entries):
+        try:
+            article = read_article(Path(corpus_dir) / doc)
+        except CorpusError as error:
+            entries[doc] = CatalogueEntry(doc, "", "", "", 0, f"not indexed: {str(error).split(': ', 1)[-1]}")
+            continue
+        # A readable file the build left out repeats an article (as `load_corpus` judges), or is newer.
+        same = [a.doc for a in index.articles.values()
+                if a.content_hash == article.content_hash or a.text == article.text]
+        note = f"not indexed: same article as {same[0]}" if same else "not indexed yet; rebuild the index"
+        entries[doc] = CatalogueEntry(doc, article.title, article.date, article.source, 0, note)
+    return [entries[doc] for doc in sorted(entries)]
+
+
+def list_corpus(corpus_dir: Path, index_dir: Path) -> list[CatalogueEntry]:
+    """Load the index of `index_dir` and catalogue it against `corpus_dir`.
+
+    Raises:
+        IndexLoadError: the index is missing or damaged (the message names the fix).
+    """
+    from embeddings.index import CorpusIndex
+
+    return catalogue(corpus_dir, CorpusIndex.load(index_dir))

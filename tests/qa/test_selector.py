@@ -1,0 +1,105 @@
+"""The learned answer selector: its input layout, its decision rule, its calibration, and the shipped model."""
+
+import math
+
+import numpy as np
+import pytest
+
+from qa.selector import BOS, EOS, PAD, SELECTOR_CARD, SELECTOR_WEIGHTS, SelectorConfig, choose, pad_batch, pair_ids, trainable_name
+
+CONFIG = SelectorConfig(base_model="test", max_length=20, max_question_tokens=4, max_title_tokens=2)
+
+
+def test_pair_layout_keeps_question_title_and_cuts_the_sentence_tail():
+    ids = pair_ids([11, 12, 13, 14, 15, 16], list(range(100, 130)), [7, 8, 9], CONFIG)
+    assert len(ids) == CONFIG.max_length
+    assert ids[:9] == [BOS, 11, 12, 13, 14, EOS, EOS, 7, 8]
+    assert ids[9] == EOS and ids[10] == 100 and ids[-1] == EOS
+
+
+def test_pair_layout_without_title():
+    config = SelectorConfig(base_model="test", use_title=False)
+    assert pair_ids([5], [6, 7], [8], config) == [BOS, 5, EOS, EOS, 6, 7, EOS]
+
+
+def test_pad_batch_masks_the_padding():
+    ids, mask = pad_batch([[1, 2, 3], [4]])
+    assert ids.tolist() == [[1, 2, 3], [4, PAD, PAD]]
+    assert mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+
+
+def test_only_upper_layers_are_trained():
+    assert trainable_name("encoder.layer.6.attention.self.query.weight", 6)
+    assert not trainable_name("encoder.layer.5.output.dense.bias", 6)
+    assert not trainable_name("embeddings.word_embeddings.weight", 6)
+
+
+def test_choose_prefers_the_eligible_candidate_with_the_best_combined_score():
+    logits = np.array([3.0, 2.0, 2.5])
+    confidences = np.array([0.9, 0.05, 0.05])
+    # The best logit is not eligible (another year or place): never returned.
+    pick = choose(logits, confidences, [False, True, True], ranker_weight=0.0, refuse_below=0.0)
+    assert pick.position == 2 and pick.found
+    # With the ranker's confidence weighed in, a lower logit can win.
+    pick = choose(np.array([2.0, 2.2]), np.array([0.9, 0.01]), [True, True], ranker_weight=1.0, refuse_below=0.0)
+    assert pick.position == 0
+
+
+def test_choose_refuses_below_the_threshold_and_when_nothing_is_eligible():
+    assert not choose(np.array([-1.0, -2.0]), np.array([0.5, 0.5]), [True, True], 0.5, refuse_below=0.0).found
+    none = choose(np.array([5.0]), np.array([1.0]), [False], 0.5, refuse_below=0.0)
+    assert none.position is None and not none.found and none.logit == -math.inf
+
+
+def test_calibration_refuses_at_most_the_allowed_share_of_answerable_questions():
+    from qa.train_selector import Candidate, Group, calibrate, decide
+
+    rng = np.random.default_rng(0)
+    groups, logits = [], []
+    for i in range(200):
+        answerable = i % 2 == 0
+        candidates = tuple(Candidate(f"s{j}", "", answerable and j == 0, 0.2, True) for j in range(4))
+        groups.append(Group("set", f"a{i}", f"q{i}", answerable, candidates))
+        logits.append(np.array([rng.normal(2.0 if answerable else -1.0), -3.0, -3.0, -3.0]))
+    chosen = calibrate(groups, logits, max_answerable_refused=0.05)
+    results = decide(groups, logits, chosen["candidates"], chosen["ranker_weight"], chosen["refuse_below"])
+    answerable_refused = np.mean([not found for g, (found, _) in zip(groups, results) if g.answerable])
+    unanswerable_refused = np.mean([not found for g, (found, _) in zip(groups, results) if not g.answerable])
+    assert answerable_refused <= 0.05
+    assert unanswerable_refused > 0.8  # well-separated logits: most unanswerable questions refused
+
+
+def test_group_loss_targets_no_answer_for_unanswerable_questions():
+    torch = pytest.importorskip("torch")
+    from qa.train_selector import Example, group_loss
+
+    right = Example(((1,), (2,)), (True, False), True)
+    impossible = Example(((1,), (2,)), (False, False), False)
+    high = torch.tensor([4.0, -4.0])
+    low = torch.tensor([-4.0, -4.0])
+    assert float(group_loss(torch, high, [right])) < 0.1
+    assert float(group_loss(torch, low, [impossible])) < 0.1
+    assert float(group_loss(torch, high, [impossible])) > 3.0
+
+
+def test_the_shipped_card_describes_the_shipped_weights():
+    import hashlib
+
+    config = SelectorConfig.read(SELECTOR_CARD)
+    assert config.version == hashlib.sha256(SELECTOR_WEIGHTS.read_bytes()).hexdigest()[:12]
+    assert SELECTOR_WEIGHTS.stat().st_size < 40 * 1024 * 1024
+    assert 1 <= config.candidates <= 8 and config.figures["validation"]
+
+
+@pytest.mark.slow
+def test_the_real_pipeline_answers_with_the_selector(real_qa):
+    reply = real_qa.ask("魏桥创业集团三年关停热电厂，停运了多少台机组？")
+    assert reply.found and "42" in reply.sentence
+    assert reply.selector.startswith("cross-encoder")
+    assert reply.to_dict()["selector"] == reply.selector
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("question", ["<script>alert(1)</script>", "火星上有多少座铝厂？"])
+def test_questions_the_corpus_cannot_answer_are_refused(real_qa, question):
+    assert not real_qa.ask(question).found

@@ -1,0 +1,135 @@
+"""One chat turn: ask (with follow-ups), keep the reply's data, and render it in the page's language.
+
+The page keeps the turns themselves, not their HTML, so that switching the
+language re-renders the whole conversation and a verdict names the exact
+answer it judges.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from embeddings.manifest import IndexLoadError
+from qa.api import QuestionError, prepare_question
+from qa.conversation import ConversationState, resolve_followup
+from qa.types import Answer
+from ui.i18n import DEFAULT_LANGUAGE, t
+from ui.render import escape_text, render_reply, understood_line
+
+logger = logging.getLogger(__name__)
+
+
+class Asker(Protocol):
+    """Anything that answers like `qa.QA` (the real pipeline, or a fake in tests)."""
+
+    def ask(self, question: str) -> Answer: ...
+
+
+def respond(qa: Asker, question: str) -> dict[str, Any]:
+    """Answer one question as JSON: the one code path of the chat and the API.
+
+    Args:
+        qa: the question answerer.
+        question: the question as typed.
+
+    Returns:
+        `Answer.to_dict()`, or `{"question", "found": False, "error": message}`
+        when the question cannot be asked or the index cannot be loaded.
+    """
+    try:
+        return qa.ask(question).to_dict()
+    except (QuestionError, IndexLoadError) as error:
+        # Both messages are written for the user (the index one says how to rebuild).
+        return {"question": question, "found": False, "error": str(error)}
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One question of the conversation and what came back.
+
+    Attributes:
+        typed: the question as typed (shown escaped, never translated).
+        asked: the question actually asked, after follow-up resolution.
+        reply: `respond()`'s JSON; None when answering failed unexpectedly.
+        index_error: the reply's error is about the index (not the question).
+    """
+
+    typed: str
+    asked: str
+    reply: dict[str, Any] | None = field(default=None, compare=False)
+    index_error: bool = False
+
+    @property
+    def answered(self) -> bool:
+        """A reply to judge: an answer or a "not found", not an error."""
+        return self.reply is not None and not self.reply.get("error")
+
+
+def answer_turn(qa: Asker, message: str | None,
+                state: ConversationState | None) -> tuple[Turn, ConversationState | None]:
+    """Ask one question of the conversation, resolving a follow-up from `state`.
+
+    Returns:
+        The turn, and the new state (unchanged when the question could not be asked).
+    """
+    message = message or ""
+    asked = message
+    try:
+        try:
+            # Follow-up rules read the cleaned question (no control or invisible characters).
+            typed = prepare_question(message)[0]
+        except QuestionError:
+            typed = message  # `respond` turns it into the error reply
+        asked, resolved_state = resolve_followup(typed, state)
+        try:
+            reply = qa.ask(asked).to_dict()
+        except QuestionError as error:
+            return Turn(message, asked, {"question": asked, "found": False, "error": str(error)}), state
+        except IndexLoadError as error:
+            return Turn(message, asked, {"question": asked, "found": False, "error": str(error)}, True), state
+    except Exception:
+        # The page must keep working; the traceback is for the console, not the user.
+        logger.exception("answering %r failed", message)
+        return Turn(message, asked, None), state
+    return Turn(message, asked, reply), resolved_state
+
+
+def render_turn(turn: Turn, lang: str = DEFAULT_LANGUAGE) -> list[dict[str, Any]]:
+    """The user's message and the reply as chat messages, labels in `lang`."""
+    if turn.reply is None:
+        reply = f"<p>{t(lang, 'unexpected')}</p>"
+    elif turn.index_error:
+        reply = f"<p>{escape_text(t(lang, 'index_error', error=turn.reply['error']))}</p>"
+    else:
+        reply = render_reply(turn.reply, lang)
+        if not turn.reply.get("error") and turn.asked != " ".join(turn.typed.split()):
+            reply = f"{understood_line(turn.asked, lang)}\n\n{reply}"
+    # The question is shown as typed: escaped, and in a <p> so Markdown leaves it alone.
+    return [{"role": "user", "content": f"<p>{escape_text(turn.typed)}</p>"},
+            {"role": "assistant", "content": reply}]
+
+
+def render_history(turns: list[Turn], lang: str = DEFAULT_LANGUAGE) -> list[dict[str, Any]]:
+    """The whole conversation as chat messages: two per turn, so message i belongs to turn i // 2."""
+    return [message for turn in turns for message in render_turn(turn, lang)]
+
+
+def chat(qa: Asker, message: str, history: list[dict[str, Any]] | None,
+         state: ConversationState | None = None,
+         lang: str = DEFAULT_LANGUAGE) -> tuple[str, list[dict[str, Any]], ConversationState | None]:
+    """Add a question and its rendered reply to a conversation (the `/chat` API).
+
+    Args:
+        qa: the question answerer.
+        message: the question typed in the textbox.
+        history: the conversation so far, in Gradio's messages format.
+        state: what the previous question was about (None at the start).
+        lang: the language of the reply's labels.
+
+    Returns:
+        An empty textbox value, the conversation with the new turn, and the new state.
+    """
+    turn, new_state = answer_turn(qa, message, state)
+    return "", [*(history or []), *render_turn(turn, lang)], new_state
