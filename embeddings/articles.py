@@ -88,7 +88,8 @@ def _target_name(shown_name: str) -> str:
 
 
 def add_articles(paths: Iterable[Path | str], corpus_dir: Path, index_dir: Path, encoder: Any = None,
-                 model: str | None = None, names: Iterable[str] | None = None) -> AddReport:
+                 model: str | None = None, names: Iterable[str] | None = None,
+                 store: str | None = None) -> AddReport:
     """Check article files, copy the good ones into the corpus folder, and rebuild the index.
 
     Each file must be `.txt`/`.md`, at most `MAX_ARTICLE_BYTES`, UTF-8 or
@@ -103,6 +104,7 @@ def add_articles(paths: Iterable[Path | str], corpus_dir: Path, index_dir: Path,
         encoder: the encoder to embed with (the running QA's, so no second model loads).
         model: the model to load when no encoder is given (None: the default).
         names: the names the files came with, when `paths` are temporary copies (uploads).
+        store: "local" or "milvus:URI": where the index is (in Milvus only the new articles' rows are written).
 
     Returns:
         What was added, already present and refused, and the build summary.
@@ -145,7 +147,7 @@ def add_articles(paths: Iterable[Path | str], corpus_dir: Path, index_dir: Path,
         if not added:
             return AddReport((), tuple(present), tuple(refused))
         try:
-            report = build_index(corpus_dir, index_dir, model=model, encoder=encoder)
+            report = build_index(corpus_dir, index_dir, model=model, encoder=encoder, store=store)
         except Exception:
             for target in added:
                 target.unlink(missing_ok=True)
@@ -186,7 +188,7 @@ def _corpus_name(doc: str, corpus_dir: Path) -> str:
 
 
 def remove_articles(docs: Iterable[str], corpus_dir: Path, index_dir: Path, encoder: Any = None,
-                    model: str | None = None) -> RemoveReport:
+                    model: str | None = None, store: str | None = None) -> RemoveReport:
     """Delete articles from the corpus folder and rebuild the index without them.
 
     Each DOC is an article's file name, as citations give it. A name that is
@@ -203,6 +205,7 @@ def remove_articles(docs: Iterable[str], corpus_dir: Path, index_dir: Path, enco
         index_dir: the index to rebuild from that folder.
         encoder: the encoder to embed with (the running QA's, so no second model loads).
         model: the model to load when no encoder is given (None: the default).
+        store: "local" or "milvus:URI": where the index is (in Milvus only the removed articles' rows are deleted).
 
     Raises:
         CorpusError: the rebuild failed (the message says why); every file is back.
@@ -241,7 +244,7 @@ def remove_articles(docs: Iterable[str], corpus_dir: Path, index_dir: Path, enco
                 aside = _free_target(corpus_dir, f".{name}.removed")
                 os.rename(corpus_dir / name, aside)
                 parked.append((corpus_dir / name, aside))
-            report = build_index(corpus_dir, index_dir, model=model, encoder=encoder)
+            report = build_index(corpus_dir, index_dir, model=model, encoder=encoder, store=store)
         except BaseException:
             for original, aside in parked:
                 os.rename(aside, original)

@@ -17,6 +17,7 @@ from embeddings.encoder import TextEncoder, load_encoder
 from embeddings.index import CorpusIndex
 from embeddings.lock import BuildBusyError, build_lock, remove_leftovers
 from embeddings.split import segment_articles
+from embeddings.store import parse_store
 
 logger = logging.getLogger(__name__)
 
@@ -45,12 +46,13 @@ class BuildReport:
     seconds: float
     skipped: tuple[str, ...]  # messages for files that could not be used
     embedded: int = 0  # texts (sentences and passages) sent to the encoder
-    reused: int = 0  # texts whose vectors came from the embedding cache
+    reused: int = 0  # texts whose vectors came from the embedding cache (or, in Milvus, rows kept)
+    store: str = ""  # "milvus:URI" when the index was written there, "" for the index folder
 
     def summary(self) -> str:
         line = (f"indexed {self.documents} documents, {self.sentences} sentences, {self.passages} passages "
                 f"with {self.model} in {self.seconds:.1f} s ({self.embedded} texts embedded, "
-                f"{self.reused} reused) -> {self.index_dir}")
+                f"{self.reused} reused) -> {self.store or self.index_dir}")
         if self.skipped:
             line += f" ({len(self.skipped)} file(s) skipped)"
         return line
@@ -64,6 +66,7 @@ def build_index(
     show_progress: bool = False,
     on_stage: Callable[[str], None] | None = None,
     incremental: bool = True,
+    store: str | None = None,
 ) -> BuildReport:
     """Build the index of every article in `corpus_dir` and save it to `index_dir`.
 
@@ -81,6 +84,9 @@ def build_index(
         incremental: reuse the vectors of texts the index in `index_dir`
             already embedded with the same model (its `embedding_cache/`);
             False embeds every text again.
+        store: "local" (default: `ALUQA_STORE`, else local) writes `index_dir`;
+            "milvus:URI" writes the Milvus index there instead, replacing
+            only the rows of articles added, changed or removed.
 
     Only one build of an index runs at a time (`build_lock`); once the new
     index is in place, the temporary folders of earlier killed builds go.
@@ -90,7 +96,7 @@ def build_index(
         BuildBusyError: another build of `index_dir` is running; nothing was changed.
     """
     with build_lock(index_dir):
-        report = _build_locked(corpus_dir, index_dir, model, encoder, show_progress, on_stage, incremental)
+        report = _build_locked(corpus_dir, index_dir, model, encoder, show_progress, on_stage, incremental, store)
         # Only now: a killed fallback swap may have left the only copy of the previous index in `.old-*`.
         for name in remove_leftovers(index_dir):
             logger.warning("removed %s, left beside the index by a build that was killed", name)
@@ -98,7 +104,8 @@ def build_index(
 
 
 def _build_locked(corpus_dir: Path, index_dir: Path, model: str | None, encoder: TextEncoder | None,
-                  show_progress: bool, on_stage: Callable[[str], None] | None, incremental: bool) -> BuildReport:
+                  show_progress: bool, on_stage: Callable[[str], None] | None, incremental: bool,
+                  store: str | None = None) -> BuildReport:
     started = time.perf_counter()
     skipped: list[str] = []
 
@@ -109,13 +116,22 @@ def _build_locked(corpus_dir: Path, index_dir: Path, model: str | None, encoder:
     articles = load_corpus(Path(corpus_dir), on_error=skip)
     if not articles:
         raise CorpusError(f"no usable article in {corpus_dir}")
-    sentences, passages = segment_articles(articles)
     # Cheap: the model itself loads only when some text has to be embedded. ONNX
     # Runtime for the default model: its vectors agree with sentence-transformers'
     # (cosine >= 0.999, tests/embeddings/test_onnx.py), it embeds faster and starts
     # without importing torch (docs/performance.md), so a rebuild that embeds one
     # article does not pay a large fixed cost.
     encoder = encoder or load_encoder(model)
+    spec = parse_store(store)
+    if spec.kind == "milvus":
+        from embeddings.milvus_write import sync_milvus
+
+        synced = sync_milvus(spec.uri, articles, encoder, full=not incremental, on_stage=on_stage)
+        m = synced.manifest
+        return BuildReport(Path(index_dir), m.model, m.documents, m.sentences, m.passages,
+                           time.perf_counter() - started, tuple(skipped), synced.embedded,
+                           m.sentences + m.passages - synced.embedded, store=str(spec))
+    sentences, passages = segment_articles(articles)
     cache = EmbeddingCache.load(Path(index_dir) / CACHE_DIR, encoder.name) if incremental else None
     index = CorpusIndex.build(articles, sentences, passages, encoder, show_progress=show_progress,
                               on_stage=on_stage, cache=cache)
@@ -124,8 +140,8 @@ def _build_locked(corpus_dir: Path, index_dir: Path, model: str | None, encoder:
                        time.perf_counter() - started, tuple(skipped), index.embedded, index.reused)
 
 
-def index_is_current(corpus_dir: Path, index_dir: Path, model: str | None = None) -> bool:
-    """True when `index_dir` holds an index of exactly this corpus, made with this model and format."""
+def index_is_current(corpus_dir: Path, index_dir: Path, model: str | None = None, store: str | None = None) -> bool:
+    """True when the index (`index_dir`, or Milvus for a milvus store) holds exactly this corpus, model and format."""
     from embeddings.index import corpus_hash
     from embeddings.manifest import IndexLoadError, Manifest
     from embeddings.model_build import resolve_model
@@ -133,7 +149,15 @@ def index_is_current(corpus_dir: Path, index_dir: Path, model: str | None = None
     from embeddings.tokenize import TOKENIZER_NAME
 
     try:
-        manifest = Manifest.read(index_dir)
+        spec = parse_store(store)
+        if spec.kind == "milvus":
+            from embeddings.milvus_store import connect, read_manifest
+
+            manifest = read_manifest(connect(spec.uri), spec.uri)
+            if manifest is None:
+                return False
+        else:
+            manifest = Manifest.read(index_dir)
         articles = load_corpus(Path(corpus_dir), on_error=lambda error: None)
     except (IndexLoadError, CorpusError):
         return False
@@ -154,6 +178,16 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
                         help="do nothing when the index already holds this corpus, model and format")
     parser.add_argument("--full", action="store_true",
                         help="embed every text again instead of reusing the vectors of unchanged texts")
+    add_store_argument(parser)
+    parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                        help="encode on a Ray cluster with Ray Data (ADDRESS: e.g. ray://head:10001 or auto; "
+                             "alone: a local Ray on this machine)")
+
+
+def add_store_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", default=None, metavar="STORE",
+                        help="where the index lives: local (the index folder) or milvus:URI, URI a Milvus Lite "
+                             "file (./aluqa.db) or a server (http://host:19530) (default: ALUQA_STORE or local)")
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -161,16 +195,27 @@ def run_build(args: argparse.Namespace) -> int:
     def stage(label: str) -> None:
         print(f"[aluqa build] {label} ...", file=sys.stderr, flush=True)
 
+    from embeddings.manifest import IndexLoadError
+
     corpus_dir, index_dir = args.corpus or default_corpus_dir(), args.index or default_index_dir()
-    if args.if_changed and index_is_current(corpus_dir, index_dir, args.model):
-        print(f"index at {index_dir} is up to date")
-        return 0
     try:
-        report = build_index(corpus_dir, index_dir, model=args.model, show_progress=True, on_stage=stage,
-                             incremental=not getattr(args, "full", False))
+        spec = parse_store(getattr(args, "store", None))
+        if args.if_changed and index_is_current(corpus_dir, index_dir, args.model, store=str(spec)):
+            print(f"index at {spec if spec.kind == 'milvus' else index_dir} is up to date")
+            return 0
+        encoder = None
+        if getattr(args, "ray", None):
+            from embeddings.ray_encode import RayEncoder  # only here: without --ray nothing imports Ray
+
+            encoder = RayEncoder(args.model, address=args.ray)
+        report = build_index(corpus_dir, index_dir, model=args.model, encoder=encoder, show_progress=True,
+                             on_stage=stage, incremental=not getattr(args, "full", False), store=str(spec))
     except (CorpusError, BuildBusyError) as error:
         print(f"aluqa build: {error}", file=sys.stderr)
         return 2
+    except IndexLoadError as error:  # Milvus unreachable, or an index there built otherwise
+        print(f"aluqa build: {error}", file=sys.stderr)
+        return 3
     for message in report.skipped:
         print(f"aluqa build: skipped {message}", file=sys.stderr)
     print(report.summary())

@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -26,6 +26,7 @@ from embeddings.manifest import (
     verify_checksums,
 )
 from embeddings.normalize import NORMALIZER_NAME, normalize
+from embeddings.store import SENTENCES, Scored, Unit
 from embeddings.tokenize import TOKENIZER_NAME, tokenize_normalized
 from embeddings.types import Article, Passage, Sentence
 from embeddings.vector_index import all_cores, describe_vector_index, make_vector_index
@@ -65,6 +66,33 @@ def _build_bm25(token_lists: list[list[str]]):
     # An empty token list would make bm25s fail; the empty token keeps such rows scoreable (zero).
     bm25.index([tokens or [""] for tokens in token_lists], show_progress=False)
     return bm25
+
+
+@dataclass(frozen=True)
+class EmbeddedUnits:
+    """The matching text and the vector of every sentence and passage, in id order."""
+
+    sentence_match: list[str]
+    passage_match: list[str]
+    sentence_vectors: np.ndarray
+    passage_vectors: np.ndarray
+
+
+def embed_units(articles: Sequence[Article], sentences: Sequence[Sentence], passages: Sequence[Passage],
+                encoder: TextEncoder, show_progress: bool = False,
+                stage: Callable[[str], None] = lambda label: None) -> EmbeddedUnits:
+    """Normalise and embed sentences and passages (shared by the local and the Milvus store)."""
+    by_doc = {a.doc: a for a in articles}
+    stage("normalising")
+    sentence_match = [normalize(s.text) for s in sentences]
+    passage_match = [normalize(p.text) for p in passages]
+    passage_texts = [passage_embedding_text(by_doc[p.doc], m) for p, m in zip(passages, passage_match)]
+    with all_cores():  # a build in a process that also serves must not embed on one thread
+        stage("embedding passages")
+        passage_vecs = _encode(encoder, passage_texts, show_progress)
+        stage("embedding sentences")
+        sentence_vecs = _encode(encoder, sentence_match, show_progress)
+    return EmbeddedUnits(sentence_match, passage_match, sentence_vecs, passage_vecs)
 
 
 @dataclass
@@ -119,16 +147,9 @@ class CorpusIndex:
         stage = on_stage or (lambda label: None)
         encoder = CachingEncoder(encoder, cache)
         by_doc = {a.doc: a for a in articles}
-        stage("normalising")
-        sentence_match = [normalize(s.text) for s in sentences]
-        passage_match = [normalize(p.text) for p in passages]
-
-        passage_texts = [passage_embedding_text(by_doc[p.doc], m) for p, m in zip(passages, passage_match)]
-        with all_cores():  # a build in a process that also serves must not embed on one thread
-            stage("embedding passages")
-            passage_vecs = _encode(encoder, passage_texts, show_progress)
-            stage("embedding sentences")
-            sentence_vecs = _encode(encoder, sentence_match, show_progress)
+        units = embed_units(articles, sentences, passages, encoder, show_progress, stage)
+        sentence_match, passage_match = units.sentence_match, units.passage_match
+        sentence_vecs, passage_vecs = units.sentence_vectors, units.passage_vectors
 
         stage("indexing")
         sentence_index = make_vector_index(sentence_vecs)
@@ -233,6 +254,40 @@ class CorpusIndex:
                                     f"{counts}, manifest says {expected}); {rebuild_hint(folder)}")
         return cls(manifest, articles, sentences, passages, sentence_data["match"],
                    passage_data["match"], sentence_index, passage_index, sentence_bm25, passage_bm25)
+
+
+    # -- the store interface (embeddings.store.IndexStore) -------------------------
+    def dense_search(self, unit: Unit, query: np.ndarray, k: int) -> Scored:
+        vectors = self.sentence_vectors if unit == SENTENCES else self.passage_vectors
+        k = min(k, vectors.ntotal)
+        if k <= 0:
+            return Scored.empty()
+        found, ids = vectors.search(query, k)
+        keep = ids[0] >= 0
+        return Scored(ids[0][keep].astype(np.int64), found[0][keep].astype(np.float32))
+
+    def lexical_search(self, unit: Unit, tokens: Sequence[str], k: int | None = None) -> Scored:
+        bm25 = self.sentence_bm25 if unit == SENTENCES else self.passage_bm25
+        token_ids = bm25.get_tokens_ids(list(tokens))
+        if not token_ids:
+            return Scored.empty()
+        scores = np.asarray(bm25.get_scores_from_ids(token_ids), dtype=np.float32)
+        ids = np.flatnonzero(scores > 0)
+        ids = ids[np.argsort(-scores[ids], kind="stable")][:k]
+        return Scored(ids.astype(np.int64), scores[ids])
+
+    def document_frequencies(self, tokens: Iterable[str]) -> tuple[dict[str, int], int]:
+        # bm25s keeps a CSC matrix (token -> sentences): a token's column length is its document frequency.
+        bm25 = self.sentence_bm25
+        indptr = bm25.scores["indptr"]
+        frequencies = {}
+        for token in tokens:
+            token_id = bm25.vocab_dict.get(token)
+            frequencies[token] = 0 if token_id is None else int(indptr[token_id + 1] - indptr[token_id])
+        return frequencies, int(bm25.scores["num_docs"])
+
+    def vocabulary(self) -> Iterable[str]:
+        return self.sentence_bm25.vocab_dict
 
 
 def _encode(encoder: TextEncoder, texts: list[str], show_progress: bool) -> np.ndarray:

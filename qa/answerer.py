@@ -9,7 +9,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from embeddings.index import CorpusIndex
+from embeddings.store import IndexStore
 from embeddings.normalize import normalize
 from qa.question import DATE, NUMBER, PERSON, PLACE, Question
 from qa.ranker import (FEATURES, LinearRanker, char_bigrams, default_ranker, log_length,
@@ -98,7 +98,7 @@ class SentenceAnswerer:
     confidence in it is below `Settings.min_confidence`.
     """
 
-    def __init__(self, index: CorpusIndex, settings: Settings, ranker: LinearRanker | None = None,
+    def __init__(self, index: IndexStore, settings: Settings, ranker: LinearRanker | None = None,
                  selector: AnswerSelector | None = None):
         self.index = index
         self.settings = settings
@@ -115,13 +115,11 @@ class SentenceAnswerer:
     # -- evidence ------------------------------------------------------------------
     def _token_weights(self, question: Question) -> dict[str, float]:
         """IDF of each question token over the sentences: rare words weigh more."""
-        bm25 = self.index.sentence_bm25
-        indptr = bm25.scores["indptr"]
-        n = max(bm25.scores["num_docs"], 1)
+        frequencies, n = self.index.document_frequencies(question.tokens)
+        n = max(n, 1)
         weights = {}
         for token in question.tokens:
-            token_id = bm25.vocab_dict.get(token)
-            df = 0 if token_id is None else int(indptr[token_id + 1] - indptr[token_id])
+            df = frequencies[token]
             weights[token] = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
         return weights
 

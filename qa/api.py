@@ -128,10 +128,18 @@ class QA:
         from qa.crosslingual import EnglishQueryExpander
         from qa.retriever import HybridRetriever
 
+        from embeddings.store import parse_store
+
         settings = self.settings
-        if self._owns_default_index():
-            self._refresh_default_index()
-        index = CorpusIndex.load(settings.index_dir, expected_model=self._expected_model())
+        spec = parse_store(settings.store)
+        if spec.kind == "milvus":
+            from embeddings.milvus_store import MilvusStore
+
+            index = MilvusStore.open(spec.uri, expected_model=self._expected_model())
+        else:
+            if self._owns_default_index():
+                self._refresh_default_index()
+            index = CorpusIndex.load(settings.index_dir, expected_model=self._expected_model())
         # ONNX Runtime for the default model: a question never imports torch.
         encoder = self._encoder or load_encoder(settings.model or index.manifest.model)
         if getattr(encoder, "dimension", index.manifest.dimension) != index.manifest.dimension:
@@ -139,7 +147,7 @@ class QA:
 
             raise IndexMismatchError(f"the model gives {encoder.dimension}-dim vectors, the index holds "
                                      f"{index.manifest.dimension}; {rebuild_hint(settings.index_dir)}")
-        translator = EnglishQueryExpander(index.sentence_bm25.vocab_dict)
+        translator = EnglishQueryExpander(index.vocabulary())
         selector = None
         if settings.selector == "trained":
             from qa.selector import default_selector

@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from embeddings.build import add_build_arguments, run_build
+from embeddings.build import add_build_arguments, add_store_argument, run_build
 from qa.cli_corpus import add_corpus_commands
 
 
@@ -17,8 +17,8 @@ def _ask(args: argparse.Namespace) -> int:
     from qa.api import QA, QuestionError
     from qa.settings import Settings
 
-    qa = QA(index_dir=args.index, settings=Settings().with_(model=args.model))
     try:
+        qa = QA(index_dir=args.index, settings=Settings().with_(model=args.model, store=args.store))
         reply = qa.ask(args.question)
     except QuestionError as error:
         print(f"aluqa ask: {error}", file=sys.stderr)
@@ -47,18 +47,31 @@ def _add(args: argparse.Namespace) -> int:
     from embeddings.manifest import IndexLoadError, Manifest
     from embeddings.articles import add_articles
     from embeddings.lock import BuildBusyError
+    from embeddings.store import parse_store
 
     corpus_dir, index_dir = args.corpus or default_corpus_dir(), args.index or default_index_dir()
     try:
-        model = Manifest.read(index_dir).model  # rebuild with the model the index was built with
-    except IndexLoadError:
+        spec = parse_store(args.store)
         model = None  # no index yet: the default model
+        if spec.kind == "milvus":  # Milvus unreachable: said here, before any file is copied
+            from embeddings.milvus_store import connect, read_manifest
+
+            manifest = read_manifest(connect(spec.uri), spec.uri)
+            model = manifest.model if manifest else None
+    except IndexLoadError as error:
+        print(f"aluqa add: {error}", file=sys.stderr)
+        return 3
+    if spec.kind == "local":
+        try:
+            model = Manifest.read(index_dir).model  # rebuild with the model the index was built with
+        except IndexLoadError:
+            pass
     try:
-        report = add_articles(args.files, corpus_dir, index_dir, model=model)
+        report = add_articles(args.files, corpus_dir, index_dir, model=model, store=str(spec))
     except BuildBusyError as error:
         print(f"aluqa add: {error}", file=sys.stderr)
         return 4
-    except CorpusError as error:
+    except (CorpusError, IndexLoadError) as error:
         print(f"aluqa add: the index could not be rebuilt, nothing was added: {error}", file=sys.stderr)
         return 3
     for name in report.added:
@@ -105,7 +118,7 @@ def _settings(args: argparse.Namespace):
     changes = {}
     for item in args.set or ():
         name, _, value = item.partition("=")
-        if name not in types or name in ("corpus_dir", "index_dir", "dense_band"):
+        if name not in types or name in ("corpus_dir", "index_dir", "dense_band", "store"):
             raise SystemExit(f"aluqa eval: --set {item!r}: not a tunable setting")
         changes[name] = types[name](value) if types[name] is not type(None) else value
     return Settings().with_(**changes)
@@ -154,7 +167,7 @@ def _eval_seed(args: argparse.Namespace) -> dict:
         raise EvalError(f"cannot read {args.qa} ({error.strerror or error})") from None
     except ValueError as error:
         raise EvalError(f"{args.qa} is not a JSONL file ({error})") from None
-    qa = QA(index_dir=args.index, settings=_settings(args))
+    qa = QA(index_dir=args.index, settings=_settings(args).with_(store=args.store))
     qa.warm_up()
     with tqdm(total=len(items), desc="asking", unit="q", file=sys.stderr) as bar:
         def ask(question):
@@ -205,7 +218,15 @@ def _serve(args: argparse.Namespace) -> int:
         auth = login(lines[0], f"the line of {args.auth_file}")
         if auth is None:
             return 2
-    return serve(index_dir=args.index, host=args.host, port=args.port, auth=auth)
+    from embeddings.manifest import IndexLoadError
+    from embeddings.store import parse_store
+
+    try:
+        parse_store(args.store)
+    except IndexLoadError as error:
+        print(f"aluqa serve: {error}", file=sys.stderr)
+        return 2
+    return serve(index_dir=args.index, host=args.host, port=args.port, auth=auth, store=args.store)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -222,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--index", type=Path, default=None, help="index folder (default: the index of seeds/)")
     ask.add_argument("--model", default=None, help="refuse an index built with another model")
     ask.add_argument("--json", action="store_true", help="print one JSON object")
+    add_store_argument(ask)
     ask.set_defaults(run=_ask)
 
     add = commands.add_parser("add", help="add .txt/.md articles to the corpus and rebuild the index")
@@ -230,6 +252,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="corpus folder to copy them into (default: ALUQA_CORPUS_DIR or seeds/)")
     add.add_argument("--index", type=Path, default=None,
                      help="index folder to rebuild (default: ALUQA_INDEX_DIR or index/)")
+    add_store_argument(add)
     add.set_defaults(run=_add)
     add_corpus_commands(commands)
 
@@ -245,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--errors", type=Path, default=None, help="write the misses to this JSONL file")
     evaluate.add_argument("--set", action="append", metavar="NAME=VALUE",
                           help="override a setting for this run, e.g. --set ranker=hand-set (ablations)")
+    add_store_argument(evaluate)  # for --qa; --squad always builds its own local index
     evaluate.set_defaults(run=_eval)
 
     serve = commands.add_parser("serve", help="serve the chat page")
@@ -257,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
                             "prefer --auth-file)")
     login.add_argument("--auth-file", metavar="FILE", type=Path, default=None,
                        help="ask for the login in FILE, one USER:PASSWORD line")
+    add_store_argument(serve)
     serve.set_defaults(run=_serve)
     return parser
 

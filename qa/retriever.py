@@ -1,4 +1,4 @@
-"""HybridRetriever: dense (FAISS) and lexical (BM25) scores fused for sentences and passages."""
+"""HybridRetriever: dense and lexical (BM25) scores of an index store fused for sentences and passages."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from embeddings.encoder import TextEncoder
-from embeddings.index import CorpusIndex
+from embeddings.store import PASSAGES, SENTENCES, IndexStore, Scored
 from embeddings.types import Passage, Sentence
 from qa.question import Question
 from qa.settings import Settings
@@ -49,23 +49,20 @@ class Retrieval:
     passages: tuple[PassageScore, ...]  # best first
 
 
-def _bm25_scores(bm25, tokens: tuple[str, ...], size: int) -> np.ndarray:
-    ids = bm25.get_tokens_ids(list(tokens))
-    if not ids:
-        return np.zeros(size, dtype=np.float32)
-    return np.asarray(bm25.get_scores_from_ids(ids), dtype=np.float32)
-
-
-def _dense_scores(vector_index, query: np.ndarray, size: int, k: int) -> np.ndarray:
-    """Cosines for the top k; every other unit gets the k-th cosine (an upper bound for it)."""
+def _lexical_scores(found: Scored, size: int) -> np.ndarray:
+    """BM25 of every unit: those found, zero for the rest."""
     scores = np.zeros(size, dtype=np.float32)
-    if size == 0:
+    scores[found.ids] = found.scores
+    return scores
+
+
+def _dense_scores(found: Scored, size: int) -> np.ndarray:
+    """Cosines of the units found; every other unit gets the lowest found (an upper bound for it)."""
+    scores = np.zeros(size, dtype=np.float32)
+    if size == 0 or found.ids.size == 0:
         return scores
-    found, ids = vector_index.search(query, min(k, size))
-    found, ids = found[0], ids[0]
-    keep = ids >= 0
-    scores[:] = found[keep].min() if keep.any() else 0.0
-    scores[ids[keep]] = found[keep]
+    scores[:] = found.scores.min()
+    scores[found.ids] = found.scores
     return scores
 
 
@@ -80,19 +77,19 @@ def _scale(values: np.ndarray) -> np.ndarray:
 
 
 class HybridRetriever:
-    """Ranks the sentences of a CorpusIndex for a question.
+    """Ranks the sentences of an index store (local or Milvus) for a question.
 
     A sentence's score adds its own dense and lexical evidence to that of its
     passage, because the subject of a figure is often named one sentence
     earlier (`weight_passage`).
 
     Args:
-        index: the loaded corpus index.
+        index: the loaded index store.
         encoder: the model the index was built with (used for the question).
         settings: fusion weights and candidate counts.
     """
 
-    def __init__(self, index: CorpusIndex, encoder: TextEncoder, settings: Settings):
+    def __init__(self, index: IndexStore, encoder: TextEncoder, settings: Settings):
         self.index = index
         self.encoder = encoder
         self.settings = settings
@@ -111,10 +108,10 @@ class HybridRetriever:
         query = self.encoder.encode_queries([question.match]) if query_vector is None else query_vector
         k = settings.dense_candidates
 
-        sentence_dense = _dense_scores(index.sentence_vectors, query, n_sentences, k)
-        passage_dense = _dense_scores(index.passage_vectors, query, n_passages, k)
-        sentence_lexical = _bm25_scores(index.sentence_bm25, question.tokens, n_sentences)
-        passage_lexical = _bm25_scores(index.passage_bm25, question.tokens, n_passages)
+        sentence_dense = _dense_scores(index.dense_search(SENTENCES, query, k), n_sentences)
+        passage_dense = _dense_scores(index.dense_search(PASSAGES, query, k), n_passages)
+        sentence_lexical = _lexical_scores(index.lexical_search(SENTENCES, question.tokens), n_sentences)
+        passage_lexical = _lexical_scores(index.lexical_search(PASSAGES, question.tokens), n_passages)
 
         passage_fused = (settings.weight_dense * _scale(passage_dense)
                          + settings.weight_lexical * _scale(passage_lexical))

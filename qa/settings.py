@@ -20,6 +20,8 @@ class Settings:
     Attributes:
         corpus_dir: folder of article files (default: the project's `seeds/`).
         index_dir: folder of the built index (default: the project's `index/`).
+        store: where the index lives: "local" (`index_dir`) or "milvus:URI"
+            (default: `ALUQA_STORE`, else "local"; see `embeddings.store`).
         model: embedding model name or folder; None means the default model
             (or `ALUQA_MODEL`). When loading an index, None means "the model the
             index was built with".
@@ -44,6 +46,7 @@ class Settings:
     corpus_dir: Path = field(default_factory=default_corpus_dir)
     index_dir: Path = field(default_factory=default_index_dir)
     model: str | None = field(default_factory=lambda: os.environ.get("ALUQA_MODEL") or None)
+    store: str = field(default_factory=lambda: os.environ.get("ALUQA_STORE") or "local")
     top_passages: int = 3
     dense_candidates: int = 100
     answer_candidates: int = 30

@@ -14,6 +14,7 @@ from embeddings.corpus import MAX_ARTICLE_BYTES
 from embeddings.manifest import IndexLoadError
 from qa.api import QA
 from qa.conversation import ConversationState
+from qa.settings import Settings
 from ui.chat import Asker, Turn, answer_turn, chat, render_history, respond
 from ui.corpus_panel import corpus_panel, list_articles, remove, upload
 from ui.i18n import DEFAULT_LANGUAGE, GRADIO_LOCALES, LANGUAGES, catalogue, request_language, t
@@ -178,7 +179,7 @@ def _is_loopback(host: str) -> bool:
 
 
 def serve(index_dir: Path | str | None = None, host: str = "127.0.0.1", port: int = 7860,
-          qa: Asker | None = None, auth: tuple[str, str] | None = None) -> int:
+          qa: Asker | None = None, auth: tuple[str, str] | None = None, store: str | None = None) -> int:
     """Load the index, then serve the chat page until stopped (Ctrl+C).
 
     The page listens on loopback unless `host` says otherwise, and then a
@@ -189,6 +190,7 @@ def serve(index_dir: Path | str | None = None, host: str = "127.0.0.1", port: in
         host: address to listen on; anything but loopback exposes the page to the network.
         port: port to listen on.
         qa: an answerer to use instead of `QA(index_dir)`.
+        store: "local" or "milvus:URI" (default: `ALUQA_STORE`, else local).
         auth: (user, password) that the page and its API then ask for (Gradio's login).
 
     Returns:
@@ -199,7 +201,7 @@ def serve(index_dir: Path | str | None = None, host: str = "127.0.0.1", port: in
                                  and all(isinstance(part, str) and part for part in auth)):
         print("aluqa serve: the login must be a non-empty user and password", file=sys.stderr)
         return 2
-    qa = qa if qa is not None else QA(index_dir)
+    qa = qa if qa is not None else QA(index_dir, settings=Settings().with_(store=store))
     try:
         # Load before listening: the first question is fast, and a bad index is
         # reported here rather than as an error on the page.

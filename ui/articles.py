@@ -33,7 +33,7 @@ def add_to_qa(qa: Any, paths: Iterable[Path | str], names: Iterable[str] | None 
     """
     model, encoder = _model_and_encoder(qa)
     report = add_articles(paths, qa.settings.corpus_dir, qa.settings.index_dir, encoder=encoder,
-                          model=model, names=names)
+                          model=model, names=names, store=getattr(qa.settings, "store", None))
     if report.added:
         qa.reload()
         qa.warm_up()
@@ -43,7 +43,8 @@ def add_to_qa(qa: Any, paths: Iterable[Path | str], names: Iterable[str] | None 
 def remove_from_qa(qa: Any, docs: Iterable[str]) -> RemoveReport:
     """Remove articles (by file name) from the corpus a `QA` answers from, rebuild and reload its index."""
     model, encoder = _model_and_encoder(qa)
-    report = remove_articles(docs, qa.settings.corpus_dir, qa.settings.index_dir, encoder=encoder, model=model)
+    report = remove_articles(docs, qa.settings.corpus_dir, qa.settings.index_dir, encoder=encoder, model=model,
+                             store=getattr(qa.settings, "store", None))
     if report.removed:
         qa.reload()
         qa.warm_up()

@@ -1,0 +1,81 @@
+"""Document encoding throughput: the local encoder vs Ray Data with 1 and 2 workers (one CPU each).
+
+Texts are the seed corpus's sentences and passages (matching form), cycled up
+to --texts. The Ray figures include Ray Data's scheduling and the transfer
+of the vectors back to the driver; the workers' start and model loading is
+timed apart (`pool_start_s`, a first call of 8 texts).
+
+    PYTHONPATH=. python -m bench.ray_throughput --texts 1024
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from bench.common import machine_notes, print_table, write_json
+
+
+def main(argv=None) -> int:
+    import ray
+
+    from embeddings.corpus import load_corpus
+    from embeddings.encoder import SentenceTransformerEncoder
+    from embeddings.index import embed_units
+    from embeddings.ray_encode import RayEncoder
+    from embeddings.split import segment_articles
+    from embeddings.build import default_corpus_dir
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--texts", type=int, default=1024)
+    parser.add_argument("--json", default=None)
+    args = parser.parse_args(argv)
+
+    articles = load_corpus(default_corpus_dir())
+    sentences, passages = segment_articles(articles)
+    units = embed_units(articles, sentences, passages, _Null())
+    pool = units.sentence_match + units.passage_match
+    texts = [pool[i % len(pool)] for i in range(args.texts)]
+
+    rows = []
+    local = SentenceTransformerEncoder()
+    local.warm_up()
+    started = time.perf_counter()
+    local.encode_documents(texts)
+    seconds = time.perf_counter() - started
+    rows.append({"encoder": "local (torch threads: default)", "texts": len(texts), "seconds": round(seconds, 1),
+                 "texts_per_s": round(len(texts) / seconds, 1)})
+    ray.init(num_cpus=2, include_dashboard=False)
+    try:
+        for workers in (1, 2):
+            encoder = RayEncoder(workers=workers)
+            started = time.perf_counter()
+            encoder.encode_documents(texts[:8])  # starts the pool: ray data actors load the model
+            start_s = time.perf_counter() - started
+            started = time.perf_counter()
+            encoder.encode_documents(texts)
+            seconds = time.perf_counter() - started
+            rows.append({"encoder": f"ray data, {workers} worker(s) x 1 CPU", "texts": len(texts),
+                         "seconds": round(seconds, 1), "texts_per_s": round(len(texts) / seconds, 1),
+                         "pool_start_s": round(start_s, 1)})
+    finally:
+        ray.shutdown()
+    print_table(rows, title="document encoding throughput")
+    write_json(args.json, {"rows": rows, "machine": machine_notes()})
+    return 0
+
+
+class _Null:
+    """An encoder that gives no vectors: only the matching texts of embed_units are used here."""
+
+    name = "null"
+    dimension = 1
+
+    def encode_documents(self, texts, show_progress=False):
+        import numpy as np
+
+        return np.zeros((len(texts), 1), dtype=np.float32)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

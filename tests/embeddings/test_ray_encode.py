@@ -1,0 +1,52 @@
+"""`aluqa build --ray`: Ray Data encoding gives the local encoder's vectors; without --ray, Ray is never imported."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, SEEDS
+
+
+def test_building_without_ray_imports_no_ray(tmp_path):
+    code = ("import sys; sys.path[:0] = [{root!r}, {tests!r}]\n"
+            "from conftest import StubEncoder\n"
+            "from embeddings.build import build_index\n"
+            "from qa.cli import build_parser\n"
+            "build_index({seeds!r}, {index!r}, encoder=StubEncoder())\n"
+            "build_parser().parse_args(['build'])\n"
+            "assert 'ray' not in sys.modules, 'ray imported'\n").format(
+        root=str(ROOT), tests=str(ROOT / "tests"), seeds=str(SEEDS), index=str(tmp_path / "index"))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.slow
+def test_ray_vectors_equal_the_local_build():
+    import ray
+
+    from embeddings.corpus import load_corpus
+    from embeddings.encoder import SentenceTransformerEncoder
+    from embeddings.index import embed_units
+    from embeddings.ray_encode import RayEncoder
+    from embeddings.split import segment_articles
+
+    articles = load_corpus(SEEDS)[:2]  # two articles (about 100 texts): the same code path, minutes less
+    sentences, passages = segment_articles(articles)
+    local_encoder = SentenceTransformerEncoder()
+    local = embed_units(articles, sentences, passages, local_encoder)
+    ray.init(num_cpus=2, include_dashboard=False)
+    try:
+        encoder = RayEncoder(workers=2)
+        assert encoder.name == local_encoder.name  # same manifest, so the stores accept its vectors
+        remote = embed_units(articles, sentences, passages, encoder)
+    finally:
+        ray.shutdown()
+    for mine, theirs in ((local.sentence_vectors, remote.sentence_vectors),
+                         (local.passage_vectors, remote.passage_vectors)):
+        assert mine.shape == theirs.shape and len(mine) > 10
+        cosines = np.sum(mine * theirs, axis=1)  # both L2-normalised
+        assert cosines.min() >= 0.9999, cosines.min()
