@@ -253,8 +253,7 @@ class SentenceAnswerer:
         eligible = [j.agrees and (j.type_ok or not needs_type) for j in pool]
         pick = choose(logits, np.array([j.confidence for j in pool]), eligible, config.ranker_weight,
                       config.refuse_below)
-        combined = logits + config.ranker_weight * np.log(np.maximum([j.confidence for j in pool], 1e-6))
-        order = sorted(range(len(pool)), key=lambda i: -combined[i])
+        order = sorted(range(len(pool)), key=lambda i: -pick.combined[i])
         candidates = tuple(pool[i].hit.sentence.text for i in order[:3])
         # The probability the model gives this sentence over "no answer".
         score = 1.0 / (1.0 + math.exp(-pick.logit)) if pick.position is not None else 0.0

@@ -219,19 +219,14 @@ class AnswerSelector:
     def warm_up(self) -> None:
         if self._model is not None:
             return
-        from embeddings.model_build import DEFAULT_MODEL, default_model_dir, is_built
+        from embeddings.model_build import DEFAULT_MODEL, resolve_model
         from embeddings.onnx_runtime import OnnxModel
 
         path = selector_onnx_path(self.config)
         if not path.is_file():
             logger.warning("exporting the answer selector to ONNX (once; `make model` does it at set-up)")
             export_selector(self.weights, self.card)
-        base = default_model_dir()
-        if not is_built(base):
-            from embeddings.model_build import resolve_model
-
-            base = Path(resolve_model(DEFAULT_MODEL)[1])
-        self._tokenizer = _tokenizer(base)
+        self._tokenizer = _tokenizer(Path(resolve_model(DEFAULT_MODEL)[1]))
         self._model = OnnxModel(path, threads=self._threads)
         self._model.session()
 
@@ -263,6 +258,7 @@ class Choice:
     position: int | None  # index into the candidates, None when none is eligible
     logit: float  # the pick's answer-vs-none logit (-inf when nothing was eligible)
     found: bool  # logit at or above the refusal threshold
+    combined: np.ndarray  # every candidate's logit + ranker_weight * log(confidence)
 
 
 def choose(logits: np.ndarray, confidences: np.ndarray, eligible: Sequence[bool], ranker_weight: float,
@@ -276,10 +272,10 @@ def choose(logits: np.ndarray, confidences: np.ndarray, eligible: Sequence[bool]
         np.maximum(np.asarray(confidences, dtype=np.float64), 1e-6))
     allowed = np.asarray(eligible, dtype=bool)
     if not allowed.any():
-        return Choice(None, float("-inf"), False)
+        return Choice(None, float("-inf"), False, combined)
     position = int(np.argmax(np.where(allowed, combined, -np.inf)))
     logit = float(logits[position])
-    return Choice(position, logit, logit >= refuse_below)
+    return Choice(position, logit, logit >= refuse_below, combined)
 
 
 def main(argv: list[str] | None = None) -> int:

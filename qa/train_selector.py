@@ -139,6 +139,12 @@ class Example:
     answerable: bool
 
 
+def token_table(groups: list[Group], tokenize) -> dict[str, tuple[int, ...]]:
+    """Token ids of every question, sentence and title of the groups, each text tokenized once."""
+    texts = sorted({t for g in groups for c in g.candidates for t in (c.sentence, c.title)} | {g.question for g in groups})
+    return dict(zip(texts, tokenize(texts)))
+
+
 def to_examples(groups: list[Group], tokenize, config: SelectorConfig, negatives: int,
                 rng: random.Random) -> list[Example]:
     """Up to 2 right candidates and the `negatives` best-ranked wrong ones per question.
@@ -146,8 +152,7 @@ def to_examples(groups: list[Group], tokenize, config: SelectorConfig, negatives
     Answerable questions whose candidates hold no right sentence teach nothing
     reliable (the answer may sit in a sentence the retriever missed) and are left out.
     """
-    texts = sorted({t for g in groups for c in g.candidates for t in (c.sentence, c.title)} | {g.question for g in groups})
-    ids = dict(zip(texts, tokenize(texts)))
+    ids = token_table(groups, tokenize)
     examples = []
     for group in groups:
         right = [c for c in group.candidates if c.right][:2]
@@ -263,8 +268,7 @@ def score_groups(module, groups: list[Group], tokenize, config: SelectorConfig) 
     """Logits of every pooled candidate of every group."""
     import torch
 
-    texts = sorted({t for g in groups for c in g.candidates for t in (c.sentence, c.title)} | {g.question for g in groups})
-    ids = dict(zip(texts, tokenize(texts)))
+    ids = token_table(groups, tokenize)
     rows = [(gi, ci, pair_ids(ids[g.question], ids[c.sentence], ids[c.title], config))
             for gi, g in enumerate(groups) for ci, c in enumerate(g.candidates)]
     rows.sort(key=lambda r: len(r[2]))
