@@ -72,9 +72,9 @@ def time_stages(qa, question: str) -> dict:
     answer_total = clock() - t
     ms["selector"] = 0.0
     if answerer.selector is not None and not parsed.is_english:
-        _, sentences, titles = answerer.selector_inputs(answerer.judge(parsed, retrieval))
+        _, sentences, titles, previous = answerer.selector_inputs(answerer.judge(parsed, retrieval))
         t = clock()
-        answerer.selector.score(parsed.match, sentences, titles)
+        answerer.selector.score(parsed.match, sentences, titles, previous)
         ms["selector"] = clock() - t
     ms["answer"] = max(answer_total - ms["selector"], 0.0)
     return {stage: seconds * 1000 for stage, seconds in ms.items()}

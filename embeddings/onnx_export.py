@@ -24,7 +24,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from embeddings.onnx_runtime import EXPORT_FORMAT, MARKER_FILE, ONNX_FILE, TOKENIZER_FILE, OnnxModel, pad_batch
+from embeddings.onnx_runtime import (EXPORT_FORMAT, MARKER_FILE, ONNX_FILE, TOKEN_EMBEDDINGS, TOKENIZER_FILE, OnnxModel,
+                                     pad_batch, table_path)
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,10 @@ class OnnxExportError(RuntimeError):
 def export_module(module, path: Path | str, check_batches: Sequence[Sequence[Sequence[int]]],
                   pad_id: int, output_name: str = "output", max_abs_diff: float = MAX_ABS_DIFF) -> float:
     """Export `module(input_ids, attention_mask) -> tensor` to `path` and check it.
+
+    The token embedding table goes to its own file beside the graph
+    (`table_path(path)`, see `split_token_embeddings`); both are replaced only
+    once the check passed, the table first.
 
     Args:
         module: a torch module in any mode (it is put in eval mode).
@@ -67,7 +72,7 @@ def export_module(module, path: Path | str, check_batches: Sequence[Sequence[Seq
         raise OnnxExportError("the first check batch must hold rows of different lengths (padding)")
     module = module.eval()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
     try:
         with torch.no_grad(), warnings.catch_warnings():
             # The tracer warns where Python control flow reads tensor values (mask
@@ -79,6 +84,7 @@ def export_module(module, path: Path | str, check_batches: Sequence[Sequence[Seq
                 output_names=[output_name], do_constant_folding=True,
                 dynamic_axes={"input_ids": {0: "batch", 1: "length"}, "attention_mask": {0: "batch", 1: "length"},
                               output_name: {0: "batch"}})
+            split_token_embeddings(tmp)
             graph = OnnxModel(tmp, threads=None)
             worst = 0.0
             for ids, mask in batches:
@@ -88,6 +94,8 @@ def export_module(module, path: Path | str, check_batches: Sequence[Sequence[Seq
         if not worst <= max_abs_diff:
             raise OnnxExportError(f"the ONNX graph differs from the torch module by {worst:.2e} "
                                   f"(at most {max_abs_diff:.0e} allowed)")
+        if table_path(tmp).is_file():
+            os.replace(table_path(tmp), table_path(path))
         os.replace(tmp, path)
         return worst
     except OnnxExportError:
@@ -96,6 +104,45 @@ def export_module(module, path: Path | str, check_batches: Sequence[Sequence[Seq
         raise OnnxExportError(f"exporting {type(module).__name__} to {path} failed: {exc}") from exc
     finally:
         tmp.unlink(missing_ok=True)
+        table_path(tmp).unlink(missing_ok=True)
+
+
+def split_token_embeddings(graph_path: Path) -> bool:
+    """Move the token embedding lookup out of an exported graph, into `table_path(graph_path)`.
+
+    The graph's `Gather(table, input_ids)` is replaced by an input,
+    `token_embeddings` (batch x length x width), that `OnnxModel` fills from the
+    memory-mapped table. The arithmetic is unchanged; the graph shrinks from
+    about 470 MB to 90 MB, which is what ONNX Runtime must read and copy at start.
+    A graph without such a lookup is left whole (returns False).
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(graph_path))
+    initializers = {i.name: i for i in model.graph.initializer}
+    lookups = [n for n in model.graph.node if n.op_type == "Gather" and len(n.input) == 2
+               and n.input[1] == "input_ids" and n.input[0] in initializers
+               and len(initializers[n.input[0]].dims) == 2]
+    if not lookups:
+        return False
+    if len(lookups) > 1:
+        raise OnnxExportError(f"expected one token embedding lookup on input_ids in {graph_path}, "
+                              f"found {len(lookups)}")
+    lookup = lookups[0]
+    table = initializers[lookup.input[0]]
+    np.save(table_path(graph_path), numpy_helper.to_array(table).astype(np.float32, copy=False))
+    model.graph.node.remove(lookup)
+    if not any(lookup.input[0] in n.input for n in model.graph.node):
+        model.graph.initializer.remove(table)
+    for node in model.graph.node:
+        for position, name in enumerate(node.input):
+            if name == lookup.output[0]:
+                node.input[position] = TOKEN_EMBEDDINGS
+    model.graph.input.append(helper.make_tensor_value_info(
+        TOKEN_EMBEDDINGS, TensorProto.FLOAT, ["batch", "length", int(table.dims[1])]))
+    onnx.save(model, str(graph_path))
+    return True
 
 
 def _mean_pooled(transformer):

@@ -10,13 +10,17 @@ Two layers:
 - `OnnxModel`: one ONNX graph taking `input_ids` and `attention_mask`
   (int64, batch x length) and returning one float array. Any XLM-R-style
   module exported with `embeddings.onnx_export.export_module` runs through it
-  (the sentence encoder here, a cross-encoder scorer likewise).
+  (the sentence encoder here, a cross-encoder scorer likewise). The token
+  embedding table (250k x 384, nine tenths of the model) is kept out of the
+  graph in a `.npy` file beside it, memory-mapped and looked up here: loading
+  a graph that holds it cost about a second per model at every start.
 - `OnnxEncoder`: the `TextEncoder` of an exported sentence-transformers model
   folder (`model.onnx`, `tokenizer.json`, `aluqa_onnx.json`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -27,7 +31,16 @@ ONNX_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
 MARKER_FILE = "aluqa_onnx.json"
 # Bump whenever the exported graph or the marker changes, so older exports are redone.
-EXPORT_FORMAT = 1
+EXPORT_FORMAT = 2
+# The graph input that receives the looked-up token embeddings, and the table's file suffix.
+TOKEN_EMBEDDINGS = "token_embeddings"
+TABLE_SUFFIX = ".embeddings.npy"
+
+
+def table_path(graph: Path | str) -> Path:
+    """The token embedding table that belongs to a graph: `model.onnx` -> `model.embeddings.npy`."""
+    graph = Path(graph)
+    return graph.with_name(graph.stem + TABLE_SUFFIX)
 
 
 class OnnxModelError(RuntimeError):
@@ -53,6 +66,7 @@ class OnnxModel:
         self.path = Path(path)
         self.threads = threads
         self._session = None
+        self._table = None  # the memory-mapped token embedding table, when the graph takes one
 
     def session(self):
         """The onnxruntime.InferenceSession, created once."""
@@ -75,25 +89,64 @@ class OnnxModel:
             except Exception as exc:  # onnxruntime raises its own exception types
                 raise OnnxModelError(f"cannot load the ONNX model {self.path} ({exc}); re-export it with "
                                      "`python -m embeddings.model_build --force`") from exc
+            if any(i.name == TOKEN_EMBEDDINGS for i in self._session.get_inputs()):
+                self._table = _load_table(table_path(self.path))
         return self._session
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """The graph's first output for one padded batch."""
+        session = self.session()
         feeds = {"input_ids": np.ascontiguousarray(input_ids, dtype=np.int64),
                  "attention_mask": np.ascontiguousarray(attention_mask, dtype=np.int64)}
-        return self.session().run(None, feeds)[0]
+        if self._table is not None:
+            feeds[TOKEN_EMBEDDINGS] = np.take(self._table, feeds["input_ids"], axis=0)
+        return session.run(None, feeds)[0]
 
 
-def load_tokenizer(path: Path | str, max_length: int):
-    """A `tokenizers.Tokenizer` that truncates to `max_length` tokens (padding is left to `pad_batch`)."""
-    from tokenizers import Tokenizer
+def _load_table(path: Path) -> np.ndarray:
+    """The token embedding table, memory-mapped: only the rows looked up are ever read from disk."""
+    try:
+        table = np.load(path, mmap_mode="r")
+    except (OSError, ValueError) as exc:
+        raise OnnxModelError(f"the token embedding table {path} is missing or unreadable ({exc}); re-export "
+                             "the model with `python -m embeddings.model_build --force`") from exc
+    if table.ndim != 2 or table.dtype != np.float32:
+        raise OnnxModelError(f"{path} is not a float32 token embedding table; re-export the model with "
+                             "`python -m embeddings.model_build --force`")
+    return table
 
-    tokenizer = Tokenizer.from_file(str(path))
-    # As transformers' tokenizer with truncation=True, max_length=max_length: the
-    # special tokens <s> </s> count within max_length.
-    tokenizer.enable_truncation(max_length=max_length)
-    tokenizer.no_padding()
-    return tokenizer
+
+def load_tokenizer(path: Path | str):
+    """The `tokenizers.Tokenizer` of a tokenizer.json, without truncation or padding.
+
+    One object per distinct file content, shared: the question encoder and the
+    answer selector use the same 17 MB vocabulary, and parsing it costs about
+    half a second at every start.
+    """
+    data = Path(path).read_bytes()
+    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
+    if digest not in _TOKENIZERS:
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_str(data.decode("utf-8"))
+        tokenizer.no_truncation()  # each user cuts its own inputs (see `truncate`)
+        tokenizer.no_padding()
+        _TOKENIZERS[digest] = tokenizer
+    return _TOKENIZERS[digest]
+
+
+_TOKENIZERS: dict = {}  # tokenizer.json content digest -> its Tokenizer
+
+
+def truncate(token_ids: list[int], max_length: int) -> list[int]:
+    """Cut `<s> ... </s>` to max_length tokens keeping the closing `</s>`.
+
+    The same ids as transformers' tokenizer with truncation=True and
+    max_length (the special tokens count within max_length).
+    """
+    if len(token_ids) <= max_length:
+        return token_ids
+    return [*token_ids[: max_length - 1], token_ids[-1]]
 
 
 def pad_batch(token_ids: Sequence[Sequence[int]], pad_id: int) -> tuple[np.ndarray, np.ndarray]:
@@ -116,6 +169,8 @@ def read_marker(folder: Path | str) -> dict | None:
     if not isinstance(marker, dict) or marker.get("export_format") != EXPORT_FORMAT:
         return None
     if not all((Path(folder) / name).is_file() for name in (ONNX_FILE, TOKENIZER_FILE)):
+        return None
+    if not table_path(Path(folder) / ONNX_FILE).is_file():
         return None
     return marker
 
@@ -170,8 +225,8 @@ class OnnxEncoder:
 
     def _tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         if self._tokenizer is None:
-            self._tokenizer = load_tokenizer(self.folder / TOKENIZER_FILE, self._max_length)
-        return [encoding.ids for encoding in self._tokenizer.encode_batch(list(texts))]
+            self._tokenizer = load_tokenizer(self.folder / TOKENIZER_FILE)
+        return [truncate(encoding.ids, self._max_length) for encoding in self._tokenizer.encode_batch(list(texts))]
 
     def _encode(self, model: OnnxModel, texts: Sequence[str], prefix: str, show_progress: bool) -> np.ndarray:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from functools import lru_cache
 
 from embeddings.normalize import normalize
@@ -33,6 +34,21 @@ def _jieba():
     jieba.setLogLevel(logging.WARNING)
     jieba.initialize()
     return jieba
+
+
+def load_in_background() -> threading.Thread:
+    """Start loading jieba's dictionary and OpenCC's tables in a thread; join it before the first question.
+
+    Both take a few tenths of a second at every process start; a question
+    process overlaps them with loading the index and the models.
+    """
+    def load():
+        _jieba()
+        normalize("鋁")
+
+    thread = threading.Thread(target=load, name="aluqa-tokenizer-load", daemon=True)
+    thread.start()
+    return thread
 
 
 def tokenize_normalized(normalized_text: str) -> list[str]:

@@ -234,11 +234,21 @@ class SentenceAnswerer:
         return Answer(question.text, True, sentence.text, best.support, citation, passages, note, candidates,
                       LINEAR_RANKER)
 
-    def selector_inputs(self, judged: list[Judged]) -> tuple[list[Judged], list[str], list[str]]:
-        """The candidates the selector reads, with their sentences and article titles in matching form."""
+    def selector_inputs(self, judged: list[Judged]) -> tuple[list[Judged], list[str], list[str], list[str]]:
+        """The candidates the selector reads: their sentences, article titles and preceding sentences
+        (same paragraph, "" for a paragraph's first), all in matching form."""
         pool = judged[: self.settings.selector_candidates or self.selector.config.candidates]
         return (pool, [self.index.sentence_match[j.hit.sentence.id] for j in pool],
-                [self._title_match[j.hit.sentence.doc] for j in pool])
+                [self._title_match[j.hit.sentence.doc] for j in pool],
+                [self._previous_match(j.hit.sentence) for j in pool])
+
+    def _previous_match(self, sentence) -> str:
+        before = sentence.id - 1
+        if before < 0 or before >= len(self.index.sentences):
+            return ""
+        other = self.index.sentences[before]
+        same = other.doc == sentence.doc and other.paragraph == sentence.paragraph
+        return self.index.sentence_match[before] if same else ""
 
     def _select(self, question: Question, retrieval: Retrieval, judged: list[Judged], note: str) -> Answer:
         """The cross-encoder reads the top candidates; its logit against "no answer" decides.
@@ -247,8 +257,8 @@ class SentenceAnswerer:
         and places and, for a number or date question, holds one: checks, not scores.
         """
         config = self.selector.config
-        pool, sentences, titles = self.selector_inputs(judged)
-        logits = self.selector.score(question.match, sentences, titles)
+        pool, sentences, titles, previous = self.selector_inputs(judged)
+        logits = self.selector.score(question.match, sentences, titles, previous)
         needs_type = question.expected in (NUMBER, DATE)
         eligible = [j.agrees and (j.type_ok or not needs_type) for j in pool]
         pick = choose(logits, np.array([j.confidence for j in pool]), eligible, config.ranker_weight,

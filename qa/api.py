@@ -130,7 +130,11 @@ class QA:
 
         from embeddings.store import parse_store
 
+        from embeddings.tokenize import load_in_background
+
         settings = self.settings
+        # Overlaps with loading the index and the models below; joined before returning.
+        tokenizers_loading = load_in_background()
         spec = parse_store(settings.store)
         if spec.kind == "milvus":
             from embeddings.milvus_store import MilvusStore
@@ -154,6 +158,7 @@ class QA:
 
             selector = default_selector()
             selector.warm_up()
+        tokenizers_loading.join()
         return _Pipeline(HybridRetriever(index, encoder, settings), SentenceAnswerer(index, settings, selector=selector),
                          translator.translate)
 

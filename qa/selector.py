@@ -51,6 +51,8 @@ class SelectorConfig:
         ranker_weight: weight of log(linear ranker confidence) added to the logit.
         refuse_below: an answer whose combined score is below this is "not found".
         use_title: whether the article title is part of the input.
+        max_context_tokens: tokens of the sentence before the candidate (same
+            paragraph) read as context, its end kept; 0 reads none.
         figures: validation figures written by the training command.
     """
 
@@ -63,6 +65,7 @@ class SelectorConfig:
     ranker_weight: float = 0.5
     refuse_below: float = 0.0
     use_title: bool = True
+    max_context_tokens: int = 0
     version: str = ""
     figures: dict | None = None
 
@@ -80,13 +83,22 @@ class SelectorConfig:
 
 
 def pair_ids(question_ids: Sequence[int], sentence_ids: Sequence[int], title_ids: Sequence[int],
-             config: SelectorConfig) -> list[int]:
-    """`<s> question </s></s> title </s> sentence </s>`, cut to max_length (the sentence's tail goes first)."""
+             config: SelectorConfig, previous_ids: Sequence[int] = ()) -> list[int]:
+    """`<s> question </s></s> title </s> [previous </s>] sentence </s>`, cut to max_length.
+
+    The sentence gets its room first (its tail is cut when it is too long); the
+    previous sentence, which often names what the candidate's "it" or "he"
+    refers to, gets what is left up to `max_context_tokens`, its end kept.
+    """
     head = [BOS, *question_ids[: config.max_question_tokens], EOS, EOS]
     if config.use_title and title_ids:
         head += [*title_ids[: config.max_title_tokens], EOS]
     room = max(config.max_length - len(head) - 1, 8)
-    return head + list(sentence_ids[:room]) + [EOS]
+    sentence = list(sentence_ids[:room])
+    context_room = min(config.max_context_tokens, config.max_length - len(head) - len(sentence) - 2)
+    if context_room > 0 and previous_ids:
+        head += [*previous_ids[-context_room:], EOS]
+    return head + sentence + [EOS]
 
 
 def pad_batch(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -137,8 +149,9 @@ def delta_state(module) -> dict:
 def selector_onnx_path(config: SelectorConfig) -> Path:
     """Where the selector's ONNX export lives: the user cache, one file per shipped version."""
     from embeddings.model_build import default_cache_dir
+    from embeddings.onnx_runtime import EXPORT_FORMAT
 
-    return default_cache_dir() / "selector" / f"selector-{config.version}.onnx"
+    return default_cache_dir() / "selector" / f"selector-{config.version}-f{EXPORT_FORMAT}.onnx"
 
 
 def export_selector(weights: Path = SELECTOR_WEIGHTS, card: Path = SELECTOR_CARD, force: bool = False) -> Path:
@@ -168,10 +181,10 @@ def export_selector(weights: Path = SELECTOR_WEIGHTS, card: Path = SELECTOR_CARD
                             f"other settings: retrain with `python -m qa.train_selector`")
     module.load_state_dict({k: v.float() for k, v in delta.items()}, strict=False)
     tokenizer = _tokenizer(base)
-    question, sentence, title = (list(e.ids) for e in tokenizer.encode_batch(
-        ["2022年百色市铝产业总产值是多少?", "2022年,全市铝产业总产值1045亿元,占广西铝产业的80%以上。", "百色铝产业"],
-        add_special_tokens=False))
-    check = [[pair_ids(question, sentence, title, config), pair_ids(question[:4], sentence[:6], [], config)],
+    question, sentence, title, previous = (list(e.ids) for e in tokenizer.encode_batch(
+        ["2022年百色市铝产业总产值是多少?", "2022年,全市铝产业总产值1045亿元,占广西铝产业的80%以上。", "百色铝产业",
+         "百色是广西的铝产业基地。"], add_special_tokens=False))
+    check = [[pair_ids(question, sentence, title, config, previous), pair_ids(question[:4], sentence[:6], [], config)],
              [pair_ids(question, sentence, title, config)]]
     try:
         export_module(module, target, check, PAD, output_name="logit")
@@ -188,12 +201,10 @@ def _read_config(weights: Path, card: Path) -> SelectorConfig:
 
 
 def _tokenizer(base: Path):
-    from tokenizers import Tokenizer
+    from embeddings.onnx_runtime import load_tokenizer
 
-    tokenizer = Tokenizer.from_file(str(base / "tokenizer.json"))
-    tokenizer.no_truncation()  # `pair_ids` cuts each part to its share
-    tokenizer.no_padding()
-    return tokenizer
+    # Shared with the question encoder (same vocabulary); `pair_ids` cuts each part to its share.
+    return load_tokenizer(base / "tokenizer.json")
 
 
 class AnswerSelector:
@@ -234,13 +245,20 @@ class AnswerSelector:
         self.warm_up()
         return [list(e.ids) for e in self._tokenizer.encode_batch(list(texts), add_special_tokens=False)]
 
-    def score(self, question: str, sentences: Sequence[str], titles: Sequence[str]) -> np.ndarray:
-        """Logits (answer vs no answer) of each sentence for the question, in matching form text."""
+    def score(self, question: str, sentences: Sequence[str], titles: Sequence[str],
+              previous: Sequence[str] | None = None) -> np.ndarray:
+        """Logits (answer vs no answer) of each sentence for the question, in matching form text.
+
+        `previous` holds each sentence's preceding sentence ("" for none); it is
+        read only when the shipped model was trained with context.
+        """
         if not sentences:
             return np.zeros(0, dtype=np.float32)
-        question_ids, *rest = self.token_ids([question, *sentences, *titles])
-        sentence_ids, title_ids = rest[: len(sentences)], rest[len(sentences):]
-        rows = [pair_ids(question_ids, s, t, self.config) for s, t in zip(sentence_ids, title_ids)]
+        count = len(sentences)
+        context = list(previous) if previous is not None and self.config.max_context_tokens else [""] * count
+        question_ids, *rest = self.token_ids([question, *sentences, *titles, *context])
+        sentence_ids, title_ids, context_ids = rest[:count], rest[count: 2 * count], rest[2 * count:]
+        rows = [pair_ids(question_ids, s, t, self.config, c) for s, t, c in zip(sentence_ids, title_ids, context_ids)]
         ids, mask = pad_batch(rows)
         return np.asarray(self._model.run(ids, mask), dtype=np.float32).reshape(len(rows))
 

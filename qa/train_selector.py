@@ -48,6 +48,7 @@ class Candidate:
     right: bool
     confidence: float  # linear ranker's softmax over the retriever's candidates
     eligible: bool  # agrees with the question's years and places, and holds an asked number/date
+    previous: str = ""  # matching form of the sentence before it in its paragraph ("" for the first)
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,9 @@ def collect(squad_file: Path) -> list[Group]:
     ready = ensure_squad_index(squad, default_eval_index_dir(squad), encoder, show_progress=True)
     qa = QA(ready.folder, settings=Settings(selector="off"), encoder=encoder)
     index, answerer = qa.index, qa.answerer
+    previous = [p if (a.doc, a.paragraph) == (b.doc, b.paragraph) else ""
+                for a, b, p in zip(index.sentences[:-1], index.sentences[1:], index.sentence_match[:-1])]
+    previous.insert(0, "")
     titles = {doc: normalize(a.title) for doc, a in index.articles.items()}
     items, parsed = [], []
     for item in squad.questions:
@@ -104,7 +108,7 @@ def collect(squad_file: Path) -> list[Group]:
         candidates = tuple(
             Candidate(index.sentence_match[j.hit.sentence.id], titles[j.hit.sentence.doc],
                       item.answerable and contains_answer(j.hit.sentence.text, item.answers), j.confidence,
-                      j.agrees and (j.type_ok or not needs_type))
+                      j.agrees and (j.type_ok or not needs_type), previous[j.hit.sentence.id])
             for j in judged)
         groups.append(Group(squad.name, _article_key(item.doc), question.match, item.answerable, candidates))
     return groups
@@ -141,7 +145,8 @@ class Example:
 
 def token_table(groups: list[Group], tokenize) -> dict[str, tuple[int, ...]]:
     """Token ids of every question, sentence and title of the groups, each text tokenized once."""
-    texts = sorted({t for g in groups for c in g.candidates for t in (c.sentence, c.title)} | {g.question for g in groups})
+    texts = sorted({t for g in groups for c in g.candidates for t in (c.sentence, c.title, c.previous)}
+                   | {g.question for g in groups})
     return dict(zip(texts, tokenize(texts)))
 
 
@@ -161,7 +166,8 @@ def to_examples(groups: list[Group], tokenize, config: SelectorConfig, negatives
             continue
         chosen = right + wrong
         rng.shuffle(chosen)
-        pairs = tuple(tuple(pair_ids(ids[group.question], ids[c.sentence], ids[c.title], config)) for c in chosen)
+        pairs = tuple(tuple(pair_ids(ids[group.question], ids[c.sentence], ids[c.title], config, ids[c.previous]))
+                      for c in chosen)
         examples.append(Example(pairs, tuple(c.right for c in chosen), group.answerable))
     return examples
 
@@ -199,12 +205,22 @@ def group_loss(torch, logits, batch: list[Example]):
 
 
 def train(examples: list[Example], config: SelectorConfig, base_folder: Path, work: Path, epochs: float,
-          pairs_per_batch: int, learning_rate: float, seed: int, checkpoint_every: int):
+          pairs_per_batch: int, learning_rate: float, seed: int, checkpoint_every: int, init: Path | None = None):
     import torch
 
     torch.manual_seed(seed)
     torch.set_num_threads(max(torch.get_num_threads(), 1))
     module = build_module(base_folder, config.frozen_layers)
+    if init is not None:
+        from safetensors.torch import load_file
+
+        # Continue from earlier delta weights (e.g. the shipped ones) instead of the base model.
+        start = load_file(str(init))
+        missing = [n for n, p in module.named_parameters() if p.requires_grad and n not in start]
+        if missing:
+            raise SystemExit(f"{init} lacks {len(missing)} trainable tensors (e.g. {missing[0]}): "
+                             f"it was trained with other --frozen-layers")
+        module.load_state_dict({k: v.float() for k, v in start.items()}, strict=False)
     module.train()
     rng = random.Random(seed)
     plan = []
@@ -269,7 +285,7 @@ def score_groups(module, groups: list[Group], tokenize, config: SelectorConfig) 
     import torch
 
     ids = token_table(groups, tokenize)
-    rows = [(gi, ci, pair_ids(ids[g.question], ids[c.sentence], ids[c.title], config))
+    rows = [(gi, ci, pair_ids(ids[g.question], ids[c.sentence], ids[c.title], config, ids[c.previous]))
             for gi, g in enumerate(groups) for ci, c in enumerate(g.candidates)]
     rows.sort(key=lambda r: len(r[2]))
     logits = [np.zeros(len(g.candidates), dtype=np.float32) for g in groups]
@@ -365,6 +381,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frozen-layers", type=int, default=6)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--no-title", action="store_true", help="leave the article title out of the input")
+    parser.add_argument("--context-tokens", type=int, default=32,
+                        help="tokens of the preceding sentence read as context (0: none)")
+    parser.add_argument("--init", type=Path, default=None,
+                        help="start from these delta weights (a .safetensors written by this command)")
     parser.add_argument("--pairs-per-batch", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=5e-5)
     parser.add_argument("--max-answerable-refused", type=float, default=0.025)
@@ -388,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"training files not found: {', '.join(missing)} (pass --data FOLDER)")
     base_name, base_folder = resolve_model(DEFAULT_MODEL)
     config = SelectorConfig(base_model=base_name, frozen_layers=args.frozen_layers, max_length=args.max_length,
-                            use_title=not args.no_title)
+                            use_title=not args.no_title, max_context_tokens=args.context_tokens)
     groups = load_groups(work, files)
     if args.limit:
         groups = random.Random(args.seed).sample(groups, min(args.limit, len(groups)))
@@ -411,7 +431,7 @@ def main(argv: list[str] | None = None) -> int:
           flush=True)
     started = time.perf_counter()
     module = train(examples, config, Path(base_folder), work, args.epochs, args.pairs_per_batch, args.learning_rate,
-                   args.seed, args.checkpoint_every)
+                   args.seed, args.checkpoint_every, args.init)
     train_minutes = (time.perf_counter() - started) / 60
     logits = score_groups(module, valid_groups, tokenize, config)
     config = replace(config, **calibrate(valid_groups, logits, args.max_answerable_refused,
@@ -424,7 +444,9 @@ def main(argv: list[str] | None = None) -> int:
     digest = hashlib.sha256(args.out.read_bytes()).hexdigest()[:12]
     config = replace(config, version=digest, figures={
         "validation": result, "training_questions": len(examples), "epochs": args.epochs, "seed": args.seed,
-        "negatives": args.negatives, "train_minutes": round(train_minutes, 1), "files": list(TRAINING_FILES)})
+        "negatives": args.negatives, "learning_rate": args.learning_rate,
+        "init": args.init.name if args.init else None, "train_minutes": round(train_minutes, 1),
+        "files": list(TRAINING_FILES)})
     card = args.out.with_suffix(".json") if args.out != SELECTOR_WEIGHTS else SELECTOR_CARD
     config.write(card)
     (work / "logits-validation.json").write_text(json.dumps([v.tolist() for v in logits]), encoding="utf-8")

@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from embeddings.onnx_runtime import MARKER_FILE, OnnxEncoder, OnnxModel, OnnxModelError, pad_batch, read_marker
+from embeddings.onnx_runtime import (MARKER_FILE, TOKEN_EMBEDDINGS, OnnxEncoder, OnnxModel, OnnxModelError, pad_batch,
+                                     read_marker, table_path)
 
 TEXTS = [
     # simplified Chinese
@@ -92,10 +93,17 @@ def test_export_module_runs_a_masked_module_without_torch_at_run_time(tmp_path):
     worst = export_module(module, path, [[[0, 7, 9, 2], [0, 3, 2]], [[0, 4, 4, 4, 4, 4, 2]]], pad_id=1,
                           output_name="scores")
     assert worst < 1e-5 and path.is_file()
+    # The embedding lookup left the graph for a table beside it, read through a memory map.
+    assert np.load(table_path(path)).shape == (50, 8)
+    assert TOKEN_EMBEDDINGS in [i.name for i in OnnxModel(path).session().get_inputs()]
     ids, mask = pad_batch([[0, 11, 12, 13, 14, 2], [0, 2], [0, 30, 2]], pad_id=1)  # unseen lengths and batch
     with torch.no_grad():
         expected = module(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
     np.testing.assert_allclose(OnnxModel(path, threads=2).run(ids, mask), expected, atol=1e-5)
+    # Without its table the graph cannot run: one message that says how to re-export.
+    table_path(path).unlink()
+    with pytest.raises(OnnxModelError, match="token embedding table .* missing.*--force"):
+        OnnxModel(path).run(ids, mask)
 
 
 def test_export_module_refuses_an_example_without_padding(tmp_path):
@@ -148,3 +156,21 @@ def test_seed_dev_answers_are_identical_with_either_runtime(both_encoders, real_
         if (a.found, a.sentence, a.citation and a.citation.doc) != (b.found, b.sentence, b.citation and b.citation.doc):
             differ.append((question, a.sentence, b.sentence))
     assert not differ
+
+
+def test_one_tokenizer_per_vocabulary_and_truncation_keeps_the_closing_token(tmp_path):
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+
+    from embeddings.onnx_runtime import load_tokenizer, truncate
+
+    tokenizer = Tokenizer(WordLevel({"<unk>": 0, "铝": 1, "产业": 2}, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = Whitespace()
+    for name in ("a.json", "b.json"):
+        tokenizer.save(str(tmp_path / name))
+    # The encoder's and the selector's copies of one vocabulary give one object, parsed once.
+    assert load_tokenizer(tmp_path / "a.json") is load_tokenizer(tmp_path / "b.json")
+    assert load_tokenizer(tmp_path / "a.json").encode("铝 产业 铝").ids == [1, 2, 1]
+    assert truncate([0, 5, 6, 7, 2], 4) == [0, 5, 6, 2]
+    assert truncate([0, 5, 2], 4) == [0, 5, 2]

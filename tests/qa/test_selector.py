@@ -22,6 +22,24 @@ def test_pair_layout_without_title():
     assert pair_ids([5], [6, 7], [8], config) == [BOS, 5, EOS, EOS, 6, 7, EOS]
 
 
+def test_pair_layout_reads_the_end_of_the_previous_sentence_when_trained_with_context():
+    config = SelectorConfig(base_model="test", max_length=20, max_question_tokens=4, max_title_tokens=2,
+                            max_context_tokens=3)
+    ids = pair_ids([5], [6, 7], [8], config, [40, 41, 42, 43, 44])
+    assert ids == [BOS, 5, EOS, EOS, 8, EOS, 42, 43, 44, EOS, 6, 7, EOS]
+    # A model trained without context ignores it; no previous sentence adds nothing.
+    assert pair_ids([5], [6, 7], [8], CONFIG, [40, 41]) == [BOS, 5, EOS, EOS, 8, EOS, 6, 7, EOS]
+    assert pair_ids([5], [6, 7], [8], config, []) == [BOS, 5, EOS, EOS, 8, EOS, 6, 7, EOS]
+
+
+def test_the_sentence_keeps_its_room_before_the_context():
+    config = SelectorConfig(base_model="test", max_length=13, max_question_tokens=4, max_title_tokens=2,
+                            max_context_tokens=8)
+    ids = pair_ids([5], [6, 7, 8, 9], [3], config, [40, 41, 42, 43, 44])
+    assert len(ids) == 13 and ids[-5:] == [6, 7, 8, 9, EOS]
+    assert ids[:6] == [BOS, 5, EOS, EOS, 3, EOS] and ids[6] == 44 and ids[7] == EOS
+
+
 def test_pad_batch_masks_the_padding():
     ids, mask = pad_batch([[1, 2, 3], [4]])
     assert ids.tolist() == [[1, 2, 3], [4, PAD, PAD]]
