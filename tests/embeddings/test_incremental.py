@@ -199,3 +199,31 @@ def test_large_corpus_gets_an_approximate_index_recorded_in_the_manifest(corpus,
     scores, ids = index.sentence_vectors.search(query, 5)
     exact = stub_encoder.encode_documents([index.sentence_match[i] for i in ids[0]]) @ query[0]
     np.testing.assert_allclose(scores[0], exact, atol=1e-5)
+
+
+def test_cli_build_of_an_unchanged_corpus_returns_at_once_unless_full(corpus, tmp_path, counting, monkeypatch,
+                                                                      capsys):
+    import argparse
+
+    from embeddings.build import add_build_arguments, run_build
+    from embeddings.index import SENTENCE_VECTORS_FILE
+
+    monkeypatch.setattr("embeddings.build.load_encoder", lambda model=None: counting)
+    parser = argparse.ArgumentParser()
+    add_build_arguments(parser)
+    index = tmp_path / "index"
+    argv = ["--corpus", str(corpus), "--index", str(index), "--model", counting.name]
+    assert run_build(parser.parse_args(argv)) == 0
+    assert "indexed 5 documents" in capsys.readouterr().out
+    embedded = len(counting.documents)
+    # Unchanged: nothing read or written beyond the manifest and the corpus.
+    before = (index / SENTENCE_VECTORS_FILE).stat().st_mtime_ns
+    assert run_build(parser.parse_args(argv)) == 0
+    assert "is up to date" in capsys.readouterr().out
+    assert (index / SENTENCE_VECTORS_FILE).stat().st_mtime_ns == before and len(counting.documents) == embedded
+    # A missing index file is not "up to date"; --full rebuilds all the same.
+    (index / SENTENCE_VECTORS_FILE).unlink()
+    assert run_build(parser.parse_args(argv)) == 0
+    assert "indexed 5 documents" in capsys.readouterr().out and (index / SENTENCE_VECTORS_FILE).is_file()
+    assert run_build(parser.parse_args(argv + ["--full"])) == 0
+    assert "indexed 5 documents" in capsys.readouterr().out and len(counting.documents) > embedded
