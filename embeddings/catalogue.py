@@ -69,12 +69,19 @@ def catalogue(corpus_dir: Path, index: Any) -> list[CatalogueEntry]:
     return [entries[doc] for doc in sorted(entries)]
 
 
-def list_corpus(corpus_dir: Path, index_dir: Path) -> list[CatalogueEntry]:
-    """Load the index of `index_dir` and catalogue it against `corpus_dir`.
+def list_corpus(corpus_dir: Path, index_dir: Path, store: str | None = None) -> list[CatalogueEntry]:
+    """Load the index (of `index_dir`, or in Milvus for "milvus:URI") and catalogue it against `corpus_dir`.
 
     Raises:
-        IndexLoadError: the index is missing or damaged (the message names the fix).
+        IndexLoadError: the index is missing, damaged or unreachable (the message names the fix).
     """
+    from embeddings.store import parse_store
+
+    spec = parse_store(store)
+    if spec.kind == "milvus":
+        from embeddings.milvus_store import open_store
+
+        return catalogue(corpus_dir, open_store(spec.uri))
     from embeddings.index import CorpusIndex
 
     return catalogue(corpus_dir, CorpusIndex.load(index_dir))

@@ -41,50 +41,6 @@ def _ask(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add(args: argparse.Namespace) -> int:
-    from embeddings.build import default_corpus_dir, default_index_dir
-    from embeddings.corpus import CorpusError
-    from embeddings.manifest import IndexLoadError, Manifest
-    from embeddings.articles import add_articles
-    from embeddings.lock import BuildBusyError
-    from embeddings.store import parse_store
-
-    corpus_dir, index_dir = args.corpus or default_corpus_dir(), args.index or default_index_dir()
-    try:
-        spec = parse_store(args.store)
-        model = None  # no index yet: the default model
-        if spec.kind == "milvus":  # Milvus unreachable: said here, before any file is copied
-            from embeddings.milvus_store import connect, read_manifest
-
-            manifest = read_manifest(connect(spec.uri), spec.uri)
-            model = manifest.model if manifest else None
-    except IndexLoadError as error:
-        print(f"aluqa add: {error}", file=sys.stderr)
-        return 3
-    if spec.kind == "local":
-        try:
-            model = Manifest.read(index_dir).model  # rebuild with the model the index was built with
-        except IndexLoadError:
-            pass
-    try:
-        report = add_articles(args.files, corpus_dir, index_dir, model=model, store=str(spec))
-    except BuildBusyError as error:
-        print(f"aluqa add: {error}", file=sys.stderr)
-        return 4
-    except (CorpusError, IndexLoadError) as error:
-        print(f"aluqa add: the index could not be rebuilt, nothing was added: {error}", file=sys.stderr)
-        return 3
-    for name in report.added:
-        print(f"added {name} to {corpus_dir}")
-    for message in report.present:
-        print(f"unchanged: {message}")
-    for message in report.refused:
-        print(f"aluqa add: refused {message}; nothing written", file=sys.stderr)
-    if report.summary:
-        print(report.summary)
-    return 2 if report.refused else 0
-
-
 def _eval(args: argparse.Namespace) -> int:
     from embeddings.manifest import IndexLoadError
     from qa.evaluate_squad import EvalError
@@ -246,14 +202,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_store_argument(ask)
     ask.set_defaults(run=_ask)
 
-    add = commands.add_parser("add", help="add .txt/.md articles to the corpus and rebuild the index")
-    add.add_argument("files", nargs="+", type=Path, metavar="FILE", help="article files to add")
-    add.add_argument("--corpus", type=Path, default=None,
-                     help="corpus folder to copy them into (default: ALUQA_CORPUS_DIR or seeds/)")
-    add.add_argument("--index", type=Path, default=None,
-                     help="index folder to rebuild (default: ALUQA_INDEX_DIR or index/)")
-    add_store_argument(add)
-    add.set_defaults(run=_add)
     add_corpus_commands(commands)
 
     evaluate = commands.add_parser("eval", help="measure answers on a SQuAD-style file or a seed-format QA set")

@@ -1,4 +1,4 @@
-"""`aluqa remove`, `aluqa list` (the corpus, beside `aluqa add`) and `aluqa feedback export` (verdicts)."""
+"""`aluqa add`, `aluqa remove`, `aluqa list` (the corpus) and `aluqa feedback export` (verdicts)."""
 
 from __future__ import annotations
 
@@ -16,32 +16,81 @@ def _folders(args: argparse.Namespace) -> tuple[Path, Path]:
     return args.corpus or default_corpus_dir(), args.index or default_index_dir()
 
 
-def _remove(args: argparse.Namespace) -> int:
-    from embeddings.articles import remove_articles
-    from embeddings.corpus import CorpusError
-    from embeddings.lock import BuildBusyError
+def _index_model(spec, index_dir: Path) -> str | None:
+    """The model the index was built with, so a rebuild embeds with it (None: no index yet, the default).
+
+    Raises:
+        IndexLoadError: a Milvus store that cannot be reached: said before any file is touched.
+    """
     from embeddings.manifest import IndexLoadError, Manifest
 
-    corpus_dir, index_dir = _folders(args)
+    if spec.kind == "milvus":
+        from embeddings.milvus_store import connect, read_manifest
+
+        manifest = read_manifest(connect(spec.uri), spec.uri)
+        return manifest.model if manifest else None
     try:
-        model = Manifest.read(index_dir).model  # rebuild with the model the index was built with
+        return Manifest.read(index_dir).model
     except IndexLoadError:
-        model = None
-    try:
-        report = remove_articles(args.docs, corpus_dir, index_dir, model=model)
-    except BuildBusyError as error:
-        print(f"aluqa remove: {error}", file=sys.stderr)
-        return 4
-    except CorpusError as error:
-        print(f"aluqa remove: the index could not be rebuilt, so nothing was removed: {error}", file=sys.stderr)
-        return 3
+        return None
+
+
+def _change_corpus(command: str, change) -> int:
+    """Run `change(corpus_dir, index_dir, model, store) -> report` with one set of messages and exit codes.
+
+    2: something asked for was refused (the rest was done); 3: the index could
+    not be read or rebuilt, nothing changed; 4: another build is running.
+    """
+    from embeddings.corpus import CorpusError
+    from embeddings.lock import BuildBusyError
+    from embeddings.manifest import IndexLoadError
+    from embeddings.store import parse_store
+
+    def run(args: argparse.Namespace) -> int:
+        corpus_dir, index_dir = _folders(args)
+        try:
+            spec = parse_store(args.store)
+            model = _index_model(spec, index_dir)
+        except IndexLoadError as error:
+            print(f"aluqa {command}: {error}", file=sys.stderr)
+            return 3
+        try:
+            report = change(args, corpus_dir, index_dir, model, str(spec))
+        except BuildBusyError as error:
+            print(f"aluqa {command}: {error}", file=sys.stderr)
+            return 4
+        except (CorpusError, IndexLoadError) as error:
+            print(f"aluqa {command}: the index could not be rebuilt, so nothing changed: {error}", file=sys.stderr)
+            return 3
+        if report.summary:
+            print(report.summary)
+        return 2 if report.refused else 0
+
+    return run
+
+
+def _add(args, corpus_dir: Path, index_dir: Path, model: str | None, store: str):
+    from embeddings.articles import add_articles
+
+    report = add_articles(args.files, corpus_dir, index_dir, model=model, store=store)
+    for name in report.added:
+        print(f"added {name} to {corpus_dir}")
+    for message in report.present:
+        print(f"unchanged: {message}")
+    for message in report.refused:
+        print(f"aluqa add: refused {message}; nothing written", file=sys.stderr)
+    return report
+
+
+def _remove(args, corpus_dir: Path, index_dir: Path, model: str | None, store: str):
+    from embeddings.articles import remove_articles
+
+    report = remove_articles(args.docs, corpus_dir, index_dir, model=model, store=store)
     for name in report.removed:
         print(f"removed {name} from {corpus_dir}")
     for message in report.refused:
         print(f"aluqa remove: {message}", file=sys.stderr)
-    if report.summary:
-        print(report.summary)
-    return 2 if report.refused else 0
+    return report
 
 
 def _width(text: str) -> int:
@@ -57,9 +106,12 @@ def _list(args: argparse.Namespace) -> int:
     from embeddings.catalogue import list_corpus
     from embeddings.manifest import IndexLoadError
 
+    from embeddings.store import parse_store
+
     corpus_dir, index_dir = _folders(args)
     try:
-        entries = list_corpus(corpus_dir, index_dir)
+        spec = parse_store(args.store)
+        entries = list_corpus(corpus_dir, index_dir, store=str(spec))
     except IndexLoadError as error:
         print(f"aluqa list: {error}", file=sys.stderr)
         return 3
@@ -73,7 +125,8 @@ def _list(args: argparse.Namespace) -> int:
     for row in [header, *rows]:
         print("  ".join(_pad(cell, width) for cell, width in zip(row, widths)) + "  " + row[4])
     indexed = [e for e in entries if e.indexed]
-    print(f"{len(indexed)} articles, {sum(e.sentences for e in indexed)} sentences in the index at {index_dir} "
+    where = spec if spec.kind == "milvus" else index_dir
+    print(f"{len(indexed)} articles, {sum(e.sentences for e in indexed)} sentences in the index at {where} "
           f"(corpus {corpus_dir})")
     return 0
 
@@ -114,19 +167,27 @@ def _feedback_export(args: argparse.Namespace) -> int:
 
 
 def _corpus_options(parser: argparse.ArgumentParser) -> None:
-    """`--corpus` and `--index`, as `aluqa add` has them."""
+    """`--corpus`, `--index` and `--store`, the same on add, remove and list."""
+    from embeddings.build import add_store_argument
+
     parser.add_argument("--corpus", type=Path, default=None,
                         help="corpus folder (default: ALUQA_CORPUS_DIR or seeds/)")
     parser.add_argument("--index", type=Path, default=None,
                         help="index folder (default: ALUQA_INDEX_DIR or index/)")
+    add_store_argument(parser)
 
 
 def add_corpus_commands(commands) -> None:
-    """Register `remove`, `list` and `feedback` on the `aluqa` sub-command parser."""
+    """Register `add`, `remove`, `list` and `feedback` on the `aluqa` sub-command parser."""
+    add = commands.add_parser("add", help="add .txt/.md articles to the corpus and rebuild the index")
+    add.add_argument("files", nargs="+", type=Path, metavar="FILE", help="article files to add")
+    _corpus_options(add)
+    add.set_defaults(run=_change_corpus("add", _add))
+
     remove = commands.add_parser("remove", help="remove articles from the corpus and rebuild the index")
     remove.add_argument("docs", nargs="+", metavar="DOC", help="article file names, as citations give them")
     _corpus_options(remove)
-    remove.set_defaults(run=_remove)
+    remove.set_defaults(run=_change_corpus("remove", _remove))
 
     listing = commands.add_parser("list", help="list the articles: file, date, source, sentences, title")
     _corpus_options(listing)

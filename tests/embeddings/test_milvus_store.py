@@ -119,6 +119,27 @@ def test_adding_changing_and_removing_an_article_touches_only_its_rows(tmp_path,
     assert all(s.doc != BAISE for s in MilvusStore.open(uri).sentences)
 
 
+def test_cli_list_and_remove_work_on_a_milvus_index(tmp_path, stub_encoder, monkeypatch, capsys):
+    from embeddings.build import build_index
+    from embeddings.milvus_store import MilvusStore
+    from qa.cli import main
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SEEDS, corpus)
+    store = f"milvus:{tmp_path / 'a.db'}"
+    build_index(corpus, tmp_path / "unused", encoder=stub_encoder, store=store)
+    # The CLI loads the index's model by name; here that name is the stub's.
+    monkeypatch.setattr("embeddings.build.load_encoder", lambda model=None: stub_encoder)
+    options = ["--corpus", str(corpus), "--index", str(tmp_path / "unused"), "--store", store]
+    assert main(["list", *options]) == 0
+    out = capsys.readouterr().out
+    assert BAISE in out and "5 articles" in out and f"in the index at {store}" in out
+    assert main(["remove", BAISE, *options]) == 0
+    assert f"removed {BAISE}" in capsys.readouterr().out
+    assert BAISE not in MilvusStore.open(str(tmp_path / "a.db")).articles and not (corpus / BAISE).exists()
+    assert not (tmp_path / "unused").exists(), "nothing is written to the local index folder"
+
+
 def _cli(*args, timeout=300):
     return subprocess.run([sys.executable, "-m", "qa", *args], capture_output=True, text=True, cwd=ROOT,
                           timeout=timeout)
