@@ -11,6 +11,8 @@ spectrum, hence the difficulty, is that of real embeddings).
     PYTHONPATH=. python -m bench.faiss_scale --sizes 100k,1M --data random
     PYTHONPATH=. python -m bench.faiss_scale --sizes 1M --data e5fit --ef-sweep 64,128,256
     PYTHONPATH=. python -m bench.faiss_scale --sizes 1M --candidate "IVF4096_HNSW32,Flat|nprobe=32"
+    PYTHONPATH=. python -m bench.faiss_scale --sizes 1M --data e5fit --no-picked \
+        --candidate "IVF16384_HNSW32,Flat" --sweep nprobe=32,64,128
 """
 
 from __future__ import annotations
@@ -146,6 +148,10 @@ def main(argv=None) -> int:
     parser.add_argument("--kf-sweep", default="1", help="with --ef-sweep, for a refined index: these k_factors")
     parser.add_argument("--candidate", action="append", default=[], help="extra index to compare: "
                         "'faiss factory string|param=value,...' (built at every size)")
+    parser.add_argument("--sweep", default="", help="search every candidate again with each value of one "
+                        "parameter, e.g. nprobe=32,64,128 (one build, several settings)")
+    parser.add_argument("--no-picked", action="store_true", help="skip the index make_vector_index picks "
+                        "(its build takes 20+ minutes at 1M)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON here ('-': stdout)")
     args = parser.parse_args(argv)
@@ -166,10 +172,12 @@ def main(argv=None) -> int:
                  "size_mb": size * args.dim * 4 / 2**20}
         del flat
         rows.append(exact)
-        picked = measure("project", make_vector_index, data, queries, truth, args.k)
-        rows.append({"size": size, **picked})
-        index = picked.pop("_index")
-        graph = find_hnsw(index)
+        index, graph = None, None
+        if not args.no_picked:
+            picked = measure("project", make_vector_index, data, queries, truth, args.k)
+            rows.append({"size": size, **picked})
+            index = picked.pop("_index")
+            graph = find_hnsw(index)
         if args.ef_sweep and graph is not None:
             default_ef, default_kf = graph.hnsw.efSearch, getattr(index, "k_factor", None)
             factors = [float(f) for f in args.kf_sweep.split(",")] if default_kf is not None else [None]
@@ -189,8 +197,18 @@ def main(argv=None) -> int:
         del index
         for spec in args.candidate:
             row = measure(spec, lambda d, s=spec: build_candidate(s, d), data, queries, truth, args.k)
-            row.pop("_index")
+            candidate = row.pop("_index")
             rows.append({"size": size, **row})
+            if args.sweep:
+                name, _, values = args.sweep.partition("=")
+                space = faiss.ParameterSpace()
+                for value in values.split(","):
+                    space.set_index_parameter(candidate, name, float(value))
+                    times, found = time_search(candidate, queries, args.k)
+                    rows.append({"size": size, "index": f"{spec.partition('|')[0]} {name}={value}", "type": "(sweep)",
+                                 "p50_ms": percentile(times, 50), "p95_ms": percentile(times, 95),
+                                 "recall@10": recall_at(found, truth)})
+            del candidate
         for row in rows:
             if row["size"] == size:
                 row["speedup_vs_exact"] = ratio(exact["p50_ms"], row["p50_ms"])
