@@ -2,7 +2,8 @@
 
 Rows: the selector off (linear ranker and support rule), and on with 3, 5,
 the calibrated number and 8 candidates, with and without the article title
-in its input. Every row asks the same questions on the same index in one run.
+in its input, and (for a model trained with it) without the preceding
+sentence as context. Every row asks the same questions on the same index in one run.
 
     PYTHONPATH=. python -m bench.selector_ablation --questions 1000 --json selector.json
 """
@@ -27,18 +28,22 @@ def run(squad_file: Path, questions: int) -> list[dict]:
     ready = ensure_squad_index(squad, default_eval_index_dir(squad), encoder, show_progress=True)
     asked = squad.questions[:questions]
     calibrated = AnswerSelector().config
-    variants = [("off", None, True)] + [(str(k), k, True) for k in sorted({3, 5, calibrated.candidates, 8})]
-    variants.append((f"{calibrated.candidates}, no title", calibrated.candidates, False))
+    context = calibrated.max_context_tokens
+    variants = [("off", None, True, context)] + [(str(k), k, True, context)
+                                                 for k in sorted({3, 5, calibrated.candidates, 8})]
+    variants.append((f"{calibrated.candidates}, no title", calibrated.candidates, False, context))
+    if context:
+        variants.append((f"{calibrated.candidates}, no context", calibrated.candidates, True, 0))
     rows = []
-    for label, candidates, title in variants:
+    for label, candidates, title, context_tokens in variants:
         if candidates is None:
             qa = QA(ready.folder, settings=Settings(selector="off"), encoder=encoder)
         else:
             qa = QA(ready.folder, settings=Settings(selector_candidates=candidates), encoder=encoder)
             qa.warm_up()
             selector = qa.answerer.selector
-            # The same loaded model, its input with or without the article title.
-            selector.config = replace(calibrated, use_title=title)
+            # The same loaded model, its input with or without the article title and context.
+            selector.config = replace(calibrated, use_title=title, max_context_tokens=context_tokens)
         figures = evaluate_squad(qa, asked, progress=False).figures()
         rows.append({"selector": label, "acc@1": figures["sentence_accuracy_at_1"],
                      "acc@3": figures["sentence_accuracy_at_3"], "not_found": figures["not_found_share"],
