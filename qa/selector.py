@@ -140,6 +140,23 @@ def trainable_name(name: str, frozen_layers: int) -> bool:
     return False
 
 
+def load_delta(module, weights: Path):
+    """Lay delta weights (written by the training command) over the module's trainable tensors.
+
+    Raises:
+        SelectorError: the file lacks some of them (trained with other --frozen-layers).
+    """
+    from safetensors.torch import load_file
+
+    delta = load_file(str(weights))
+    missing = [n for n, p in module.named_parameters() if p.requires_grad and n not in delta]
+    if missing:
+        raise SelectorError(f"{weights} lacks {len(missing)} tensors (e.g. {missing[0]}); it was trained with "
+                            f"other settings: retrain with `python -m qa.train_selector`")
+    module.load_state_dict({k: v.float() for k, v in delta.items()}, strict=False)
+    return module
+
+
 def delta_state(module) -> dict:
     """The tensors training changed (upper layers and head), as fp16 numpy-ready torch tensors."""
     return {name: p.detach().to("cpu").half().contiguous() for name, p in module.named_parameters()
@@ -166,20 +183,12 @@ def export_selector(weights: Path = SELECTOR_WEIGHTS, card: Path = SELECTOR_CARD
     target = selector_onnx_path(config)
     if target.is_file() and not force:
         return target
-    from safetensors.torch import load_file
-
     from embeddings.model_build import DEFAULT_MODEL, resolve_model
     from embeddings.onnx_export import OnnxExportError, export_module
 
     # The delta weights apply to the default model only, whatever model an index uses.
     base = Path(resolve_model(DEFAULT_MODEL)[1])
-    module = build_module(base, config.frozen_layers)
-    delta = load_file(str(weights))
-    missing = [n for n, p in module.named_parameters() if p.requires_grad and n not in delta]
-    if missing:
-        raise SelectorError(f"{weights} lacks {len(missing)} tensors (e.g. {missing[0]}); it was trained with "
-                            f"other settings: retrain with `python -m qa.train_selector`")
-    module.load_state_dict({k: v.float() for k, v in delta.items()}, strict=False)
+    module = load_delta(build_module(base, config.frozen_layers), weights)
     tokenizer = _tokenizer(base)
     question, sentence, title, previous = (list(e.ids) for e in tokenizer.encode_batch(
         ["2022年百色市铝产业总产值是多少?", "2022年,全市铝产业总产值1045亿元,占广西铝产业的80%以上。", "百色铝产业",

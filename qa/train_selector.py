@@ -33,8 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.selector import (SELECTOR_CARD, SELECTOR_WEIGHTS, SelectorConfig, build_module, choose, delta_state,
-                         pad_batch, pair_ids)
+from qa.selector import (SELECTOR_CARD, SELECTOR_WEIGHTS, SelectorConfig, SelectorError, build_module, choose,
+                         delta_state, load_delta, pad_batch, pair_ids)
 
 DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 TRAINING_FILES = ("cmrc2018_trial.json", "drcd_dev.json", "chinesesquad2_dev_a.json")
@@ -212,15 +212,11 @@ def train(examples: list[Example], config: SelectorConfig, base_folder: Path, wo
     torch.set_num_threads(max(torch.get_num_threads(), 1))
     module = build_module(base_folder, config.frozen_layers)
     if init is not None:
-        from safetensors.torch import load_file
-
         # Continue from earlier delta weights (e.g. the shipped ones) instead of the base model.
-        start = load_file(str(init))
-        missing = [n for n, p in module.named_parameters() if p.requires_grad and n not in start]
-        if missing:
-            raise SystemExit(f"{init} lacks {len(missing)} trainable tensors (e.g. {missing[0]}): "
-                             f"it was trained with other --frozen-layers")
-        module.load_state_dict({k: v.float() for k, v in start.items()}, strict=False)
+        try:
+            load_delta(module, init)
+        except SelectorError as error:
+            raise SystemExit(str(error)) from error
     module.train()
     rng = random.Random(seed)
     plan = []
