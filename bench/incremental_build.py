@@ -2,8 +2,9 @@
 
 Each step is `python -m qa build` in a fresh process, as a user runs it, on a
 copy of seeds/ with one article held back at first: (1) `--full` build of
-four articles, (2) the fifth article added, (3) nothing changed, (4) `--full`
-again of all five (the reference for 2). Each round runs these steps with
+four articles, (2) the fifth article added, (3) nothing changed (the build
+finds the index up to date and returns), (4) `--full` again of all five (the
+reference for 2). Each round runs these steps with
 the default runtime (ONNX Runtime) and again with the old torch path
 (`ALUQA_RUNTIME=sentence-transformers`), so both are measured in one run.
 Wall time includes the interpreter and imports; `build_s` is the time
@@ -40,6 +41,8 @@ def run_build(corpus: Path, index: Path, full: bool, env: dict) -> dict:
     done = subprocess.run(args, capture_output=True, text=True, env=child_env(**env), cwd=ROOT)
     wall = time.perf_counter() - started
     match = SUMMARY.search(done.stdout)
+    if done.returncode == 0 and "is up to date" in done.stdout:
+        return {"wall_s": wall, "build_s": 0.0, "embedded": 0, "reused": 0}  # nothing was rebuilt
     if done.returncode != 0 or not match:
         raise RuntimeError(f"build failed ({done.returncode}): {done.stdout}{done.stderr[-2000:]}")
     return {"wall_s": wall, "build_s": float(match.group(1)), "embedded": int(match.group(2)),
