@@ -373,12 +373,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder for candidates, checkpoints and logs (default: <cache>/selector-train)")
     parser.add_argument("--out", type=Path, default=SELECTOR_WEIGHTS, help="where the delta weights go")
     parser.add_argument("--epochs", type=float, default=1.5)
-    parser.add_argument("--negatives", type=int, default=4, help="wrong candidates per question in training")
+    parser.add_argument("--negatives", type=int, default=3, help="wrong candidates per question in training")
     parser.add_argument("--frozen-layers", type=int, default=6)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--no-title", action="store_true", help="leave the article title out of the input")
-    parser.add_argument("--context-tokens", type=int, default=32,
-                        help="tokens of the preceding sentence read as context (0: none)")
+    parser.add_argument("--context-tokens", type=int, default=0,
+                        help="tokens of the preceding sentence read as context (default 0: none, as shipped)")
     parser.add_argument("--init", type=Path, default=None,
                         help="start from these delta weights (a .safetensors written by this command)")
     parser.add_argument("--pairs-per-batch", type=int, default=32)
@@ -422,6 +422,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.calibrate_only:
         return _calibrate_only(work, valid_groups, args)
+    # Read before training: --out may be the very file training started from.
+    init_version = (f"{args.init.name} ({hashlib.sha256(args.init.read_bytes()).hexdigest()[:12]})"
+                    if args.init else None)
     examples = to_examples(train_groups, tokenize, config, args.negatives, random.Random(args.seed))
     print(f"{len(examples)} training questions, {sum(len(e.pairs) for e in examples)} pairs", file=sys.stderr,
           flush=True)
@@ -441,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
     config = replace(config, version=digest, figures={
         "validation": result, "training_questions": len(examples), "epochs": args.epochs, "seed": args.seed,
         "negatives": args.negatives, "learning_rate": args.learning_rate,
-        "init": args.init.name if args.init else None, "train_minutes": round(train_minutes, 1),
+        "init": init_version, "train_minutes": round(train_minutes, 1),
         "files": list(TRAINING_FILES)})
     card = args.out.with_suffix(".json") if args.out != SELECTOR_WEIGHTS else SELECTOR_CARD
     config.write(card)
