@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -175,9 +175,24 @@ def read_marker(folder: Path | str) -> dict | None:
     return marker
 
 
-def _batches(order: Sequence[int], size: int) -> Iterable[Sequence[int]]:
-    for start in range(0, len(order), size):
-        yield order[start:start + size]
+def length_batches(lengths: Sequence[int], size: int, max_tokens: int) -> list[list[int]]:
+    """Row indices, longest first, in batches of at most `size` rows and about `max_tokens` padded tokens.
+
+    A batch pads every row to its longest, so a fixed count of rows wastes
+    most of its work when a few long passages sit with short ones; and on
+    CPU small matrices run faster per token (measured in docs/performance.md).
+    A row longer than `max_tokens` gets a batch of its own.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    batches: list[list[int]] = []
+    for i in order:
+        current = batches[-1] if batches else None
+        # Longest first: the batch's first row sets its padded length.
+        if current and len(current) < size and (len(current) + 1) * lengths[current[0]] <= max_tokens:
+            current.append(i)
+        else:
+            batches.append([i])
+    return batches
 
 
 class OnnxEncoder:
@@ -191,13 +206,14 @@ class OnnxEncoder:
     Args:
         folder: the export folder.
         name: the model name recorded in index manifests (default: the marker's).
-        batch_size: texts per run when encoding documents.
+        batch_size: at most this many texts per run when encoding documents.
+        max_batch_tokens: and about this many padded tokens per run.
         query_threads: intra-op threads for questions (one text at a time).
         document_threads: intra-op threads for documents; None: every core.
     """
 
     def __init__(self, folder: Path | str, name: str | None = None, batch_size: int = 32,
-                 query_threads: int | None = 1, document_threads: int | None = None):
+                 query_threads: int | None = 1, document_threads: int | None = None, max_batch_tokens: int = 1024):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
         self.folder = Path(folder)
@@ -208,6 +224,7 @@ class OnnxEncoder:
         self.name = name or marker["model"]
         self.dimension = int(marker["dimension"])
         self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
         self._query_prefix = marker["query_prefix"]
         self._passage_prefix = marker["passage_prefix"]
         self._max_length = int(marker["max_length"])
@@ -233,9 +250,7 @@ class OnnxEncoder:
         if not texts:
             return out
         token_ids = self._tokenize([prefix + text for text in texts])
-        # Longest first, as sentence-transformers sorts, so each batch pads little.
-        order = sorted(range(len(texts)), key=lambda i: -len(token_ids[i]))
-        batches = list(_batches(order, self.batch_size))
+        batches = length_batches([len(ids) for ids in token_ids], self.batch_size, self.max_batch_tokens)
         bar = None
         if show_progress and len(batches) > 1:
             from tqdm import tqdm

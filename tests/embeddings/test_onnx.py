@@ -174,3 +174,16 @@ def test_one_tokenizer_per_vocabulary_and_truncation_keeps_the_closing_token(tmp
     assert load_tokenizer(tmp_path / "a.json").encode("铝 产业 铝").ids == [1, 2, 1]
     assert truncate([0, 5, 6, 7, 2], 4) == [0, 5, 6, 2]
     assert truncate([0, 5, 2], 4) == [0, 5, 2]
+
+
+def test_batches_hold_similar_lengths_within_a_token_budget():
+    from embeddings.onnx_runtime import length_batches
+
+    lengths = [10, 200, 12, 190, 11, 300, 9]
+    batches = length_batches(lengths, size=32, max_tokens=400)
+    assert sorted(i for batch in batches for i in batch) == list(range(len(lengths)))
+    # Longest first; a batch's padded size (rows x its longest) stays within the budget,
+    # and the one row longer than the budget allows alone still gets a batch.
+    assert batches[0] == [5] and batches[1] == [1, 3]
+    assert all(len(b) * lengths[b[0]] <= 400 for b in batches[1:])
+    assert length_batches(lengths, size=2, max_tokens=10_000) == [[5, 1], [3, 2], [4, 0], [6]]
