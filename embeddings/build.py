@@ -16,6 +16,7 @@ from embeddings.corpus import CorpusError, load_corpus
 from embeddings.encoder import TextEncoder, load_encoder
 from embeddings.index import CorpusIndex
 from embeddings.lock import BuildBusyError, build_lock, remove_leftovers
+from embeddings.tokenize import load_in_background
 from embeddings.split import segment_articles
 from embeddings.store import parse_store
 
@@ -113,6 +114,9 @@ def _build_locked(corpus_dir: Path, index_dir: Path, model: str | None, encoder:
         logger.warning("skipped: %s", error)
         skipped.append(str(error))
 
+    # jieba's dictionary (for the BM25 tokens) loads in a thread while the corpus
+    # is read and the model's tokenizer parsed; the first tokenization waits for it.
+    load_in_background()
     articles = load_corpus(Path(corpus_dir), on_error=skip)
     if not articles:
         raise CorpusError(f"no usable article in {corpus_dir}")
