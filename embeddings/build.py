@@ -16,9 +16,9 @@ from embeddings.corpus import CorpusError, load_corpus
 from embeddings.encoder import TextEncoder, load_encoder
 from embeddings.index import CorpusIndex
 from embeddings.lock import BuildBusyError, build_lock, remove_leftovers
-from embeddings.tokenize import load_in_background
 from embeddings.split import segment_articles
 from embeddings.store import parse_store
+from embeddings.tokenize import load_in_background
 
 logger = logging.getLogger(__name__)
 

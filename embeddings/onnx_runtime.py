@@ -120,8 +120,8 @@ def load_tokenizer(path: Path | str):
     """The `tokenizers.Tokenizer` of a tokenizer.json, without truncation or padding.
 
     One object per distinct file content, shared: the question encoder and the
-    answer selector use the same 17 MB vocabulary, and parsing it costs about
-    half a second at every start.
+    answer selector use the same 17 MB vocabulary, and parsing it costs close
+    to a second at every start.
     """
     data = Path(path).read_bytes()
     digest = hashlib.blake2b(data, digest_size=16).hexdigest()
