@@ -129,12 +129,11 @@ class QA:
         from qa.retriever import HybridRetriever
 
         from embeddings.store import parse_store
-
         from embeddings.tokenize import load_in_background
 
         settings = self.settings
-        # Overlaps with loading the index and the models below; joined before returning.
-        tokenizers_loading = load_in_background()
+        # jieba's and OpenCC's dictionaries load while the index and the models do; joined before returning.
+        dictionaries_loading = load_in_background()
         spec = parse_store(settings.store)
         if spec.kind == "milvus":
             from embeddings.milvus_store import MilvusStore
@@ -158,7 +157,7 @@ class QA:
 
             selector = default_selector()
             selector.warm_up()
-        tokenizers_loading.join()
+        dictionaries_loading.join()
         return _Pipeline(HybridRetriever(index, encoder, settings), SentenceAnswerer(index, settings, selector=selector),
                          translator.translate)
 

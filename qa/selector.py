@@ -24,6 +24,8 @@ from typing import Sequence
 
 import numpy as np
 
+from embeddings.onnx_runtime import EXPORT_FORMAT, table_path
+
 logger = logging.getLogger(__name__)
 
 MODELS_DIR = Path(__file__).with_name("models")
@@ -166,7 +168,6 @@ def delta_state(module) -> dict:
 def selector_onnx_path(config: SelectorConfig) -> Path:
     """Where the selector's ONNX export lives: the user cache, one file per shipped version."""
     from embeddings.model_build import default_cache_dir
-    from embeddings.onnx_runtime import EXPORT_FORMAT
 
     return default_cache_dir() / "selector" / f"selector-{config.version}-f{EXPORT_FORMAT}.onnx"
 
@@ -181,7 +182,7 @@ def export_selector(weights: Path = SELECTOR_WEIGHTS, card: Path = SELECTOR_CARD
     """
     config = _read_config(weights, card)
     target = selector_onnx_path(config)
-    if target.is_file() and not force:
+    if target.is_file() and table_path(target).is_file() and not force:
         return target
     from embeddings.model_build import DEFAULT_MODEL, resolve_model
     from embeddings.onnx_export import OnnxExportError, export_module
