@@ -145,6 +145,41 @@ def split_token_embeddings(graph_path: Path) -> bool:
     return True
 
 
+def share_table(graph: Path, other: Path) -> bool:
+    """Make `graph`'s token table a hard link to `other`'s when both hold the same bytes.
+
+    The answer selector's frozen token table is the encoder's: linked, the two
+    files are one on disk and in the page cache, and `OnnxModel` maps it once
+    (384 MB for e5-small). Returns whether the tables are now one file; a
+    different table, or a file system without hard links, keeps its own copy.
+    """
+    mine, theirs = table_path(graph), table_path(other)
+    if not (mine.is_file() and theirs.is_file()):
+        return False
+    if os.path.samefile(mine, theirs):
+        return True
+    if mine.stat().st_size != theirs.stat().st_size or not _same_bytes(mine, theirs):
+        return False
+    link = mine.with_name(f".{mine.name}.link-{os.getpid()}")
+    try:
+        os.link(theirs, link)
+        os.replace(link, mine)
+    except OSError:
+        link.unlink(missing_ok=True)
+        return False
+    return True
+
+
+def _same_bytes(a: Path, b: Path, chunk: int = 1 << 24) -> bool:
+    with open(a, "rb") as left, open(b, "rb") as right:
+        while True:
+            block = left.read(chunk)
+            if block != right.read(chunk):
+                return False
+            if not block:
+                return True
+
+
 def _mean_pooled(transformer):
     """The transformer followed by mean pooling over the mask and L2 normalisation, as one module."""
     import torch

@@ -104,16 +104,27 @@ class OnnxModel:
 
 
 def _load_table(path: Path) -> np.ndarray:
-    """The token embedding table, memory-mapped: only the rows looked up are ever read from disk."""
+    """The token embedding table, memory-mapped: only the rows looked up are ever read from disk.
+
+    One mapping per file (by device and inode): the encoder's two sessions, and
+    the answer selector when its table is a hard link to the encoder's (see
+    `embeddings.onnx_export.share_table`), read and count the same pages once.
+    """
+    hint = "re-export the model with `python -m embeddings.model_build --force`"
     try:
-        table = np.load(path, mmap_mode="r")
+        status = path.stat()
+        key = (status.st_dev, status.st_ino)
+        if key not in _TABLES:
+            _TABLES[key] = np.load(path, mmap_mode="r")
     except (OSError, ValueError) as exc:
-        raise OnnxModelError(f"the token embedding table {path} is missing or unreadable ({exc}); re-export "
-                             "the model with `python -m embeddings.model_build --force`") from exc
+        raise OnnxModelError(f"the token embedding table {path} is missing or unreadable ({exc}); {hint}") from exc
+    table = _TABLES[key]
     if table.ndim != 2 or table.dtype != np.float32:
-        raise OnnxModelError(f"{path} is not a float32 token embedding table; re-export the model with "
-                             "`python -m embeddings.model_build --force`")
+        raise OnnxModelError(f"{path} is not a float32 token embedding table; {hint}")
     return table
+
+
+_TABLES: dict = {}  # (device, inode) of a table file -> its memory map
 
 
 def load_tokenizer(path: Path | str):

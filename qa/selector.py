@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from embeddings.onnx_runtime import EXPORT_FORMAT, table_path
+from embeddings.onnx_runtime import EXPORT_FORMAT, ONNX_FILE, table_path
 
 logger = logging.getLogger(__name__)
 
@@ -184,8 +184,8 @@ def export_selector(weights: Path = SELECTOR_WEIGHTS, card: Path = SELECTOR_CARD
     target = selector_onnx_path(config)
     if target.is_file() and table_path(target).is_file() and not force:
         return target
-    from embeddings.model_build import DEFAULT_MODEL, resolve_model
-    from embeddings.onnx_export import OnnxExportError, export_module
+    from embeddings.model_build import DEFAULT_MODEL, default_onnx_dir, resolve_model
+    from embeddings.onnx_export import OnnxExportError, export_module, share_table
 
     # The delta weights apply to the default model only, whatever model an index uses.
     base = Path(resolve_model(DEFAULT_MODEL)[1])
@@ -200,6 +200,8 @@ def export_selector(weights: Path = SELECTOR_WEIGHTS, card: Path = SELECTOR_CARD
         export_module(module, target, check, PAD, output_name="logit")
     except OnnxExportError as exc:
         raise SelectorError(f"cannot export the answer selector to {target}: {exc}") from exc
+    # Its token table is the base model's, unchanged by training: one file with the encoder's.
+    share_table(target, default_onnx_dir() / ONNX_FILE)
     return target
 
 

@@ -106,6 +106,35 @@ def test_export_module_runs_a_masked_module_without_torch_at_run_time(tmp_path):
         OnnxModel(path).run(ids, mask)
 
 
+def test_two_graphs_with_the_same_token_table_share_one_file_and_one_mapping(tmp_path):
+    torch = pytest.importorskip("torch")
+    from embeddings.onnx_export import export_module, share_table
+
+    class Scorer(torch.nn.Module):
+        def __init__(self, embed, width):
+            super().__init__()
+            self.embed = embed
+            self.out = torch.nn.Linear(8, width)
+
+        def forward(self, input_ids, attention_mask):
+            mask = attention_mask.unsqueeze(-1).float()
+            return self.out((self.embed(input_ids) * mask).sum(1) / mask.sum(1))
+
+    torch.manual_seed(0)
+    shared = torch.nn.Embedding(50, 8)
+    check = [[[0, 7, 9, 2], [0, 3, 2]]]
+    export_module(Scorer(shared, 3), tmp_path / "a.onnx", check, pad_id=1)
+    export_module(Scorer(shared, 1), tmp_path / "b.onnx", check, pad_id=1)
+    export_module(Scorer(torch.nn.Embedding(50, 8), 1), tmp_path / "c.onnx", check, pad_id=1)
+    assert share_table(tmp_path / "b.onnx", tmp_path / "a.onnx")
+    assert (tmp_path / "b.embeddings.npy").samefile(tmp_path / "a.embeddings.npy")
+    assert not share_table(tmp_path / "c.onnx", tmp_path / "a.onnx"), "another table keeps its own file"
+    first, second = OnnxModel(tmp_path / "a.onnx"), OnnxModel(tmp_path / "b.onnx")
+    ids, mask = pad_batch([[0, 5, 2]], pad_id=1)
+    first.run(ids, mask), second.run(ids, mask)
+    assert first._table is second._table, "one memory map for one file"
+
+
 def test_export_module_refuses_an_example_without_padding(tmp_path):
     torch = pytest.importorskip("torch")
     from embeddings.onnx_export import OnnxExportError, export_module
