@@ -14,7 +14,7 @@ from typing import Callable
 from embeddings.cache import CACHE_DIR, EmbeddingCache
 from embeddings.corpus import CorpusError, load_corpus
 from embeddings.encoder import TextEncoder, load_encoder
-from embeddings.index import CorpusIndex
+from embeddings.index import INDEX_PARTS, CorpusIndex
 from embeddings.lock import BuildBusyError, build_lock, remove_leftovers
 from embeddings.split import segment_articles
 from embeddings.store import parse_store
@@ -144,8 +144,12 @@ def _build_locked(corpus_dir: Path, index_dir: Path, model: str | None, encoder:
                        time.perf_counter() - started, tuple(skipped), index.embedded, index.reused)
 
 
-def index_is_current(corpus_dir: Path, index_dir: Path, model: str | None = None, store: str | None = None) -> bool:
-    """True when the index (`index_dir`, or Milvus for a milvus store) holds exactly this corpus, model and format."""
+def index_is_current(corpus_dir: Path, index_dir: Path, model: str | None = None, store: str | None = None,
+                     on_error: Callable[[CorpusError], None] | None = None) -> bool:
+    """True when the index (`index_dir`, or Milvus for a milvus store) holds exactly this corpus, model and format.
+
+    `on_error` hears about each article file the corpus skips (as a build would).
+    """
     from embeddings.index import corpus_hash
     from embeddings.manifest import IndexLoadError, Manifest
     from embeddings.model_build import resolve_model
@@ -162,22 +166,13 @@ def index_is_current(corpus_dir: Path, index_dir: Path, model: str | None = None
                 return False
         else:
             manifest = Manifest.read(index_dir)
-            if not _index_files_present(Path(index_dir)):
+            if not all((Path(index_dir) / part).exists() for part in INDEX_PARTS):
                 return False
-        articles = load_corpus(Path(corpus_dir), on_error=lambda error: None)
+        articles = load_corpus(Path(corpus_dir), on_error=on_error or (lambda error: None))
     except (IndexLoadError, CorpusError):
         return False
     return (manifest.corpus_hash == corpus_hash(articles) and manifest.model == resolve_model(model)[0]
             and manifest.normalizer == NORMALIZER_NAME and manifest.tokenizer == TOKENIZER_NAME)
-
-
-def _index_files_present(index_dir: Path) -> bool:
-    from embeddings.index import (ARTICLES_FILE, PASSAGE_BM25_DIR, PASSAGE_VECTORS_FILE, PASSAGES_FILE,
-                                  SENTENCE_BM25_DIR, SENTENCE_VECTORS_FILE, SENTENCES_FILE)
-
-    return all((index_dir / name).exists() for name in (
-        ARTICLES_FILE, SENTENCES_FILE, PASSAGES_FILE, SENTENCE_VECTORS_FILE, PASSAGE_VECTORS_FILE,
-        SENTENCE_BM25_DIR, PASSAGE_BM25_DIR))
 
 
 def add_build_arguments(parser: argparse.ArgumentParser) -> None:
@@ -206,10 +201,6 @@ def add_store_argument(parser: argparse.ArgumentParser) -> None:
                              "file (./aluqa.db) or a server (http://host:19530) (default: ALUQA_STORE or local)")
 
 
-def _report_skipped_files(corpus_dir: Path) -> None:
-    load_corpus(Path(corpus_dir), on_error=lambda error: print(f"aluqa build: skipped {error}", file=sys.stderr))
-
-
 def run_build(args: argparse.Namespace) -> int:
     """Run a build from parsed arguments; prints progress and a one-line summary."""
     def stage(label: str) -> None:
@@ -221,8 +212,11 @@ def run_build(args: argparse.Namespace) -> int:
     try:
         spec = parse_store(getattr(args, "store", None))
         # A rebuild of an unchanged corpus would write the same index again: say so instead.
-        if not getattr(args, "full", False) and index_is_current(corpus_dir, index_dir, args.model, store=str(spec)):
-            _report_skipped_files(corpus_dir)
+        skipped = []
+        if not getattr(args, "full", False) and index_is_current(corpus_dir, index_dir, args.model, store=str(spec),
+                                                                  on_error=skipped.append):
+            for error in skipped:
+                print(f"aluqa build: skipped {error}", file=sys.stderr)
             print(f"index at {spec if spec.kind == 'milvus' else index_dir} is up to date "
                   f"(--full rebuilds it all the same)")
             return 0

@@ -41,6 +41,9 @@ SENTENCE_VECTORS_FILE = "sentences.faiss"
 PASSAGE_VECTORS_FILE = "passages.faiss"
 SENTENCE_BM25_DIR = "bm25_sentences"
 PASSAGE_BM25_DIR = "bm25_passages"
+# Every file and folder a saved index consists of (besides the manifest).
+INDEX_PARTS = (ARTICLES_FILE, SENTENCES_FILE, PASSAGES_FILE, SENTENCE_VECTORS_FILE, PASSAGE_VECTORS_FILE,
+               SENTENCE_BM25_DIR, PASSAGE_BM25_DIR)
 
 def corpus_hash(articles: Sequence[Article]) -> str:
     """One hash for the whole corpus: changes when any article is added, removed or edited."""

@@ -84,6 +84,16 @@ def _place_stem(place: str) -> str:
     return _PLACE_SUFFIX.sub("", place)
 
 
+def previous_match(index, sentence) -> str:
+    """The matching form of the sentence before `sentence` in its paragraph ("" for a paragraph's first)."""
+    before = sentence.id - 1
+    if before < 0:
+        return ""
+    other = index.sentences[before]
+    same = other.doc == sentence.doc and other.paragraph == sentence.paragraph
+    return index.sentence_match[before] if same else ""
+
+
 class SentenceAnswerer:
     """Chooses one sentence among the retriever's candidates.
 
@@ -240,15 +250,7 @@ class SentenceAnswerer:
         pool = judged[: self.settings.selector_candidates or self.selector.config.candidates]
         return (pool, [self.index.sentence_match[j.hit.sentence.id] for j in pool],
                 [self._title_match[j.hit.sentence.doc] for j in pool],
-                [self._previous_match(j.hit.sentence) for j in pool])
-
-    def _previous_match(self, sentence) -> str:
-        before = sentence.id - 1
-        if before < 0 or before >= len(self.index.sentences):
-            return ""
-        other = self.index.sentences[before]
-        same = other.doc == sentence.doc and other.paragraph == sentence.paragraph
-        return self.index.sentence_match[before] if same else ""
+                [previous_match(self.index, j.hit.sentence) for j in pool])
 
     def _select(self, question: Question, retrieval: Retrieval, judged: list[Judged], note: str) -> Answer:
         """The cross-encoder reads the top candidates; its logit against "no answer" decides.

@@ -77,6 +77,7 @@ def collect(squad_file: Path) -> list[Group]:
 
     from embeddings.encoder import SentenceTransformerEncoder
     from embeddings.normalize import normalize
+    from qa.answerer import previous_match
     from qa.api import QA, QuestionError, prepare_question
     from qa.evaluate_squad import contains_answer, default_eval_index_dir, ensure_squad_index, read_squad
     from qa.question import DATE, NUMBER, parse_question
@@ -87,9 +88,6 @@ def collect(squad_file: Path) -> list[Group]:
     ready = ensure_squad_index(squad, default_eval_index_dir(squad), encoder, show_progress=True)
     qa = QA(ready.folder, settings=Settings(selector="off"), encoder=encoder)
     index, answerer = qa.index, qa.answerer
-    previous = [p if (a.doc, a.paragraph) == (b.doc, b.paragraph) else ""
-                for a, b, p in zip(index.sentences[:-1], index.sentences[1:], index.sentence_match[:-1])]
-    previous.insert(0, "")
     titles = {doc: normalize(a.title) for doc, a in index.articles.items()}
     items, parsed = [], []
     for item in squad.questions:
@@ -108,7 +106,7 @@ def collect(squad_file: Path) -> list[Group]:
         candidates = tuple(
             Candidate(index.sentence_match[j.hit.sentence.id], titles[j.hit.sentence.doc],
                       item.answerable and contains_answer(j.hit.sentence.text, item.answers), j.confidence,
-                      j.agrees and (j.type_ok or not needs_type), previous[j.hit.sentence.id])
+                      j.agrees and (j.type_ok or not needs_type), previous_match(index, j.hit.sentence))
             for j in judged)
         groups.append(Group(squad.name, _article_key(item.doc), question.match, item.answerable, candidates))
     return groups

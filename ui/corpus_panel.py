@@ -57,15 +57,12 @@ def upload(qa: Any, files: list[str] | str | None, lang: str = DEFAULT_LANGUAGE)
     paths = [files] if isinstance(files, str) else list(files or [])
     if not paths:
         return upload_message((), (), (), lang=lang), list_articles(qa, lang)
-    try:
+
+    def add():
         report = add_to_qa(qa, paths)
-        message = upload_message(report.added, report.present, report.refused, report.summary, lang)
-    except (CorpusError, IndexLoadError, BuildBusyError) as error:
-        message = f"<p>{escape_text(t(lang, 'add_failed', error=error))}</p>"
-    except Exception:
-        logger.exception("adding %s failed", paths)
-        message = f"<p>{t(lang, 'unexpected')}</p>"
-    return message, list_articles(qa, lang)
+        return upload_message(report.added, report.present, report.refused, report.summary, lang)
+
+    return _change_corpus(qa, add, "add_failed", f"adding {paths}", lang)
 
 
 def remove(qa: Any, doc: str | None, lang: str = DEFAULT_LANGUAGE) -> tuple[str, str]:
@@ -78,13 +75,23 @@ def remove(qa: Any, doc: str | None, lang: str = DEFAULT_LANGUAGE) -> tuple[str,
 
     if not doc:
         return f"<p>{t(lang, 'remove_pick_first')}</p>", list_articles(qa, lang)
-    try:
+
+    def remove_one():
         report = remove_from_qa(qa, [doc])
-        message = remove_message(report.removed, report.refused, report.summary, lang)
+        return remove_message(report.removed, report.refused, report.summary, lang)
+
+    return _change_corpus(qa, remove_one, "remove_failed", f"removing {doc}", lang)
+
+
+def _change_corpus(qa: Any, change, failed_key: str, what: str, lang: str) -> tuple[str, str]:
+    """Run `change() -> message`; a corpus or index error becomes the `failed_key` message, anything
+    else is logged and shown as unexpected. Returns the message and the refreshed article list."""
+    try:
+        message = change()
     except (CorpusError, IndexLoadError, BuildBusyError) as error:
-        message = f"<p>{escape_text(t(lang, 'remove_failed', error=error))}</p>"
+        message = f"<p>{escape_text(t(lang, failed_key, error=error))}</p>"
     except Exception:
-        logger.exception("removing %s failed", doc)
+        logger.exception("%s failed", what)
         message = f"<p>{t(lang, 'unexpected')}</p>"
     return message, list_articles(qa, lang)
 
