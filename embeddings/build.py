@@ -18,6 +18,7 @@ from embeddings.index import INDEX_PARTS, CorpusIndex
 from embeddings.lock import BuildBusyError, build_lock, remove_leftovers
 from embeddings.split import segment_articles
 from embeddings.store import parse_store
+from embeddings.background import BackgroundTask
 from embeddings.tokenize import load_in_background
 
 logger = logging.getLogger(__name__)
@@ -126,6 +127,8 @@ def _build_locked(corpus_dir: Path, index_dir: Path, model: str | None, encoder:
     # without importing torch (docs/performance.md), so a rebuild that embeds one
     # article does not pay a large fixed cost.
     encoder = encoder or load_encoder(model)
+    # Its vocabulary loads off the GIL while the articles are split (cached texts may leave nothing to embed).
+    BackgroundTask(getattr(encoder, "warm_up", lambda: None), name="aluqa-encoder-load")
     spec = parse_store(store)
     if spec.kind == "milvus":
         from embeddings.milvus_write import sync_milvus

@@ -352,11 +352,18 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip the ONNX export that questions are answered with")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    from embeddings.onnx_runtime import TOKENIZER_FILE
+    from embeddings.subword import ensure_sentencepiece
+
     try:
         folder = build_default_model(args.out, force=args.force)
         print(folder)
         if args.out is None and not args.no_onnx:
-            print(build_default_onnx(force=args.force))
+            onnx_folder = build_default_onnx(force=args.force)
+            print(onnx_folder)
+            # The fast-loading form of the vocabulary, for the question encoder and the answer selector.
+            for tokenizer in (folder / TOKENIZER_FILE, onnx_folder / TOKENIZER_FILE):
+                ensure_sentencepiece(tokenizer)
     except ModelBuildError as exc:
         logger.error("error: %s", exc)
         return 1

@@ -1,9 +1,9 @@
-"""Running exported transformer models with ONNX Runtime and `tokenizers`, without torch.
+"""Running exported transformer models with ONNX Runtime, without torch.
 
 The question path imports this module, never torch, transformers or
-sentence-transformers: those cost about 10 s to import, ONNX Runtime and
-`tokenizers` about 0.2 s. The ONNX files are written at set-up by
-`embeddings.onnx_export` (which does need torch).
+sentence-transformers: those cost about 10 s to import, ONNX Runtime about
+0.2 s. The ONNX files are written at set-up by `embeddings.onnx_export`
+(which does need torch); token ids come from `embeddings.subword`.
 
 Two layers:
 
@@ -20,12 +20,13 @@ Two layers:
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from embeddings.subword import load_tokenizer
 
 ONNX_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -125,28 +126,6 @@ def _load_table(path: Path) -> np.ndarray:
 
 
 _TABLES: dict = {}  # (device, inode) of a table file -> its memory map
-
-
-def load_tokenizer(path: Path | str):
-    """The `tokenizers.Tokenizer` of a tokenizer.json, without truncation or padding.
-
-    One object per distinct file content, shared: the question encoder and the
-    answer selector use the same 17 MB vocabulary, and parsing it costs close
-    to a second at every start.
-    """
-    data = Path(path).read_bytes()
-    digest = hashlib.blake2b(data, digest_size=16).hexdigest()
-    if digest not in _TOKENIZERS:
-        from tokenizers import Tokenizer
-
-        tokenizer = Tokenizer.from_str(data.decode("utf-8"))
-        tokenizer.no_truncation()  # each user cuts its own inputs (see `truncate`)
-        tokenizer.no_padding()
-        _TOKENIZERS[digest] = tokenizer
-    return _TOKENIZERS[digest]
-
-
-_TOKENIZERS: dict = {}  # tokenizer.json content digest -> its Tokenizer
 
 
 def truncate(token_ids: list[int], max_length: int) -> list[int]:
@@ -254,7 +233,7 @@ class OnnxEncoder:
     def _tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         if self._tokenizer is None:
             self._tokenizer = load_tokenizer(self.folder / TOKENIZER_FILE)
-        return [truncate(encoding.ids, self._max_length) for encoding in self._tokenizer.encode_batch(list(texts))]
+        return [truncate(ids, self._max_length) for ids in self._tokenizer.encode(texts)]
 
     def _encode(self, model: OnnxModel, texts: Sequence[str], prefix: str, show_progress: bool) -> np.ndarray:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)

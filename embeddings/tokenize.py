@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 from functools import lru_cache
 
+from embeddings.background import BackgroundTask
 from embeddings.normalize import normalize
 
 # Recorded in the manifest; the retriever rebuilds exactly this tokenizer from
@@ -36,7 +36,7 @@ def _jieba():
     return jieba
 
 
-def load_in_background() -> threading.Thread:
+def load_in_background() -> BackgroundTask:
     """Start loading jieba's dictionary and OpenCC's tables in a thread; join it before the first question.
 
     Both take a few tenths of a second at every process start; a question
@@ -46,9 +46,7 @@ def load_in_background() -> threading.Thread:
         _jieba()
         normalize("鋁")
 
-    thread = threading.Thread(target=load, name="aluqa-tokenizer-load", daemon=True)
-    thread.start()
-    return thread
+    return BackgroundTask(load, name="aluqa-dictionaries-load")
 
 
 def tokenize_normalized(normalized_text: str) -> list[str]:

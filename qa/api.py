@@ -128,6 +128,7 @@ class QA:
         from qa.crosslingual import EnglishQueryExpander
         from qa.retriever import HybridRetriever
 
+        from embeddings.background import BackgroundTask
         from embeddings.store import parse_store
         from embeddings.tokenize import load_in_background
 
@@ -150,6 +151,8 @@ class QA:
 
             raise IndexMismatchError(f"the model gives {encoder.dimension}-dim vectors, the index holds "
                                      f"{index.manifest.dimension}; {rebuild_hint(settings.index_dir)}")
+        # The vocabulary and the session load off the GIL, beside the selector's and the dictionaries.
+        encoder_loading = BackgroundTask(getattr(encoder, "warm_up", lambda: None), name="aluqa-encoder-load")
         translator = EnglishQueryExpander(index.vocabulary())
         selector = None
         if settings.selector == "trained":
@@ -157,6 +160,7 @@ class QA:
 
             selector = default_selector()
             selector.warm_up()
+        encoder_loading.join()
         dictionaries_loading.join()
         return _Pipeline(HybridRetriever(index, encoder, settings), SentenceAnswerer(index, settings, selector=selector),
                          translator.translate)

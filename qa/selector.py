@@ -191,9 +191,9 @@ def export_selector(weights: Path = SELECTOR_WEIGHTS, card: Path = SELECTOR_CARD
     base = Path(resolve_model(DEFAULT_MODEL)[1])
     module = load_delta(build_module(base, config.frozen_layers), weights)
     tokenizer = _tokenizer(base)
-    question, sentence, title, previous = (list(e.ids) for e in tokenizer.encode_batch(
+    question, sentence, title, previous = tokenizer.encode(
         ["2022年百色市铝产业总产值是多少?", "2022年,全市铝产业总产值1045亿元,占广西铝产业的80%以上。", "百色铝产业",
-         "百色是广西的铝产业基地。"], add_special_tokens=False))
+         "百色是广西的铝产业基地。"], add_special_tokens=False)
     check = [[pair_ids(question, sentence, title, config, previous), pair_ids(question[:4], sentence[:6], [], config)],
              [pair_ids(question, sentence, title, config)]]
     try:
@@ -213,7 +213,7 @@ def _read_config(weights: Path, card: Path) -> SelectorConfig:
 
 
 def _tokenizer(base: Path):
-    from embeddings.onnx_runtime import load_tokenizer
+    from embeddings.subword import load_tokenizer
 
     # Shared with the question encoder (same vocabulary); `pair_ids` cuts each part to its share.
     return load_tokenizer(base / "tokenizer.json")
@@ -249,13 +249,14 @@ class AnswerSelector:
         if not path.is_file():
             logger.warning("exporting the answer selector to ONNX (once; `make model` does it at set-up)")
             export_selector(self.weights, self.card)
+        model = OnnxModel(path, threads=self._threads)
+        model.session()  # first: the vocabulary may be loading in the encoder's thread meanwhile
         self._tokenizer = _tokenizer(Path(resolve_model(DEFAULT_MODEL)[1]))
-        self._model = OnnxModel(path, threads=self._threads)
-        self._model.session()
+        self._model = model
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         self.warm_up()
-        return [list(e.ids) for e in self._tokenizer.encode_batch(list(texts), add_special_tokens=False)]
+        return self._tokenizer.encode(texts, add_special_tokens=False)
 
     def score(self, question: str, sentences: Sequence[str], titles: Sequence[str],
               previous: Sequence[str] | None = None) -> np.ndarray:

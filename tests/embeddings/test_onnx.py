@@ -192,15 +192,19 @@ def test_one_tokenizer_per_vocabulary_and_truncation_keeps_the_closing_token(tmp
     from tokenizers.models import WordLevel
     from tokenizers.pre_tokenizers import Whitespace
 
-    from embeddings.onnx_runtime import load_tokenizer, truncate
+    from embeddings.onnx_runtime import truncate
+    from embeddings.subword import HuggingFaceTokenizer, load_tokenizer
 
     tokenizer = Tokenizer(WordLevel({"<unk>": 0, "铝": 1, "产业": 2}, unk_token="<unk>"))
     tokenizer.pre_tokenizer = Whitespace()
-    for name in ("a.json", "b.json"):
-        tokenizer.save(str(tmp_path / name))
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        tokenizer.save(str(tmp_path / name / "tokenizer.json"))
     # The encoder's and the selector's copies of one vocabulary give one object, parsed once.
-    assert load_tokenizer(tmp_path / "a.json") is load_tokenizer(tmp_path / "b.json")
-    assert load_tokenizer(tmp_path / "a.json").encode("铝 产业 铝").ids == [1, 2, 1]
+    assert load_tokenizer(tmp_path / "a" / "tokenizer.json") is load_tokenizer(tmp_path / "b" / "tokenizer.json")
+    # Not a unigram vocabulary: no SentencePiece form, the tokenizers library serves it.
+    assert isinstance(load_tokenizer(tmp_path / "a" / "tokenizer.json"), HuggingFaceTokenizer)
+    assert load_tokenizer(tmp_path / "a" / "tokenizer.json").encode(["铝 产业 铝"], add_special_tokens=False) == [[1, 2, 1]]
     assert truncate([0, 5, 6, 7, 2], 4) == [0, 5, 6, 2]
     assert truncate([0, 5, 2], 4) == [0, 5, 2]
 
