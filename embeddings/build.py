@@ -13,12 +13,11 @@ from typing import Callable
 
 from embeddings.cache import CACHE_DIR, EmbeddingCache
 from embeddings.corpus import CorpusError, load_corpus
-from embeddings.encoder import TextEncoder, load_encoder
+from embeddings.encoder import TextEncoder, load_encoder, warm_up_in_background
 from embeddings.index import INDEX_PARTS, CorpusIndex
 from embeddings.lock import BuildBusyError, build_lock, remove_leftovers
 from embeddings.split import segment_articles
 from embeddings.store import parse_store
-from embeddings.background import BackgroundTask
 from embeddings.tokenize import load_in_background
 
 logger = logging.getLogger(__name__)
@@ -115,20 +114,18 @@ def _build_locked(corpus_dir: Path, index_dir: Path, model: str | None, encoder:
         logger.warning("skipped: %s", error)
         skipped.append(str(error))
 
-    # jieba's dictionary (for the BM25 tokens) loads in a thread while the corpus
-    # is read and the model's tokenizer parsed; the first tokenization waits for it.
+    # ONNX Runtime for the default model: its vectors agree with sentence-transformers'
+    # (cosine >= 0.999, tests/embeddings/test_onnx.py), it embeds faster and starts
+    # without importing torch (docs/performance.md), so a rebuild that embeds one
+    # article does not pay a large fixed cost. Its vocabulary and session load in a
+    # thread, off the GIL; then jieba's dictionary (for the BM25 tokens), which holds
+    # the GIL while it loads, so it is started second. Both overlap reading the corpus.
+    encoder = encoder or load_encoder(model)
+    warm_up_in_background(encoder, for_documents=True)  # unused when every text is cached: harmless
     load_in_background()
     articles = load_corpus(Path(corpus_dir), on_error=skip)
     if not articles:
         raise CorpusError(f"no usable article in {corpus_dir}")
-    # Cheap: the model itself loads only when some text has to be embedded. ONNX
-    # Runtime for the default model: its vectors agree with sentence-transformers'
-    # (cosine >= 0.999, tests/embeddings/test_onnx.py), it embeds faster and starts
-    # without importing torch (docs/performance.md), so a rebuild that embeds one
-    # article does not pay a large fixed cost.
-    encoder = encoder or load_encoder(model)
-    # Its vocabulary loads off the GIL while the articles are split (cached texts may leave nothing to embed).
-    BackgroundTask(getattr(encoder, "warm_up", lambda: None), name="aluqa-encoder-load")
     spec = parse_store(store)
     if spec.kind == "milvus":
         from embeddings.milvus_write import sync_milvus

@@ -15,6 +15,8 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from embeddings.background import BackgroundTask
+
 logger = logging.getLogger(__name__)
 
 
@@ -70,6 +72,18 @@ class TextEncoder(Protocol):
 
 
 RUNTIMES = ("auto", "onnx", "sentence-transformers")
+
+
+def warm_up_in_background(encoder: TextEncoder, for_documents: bool = False) -> BackgroundTask:
+    """Load the encoder's model in a thread; `join()` waits for it and raises its error.
+
+    ONNX Runtime and SentencePiece load with the GIL released, so started
+    before jieba's dictionary (which holds the GIL while it loads) the two
+    overlap on two cores. Encoders without `warm_up` load on first use.
+    """
+    warm_up = getattr(encoder, "warm_up", None)
+    return BackgroundTask((lambda: warm_up(for_documents=for_documents)) if warm_up else (lambda: None),
+                          name="aluqa-encoder-load")
 
 
 class EncoderError(RuntimeError):
@@ -139,8 +153,8 @@ class SentenceTransformerEncoder:
         self.quantize = quantize
         self._model = None
 
-    def warm_up(self) -> None:
-        """Load the model once; later calls do nothing."""
+    def warm_up(self, for_documents: bool = False) -> None:
+        """Load the model once (one model serves questions and documents); later calls do nothing."""
         if self._model is not None:
             return
         # Nothing may be fetched from a model hub at run time: fail fast instead.

@@ -21,6 +21,7 @@ Two layers:
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -68,30 +69,35 @@ class OnnxModel:
         self.threads = threads
         self._session = None
         self._table = None  # the memory-mapped token embedding table, when the graph takes one
+        # A warm-up thread may be creating the session when the first batch arrives: wait for it, not make two.
+        self._creating = threading.Lock()
 
     def session(self):
         """The onnxruntime.InferenceSession, created once."""
-        if self._session is None:
-            import onnxruntime as ort
+        with self._creating:
+            return self._session or self._create_session()
 
-            if not self.path.is_file():
-                raise OnnxModelError(f"no ONNX model at {self.path}; run `make model` "
-                                     "(python -m embeddings.model_build) to export it")
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = self.threads or 0  # 0: ONNX Runtime's default, every core
-            options.inter_op_num_threads = 1
-            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            # Worker threads that spin while waiting steal the core from the thread doing
-            # the work when other processes already hold the cores.
-            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-            options.log_severity_level = 3  # errors only: nothing on stderr of `aluqa ask`
-            try:
-                self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-            except Exception as exc:  # onnxruntime raises its own exception types
-                raise OnnxModelError(f"cannot load the ONNX model {self.path} ({exc}); re-export it with "
-                                     "`python -m embeddings.model_build --force`") from exc
-            if any(i.name == TOKEN_EMBEDDINGS for i in self._session.get_inputs()):
-                self._table = _load_table(table_path(self.path))
+    def _create_session(self):
+        import onnxruntime as ort
+
+        if not self.path.is_file():
+            raise OnnxModelError(f"no ONNX model at {self.path}; run `make model` "
+                                 "(python -m embeddings.model_build) to export it")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads or 0  # 0: ONNX Runtime's default, every core
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # Worker threads that spin while waiting steal the core from the thread doing
+        # the work when other processes already hold the cores.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3  # errors only: nothing on stderr of `aluqa ask`
+        try:
+            self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise OnnxModelError(f"cannot load the ONNX model {self.path} ({exc}); re-export it with "
+                                 "`python -m embeddings.model_build --force`") from exc
+        if any(i.name == TOKEN_EMBEDDINGS for i in self._session.get_inputs()):
+            self._table = _load_table(table_path(self.path))
         return self._session
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
@@ -225,10 +231,10 @@ class OnnxEncoder:
         self._query_model = OnnxModel(self.folder / ONNX_FILE, threads=query_threads)
         self._document_model = OnnxModel(self.folder / ONNX_FILE, threads=document_threads)
 
-    def warm_up(self) -> None:
-        """Load the tokenizer and the question session now rather than on the first question."""
+    def warm_up(self, for_documents: bool = False) -> None:
+        """Load the tokenizer and the question session (or the documents' one) now rather than on first use."""
         self._tokenize(["warm up"])
-        self._query_model.session()
+        (self._document_model if for_documents else self._query_model).session()
 
     def _tokenize(self, texts: Sequence[str]) -> list[list[int]]:
         if self._tokenizer is None:

@@ -122,18 +122,27 @@ class QA:
             self._ready = None
 
     def _load(self):
-        from embeddings.encoder import load_encoder
+        from embeddings.background import BackgroundTask
+        from embeddings.encoder import load_encoder, warm_up_in_background
         from embeddings.index import CorpusIndex
         from qa.answerer import SentenceAnswerer
         from qa.crosslingual import EnglishQueryExpander
         from qa.retriever import HybridRetriever
 
-        from embeddings.background import BackgroundTask
         from embeddings.store import parse_store
         from embeddings.tokenize import load_in_background
 
         settings = self.settings
-        # jieba's and OpenCC's dictionaries load while the index and the models do; joined before returning.
+        # Start-up work in threads, joined before returning. First what loads off the GIL
+        # (ONNX Runtime sessions, the SentencePiece vocabulary the selector shares with the
+        # encoder), then jieba's and OpenCC's dictionaries, which hold it; meanwhile the index.
+        selector = None
+        selector_loading = None
+        if settings.selector == "trained":
+            from qa.selector import default_selector
+
+            selector = default_selector()
+            selector_loading = BackgroundTask(selector.warm_up, name="aluqa-selector-load")
         dictionaries_loading = load_in_background()
         spec = parse_store(settings.store)
         if spec.kind == "milvus":
@@ -151,17 +160,11 @@ class QA:
 
             raise IndexMismatchError(f"the model gives {encoder.dimension}-dim vectors, the index holds "
                                      f"{index.manifest.dimension}; {rebuild_hint(settings.index_dir)}")
-        # The vocabulary and the session load off the GIL, beside the selector's and the dictionaries.
-        encoder_loading = BackgroundTask(getattr(encoder, "warm_up", lambda: None), name="aluqa-encoder-load")
+        encoder_loading = warm_up_in_background(encoder)
         translator = EnglishQueryExpander(index.vocabulary())
-        selector = None
-        if settings.selector == "trained":
-            from qa.selector import default_selector
-
-            selector = default_selector()
-            selector.warm_up()
-        encoder_loading.join()
-        dictionaries_loading.join()
+        for loading in (selector_loading, encoder_loading, dictionaries_loading):
+            if loading is not None:
+                loading.join()
         return _Pipeline(HybridRetriever(index, encoder, settings), SentenceAnswerer(index, settings, selector=selector),
                          translator.translate)
 
