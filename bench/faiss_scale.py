@@ -82,14 +82,24 @@ def index_bytes(index) -> int:
         return os.path.getsize(path)
 
 
+SEARCH_THREADS = 1  # OpenMP threads while searching: one, as `CorpusIndex.load` sets for questions (--search-threads)
+
+
 def time_search(index, queries: np.ndarray, k: int) -> tuple[list[float], np.ndarray]:
     """Per-question search times (ms), one question per call as the retriever does, and the ids found."""
+    import faiss
+
     times, found = [], []
-    for row in range(len(queries)):
-        started = time.perf_counter()
-        _, ids = index.search(queries[row:row + 1], k)
-        times.append((time.perf_counter() - started) * 1000)
-        found.append(ids[0])
+    building_threads = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(SEARCH_THREADS)
+    try:
+        for row in range(len(queries)):
+            started = time.perf_counter()
+            _, ids = index.search(queries[row:row + 1], k)
+            times.append((time.perf_counter() - started) * 1000)
+            found.append(ids[0])
+    finally:
+        faiss.omp_set_num_threads(building_threads)
     return times, np.array(found)
 
 
@@ -152,9 +162,13 @@ def main(argv=None) -> int:
                         "parameter, e.g. nprobe=32,64,128 (one build, several settings)")
     parser.add_argument("--no-picked", action="store_true", help="skip the index make_vector_index picks "
                         "(its build takes 20+ minutes at 1M)")
+    parser.add_argument("--search-threads", type=int, default=1,
+                        help="OpenMP threads while timing searches (default 1, as AluQA searches)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON here ('-': stdout)")
     args = parser.parse_args(argv)
+    global SEARCH_THREADS
+    SEARCH_THREADS = args.search_threads
 
     import faiss
 
@@ -218,7 +232,7 @@ def main(argv=None) -> int:
     print_table(rows, ("size", "index", "type", "build_s", "p50_ms", "p95_ms", "speedup_vs_exact", "recall@10",
                        "size_mb", "rss_delta_mb"), title=f"FAISS search, {args.data} data, dim {args.dim}, k={args.k}")
     write_json(args.json, {"data": args.data, "k": args.k, "rows": rows, "machine": machine_notes(),
-                           "omp_threads": faiss.omp_get_max_threads()})
+                           "omp_threads": faiss.omp_get_max_threads(), "search_threads": SEARCH_THREADS})
     return 0
 
 

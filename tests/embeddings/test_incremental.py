@@ -174,19 +174,23 @@ def test_cached_vectors_equal_fresh_ones(corpus, tmp_path, counting, stub_encode
     np.testing.assert_allclose(stored, stub_encoder.encode_documents(index.sentence_match), atol=1e-6)
 
 
-@pytest.mark.parametrize(("min_energy", "recorded"), [
-    (0.0, "IndexRefineFlat(project 256->64,IndexHNSWFlat(dim=64,"),
+@pytest.mark.parametrize(("limits", "recorded"), [
+    ({"MIN_PROJECTED_ENERGY": 0.0}, "IndexRefineFlat(project 256->64,IndexHNSWFlat(dim=64,"),
     # Projecting would keep too little of the vectors' energy: a graph over all dims.
-    (1.0, "IndexHNSWFlat(dim=256,"),
+    ({"MIN_PROJECTED_ENERGY": 1.0}, "IndexHNSWFlat(dim=256,"),
+    # Beyond the inverted file's limit (every list searched: four lists of 50 sentences).
+    ({"IVF_INDEX_FROM": 150},
+     "IndexRefineFlat(IndexIVFPQFastScan(dim=256,lists=4,nprobe=4,pq=128x4),k_factor=64)"),
 ])
 def test_large_corpus_gets_an_approximate_index_recorded_in_the_manifest(corpus, tmp_path, counting, stub_encoder,
-                                                                        monkeypatch, min_energy, recorded):
+                                                                        monkeypatch, limits, recorded):
     import embeddings.vector_index as vector_index
 
-    # The seeds are far below the real limit; lowering it exercises the approximate branch.
+    # The seeds are far below the real limits; lowering them exercises the approximate branches.
     monkeypatch.setattr(vector_index, "FLAT_INDEX_LIMIT", 100)
     monkeypatch.setattr(vector_index, "PROJECTED_DIM", 64)
-    monkeypatch.setattr(vector_index, "MIN_PROJECTED_ENERGY", min_energy)
+    for name, value in limits.items():
+        monkeypatch.setattr(vector_index, name, value)
     index_dir = tmp_path / "index"
     build_index(corpus, index_dir, encoder=counting)
     index = CorpusIndex.load(index_dir)
