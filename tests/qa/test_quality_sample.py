@@ -45,3 +45,25 @@ def test_sample_accuracy(name, bar, tmp_path, real_qa):
     assert figures["sentence_accuracy_at_1"] >= bar, (figures, misses)
     assert figures["passage_recall_at_5"] >= 0.97, figures
     assert all(contains_answer(o.sentence, o.question.answers) == o.correct for o in report.outcomes)
+
+
+@pytest.mark.slow
+def test_cmrc_sample_on_milvus_is_within_a_point_of_the_local_index(tmp_path, real_qa):
+    """The same sample answered from a Milvus Lite index and from the local one, same model, same questions."""
+    from embeddings.milvus_write import sync_milvus
+    from qa.api import QA
+
+    source = SHARED / "data" / "cmrc2018_dev.json"
+    if not source.is_file():
+        pytest.skip(f"{source} not found")
+    squad = read_squad(sample_file(source, tmp_path / "cmrc2018_dev-sample.json"))
+    encoder = real_qa.retriever.encoder
+    local = QA(ensure_squad_index(squad, tmp_path / "index", encoder).folder, encoder=encoder)
+    uri = str(tmp_path / "cmrc-sample.db")
+    sync_milvus(uri, list(squad.articles), encoder, full=True)
+    milvus = QA(settings=real_qa.settings.with_(store=f"milvus:{uri}"), encoder=encoder)
+    figures = {name: evaluate_squad(qa, squad.questions, progress=False).figures()
+               for name, qa in (("local", local), ("milvus", milvus))}
+    assert figures["milvus"]["questions"] == figures["local"]["questions"] >= 60
+    assert abs(figures["milvus"]["sentence_accuracy_at_1"] - figures["local"]["sentence_accuracy_at_1"]) <= 0.01, \
+        figures
