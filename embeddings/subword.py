@@ -89,7 +89,9 @@ class SentencePieceTokenizer:
             model_file=path, add_dummy_prefix=False, escape_whitespaces=False, remove_extra_whitespaces=False)
         model = self._model
         self._specials = dict(special_tokens)
-        self._special_pattern = re.compile("|".join(re.escape(p) for p in sorted(self._specials, key=len, reverse=True)))
+        # Longest first, so that no special token is cut by a shorter one it starts with.
+        self._special_pattern = re.compile("|".join(re.escape(p) for p in sorted(self._specials, key=len, reverse=True))
+                                           or r"(?!)")  # none: a pattern that never matches
         self._bos, self._eos = model.bos_id(), model.eos_id()
         self._space = model.piece_to_id(_SPACE)
 
