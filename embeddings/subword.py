@@ -87,13 +87,12 @@ class SentencePieceTokenizer:
         # The character map alone, whitespace kept: tells whether a text ends in a space once normalised.
         self._normalizer = sentencepiece.SentencePieceNormalizer(
             model_file=path, add_dummy_prefix=False, escape_whitespaces=False, remove_extra_whitespaces=False)
-        model = self._model
         self._specials = dict(special_tokens)
         # Longest first, so that no special token is cut by a shorter one it starts with.
         self._special_pattern = re.compile("|".join(re.escape(p) for p in sorted(self._specials, key=len, reverse=True))
                                            or r"(?!)")  # none: a pattern that never matches
-        self._bos, self._eos = model.bos_id(), model.eos_id()
-        self._space = model.piece_to_id(_SPACE)
+        self._bos, self._eos = self._model.bos_id(), self._model.eos_id()
+        self._space = self._model.piece_to_id(_SPACE)
 
     def encode(self, texts: Sequence[str], add_special_tokens: bool = True) -> list[list[int]]:
         return [self._encode_one(text, add_special_tokens) for text in texts]
@@ -173,10 +172,11 @@ def _read_marker(path: Path) -> dict | None:
     return marker
 
 
-def _write_marker(path: Path, **fields) -> None:
+def _write_marker(path: Path, raw: bytes, **fields) -> None:
+    """Record the conversion's outcome for the JSON whose bytes are `raw`."""
     status = path.stat()
     marker = {**fields, "json_size": status.st_size, "json_mtime_ns": status.st_mtime_ns,
-              "source": hashlib.blake2b(path.read_bytes(), digest_size=16).hexdigest()}
+              "source": hashlib.blake2b(raw, digest_size=16).hexdigest()}
     target = path.with_name(SENTENCEPIECE_MARKER)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
     tmp.write_text(json.dumps(marker, ensure_ascii=False), encoding="utf-8")
@@ -192,35 +192,34 @@ def convert_to_sentencepiece(path: Path | str) -> bool:
     `onnx`, installed at set-up), not at question time.
     """
     path = Path(path)
+    model_path = path.with_name(SENTENCEPIECE_FILE)
+    tmp = model_path.with_name(f".{model_path.name}.tmp-{os.getpid()}")
     try:
+        raw = path.read_bytes()  # read once: parsed, hashed for the marker, and the reference tokenizer
         try:
-            spec = json.loads(path.read_text(encoding="utf-8"))
-            proto, special_tokens = _model_proto(spec)
+            proto, special_tokens = _model_proto(json.loads(raw))
         except (ValueError, KeyError, TypeError, IndexError) as exc:
             logger.info("keeping the tokenizers library for %s: %s", path, exc)
-            _write_marker(path, matches_tokenizers=False, why=str(exc))
+            _write_marker(path, raw, matches_tokenizers=False, why=str(exc))
             return False
-        model_path = path.with_name(SENTENCEPIECE_FILE)
-        tmp = model_path.with_name(f".{model_path.name}.tmp-{os.getpid()}")
-        try:
-            tmp.write_bytes(proto)
-            converted = SentencePieceTokenizer(tmp, special_tokens)
-            reference = HuggingFaceTokenizer.from_file(path)
-            same = all(converted.encode(CHECK_SAMPLE, specials) == reference.encode(CHECK_SAMPLE, specials)
-                       for specials in (True, False))
-            if not same:
-                logger.warning("the SentencePiece form of %s tokenises differently; keeping the tokenizers library",
-                               path)
-                _write_marker(path, matches_tokenizers=False, why="different ids on the check sample")
-                return False
-            os.replace(tmp, model_path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        _write_marker(path, matches_tokenizers=True, special_tokens=special_tokens)
+        tmp.write_bytes(proto)
+        converted = SentencePieceTokenizer(tmp, special_tokens)
+        from tokenizers import Tokenizer
+
+        reference = HuggingFaceTokenizer(Tokenizer.from_str(raw.decode("utf-8")))
+        if not all(converted.encode(CHECK_SAMPLE, specials) == reference.encode(CHECK_SAMPLE, specials)
+                   for specials in (True, False)):
+            logger.warning("the SentencePiece form of %s tokenises differently; keeping the tokenizers library", path)
+            _write_marker(path, raw, matches_tokenizers=False, why="different ids on the check sample")
+            return False
+        os.replace(tmp, model_path)
+        _write_marker(path, raw, matches_tokenizers=True, special_tokens=special_tokens)
         return True
     except OSError as exc:  # e.g. a read-only folder: the JSON still works
         logger.warning("cannot write the SentencePiece form of %s (%s); keeping the tokenizers library", path, exc)
         return False
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _model_proto(spec: dict) -> tuple[bytes, dict[str, int]]:
