@@ -100,6 +100,12 @@ def connect(uri: str):
     with _CLIENTS_LOCK:
         if uri in _CLIENTS:
             return _CLIENTS[uri]
+    folder = Path(uri).expanduser().parent
+    if is_lite(uri) and not folder.is_dir():
+        # Checked here rather than left to Milvus Lite: its server, failing to start
+        # there, can leave a thread behind that aborts the process at exit.
+        raise MilvusUnavailableError(f"cannot reach Milvus at {uri} (no folder {folder}); create the folder, "
+                                     f"or give a Milvus Lite file in an existing one such as milvus:./aluqa.db")
     try:
         # A server that does not answer fails after `timeout` seconds instead of retrying for minutes.
         client = MilvusClient(uri=uri, timeout=10)

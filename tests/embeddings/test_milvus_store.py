@@ -156,6 +156,7 @@ def test_unreachable_milvus_and_missing_index_give_one_clear_line(tmp_path):
     assert not (tmp_path / "empty.db").exists(), "asking must not leave an empty Milvus Lite file behind"
     result = _cli("build", "--corpus", str(SEEDS), "--store", "milvus:/nonexistent/dir/a.db")
     assert result.returncode == 3 and "cannot reach Milvus at /nonexistent/dir/a.db" in result.stderr
+    assert "no folder /nonexistent/dir" in result.stderr
     assert "Traceback" not in result.stderr
 
 
