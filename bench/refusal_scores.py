@@ -56,6 +56,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     work = args.work or default_cache_dir() / "selector-train"
+    if not (work / "logits-validation.json").is_file():
+        raise SystemExit(f"no validation logits in {work}: run python -m qa.train_selector first (or pass --work)")
     groups = [g for g in load_groups(work, [args.data / name for name in TRAINING_FILES]) if g.validation]
     logits = [np.asarray(v, dtype=np.float64) for v in json.loads((work / "logits-validation.json").read_text())]
     if len(logits) != len(groups):
