@@ -38,6 +38,7 @@ def main(argv=None) -> int:
     from embeddings.encoder import SentenceTransformerEncoder
     from embeddings.milvus_store import HNSW_EF_MIN, collection, encode_tokens
     from embeddings.milvus_write import sync_milvus
+    from embeddings.store import SENTENCES
     from qa.api import QA, QuestionError, prepare_question
     from qa.evaluate_squad import contains_answer, read_squad
     from qa.question import parse_question
@@ -80,10 +81,9 @@ def main(argv=None) -> int:
                 AnnSearchRequest(data=[encode_tokens(question.tokens) or "x"], anns_field="sparse", limit=k_dense,
                                  param={"metric_type": "BM25"}),
             ]
-            result = store.client.hybrid_search(collection("sentences"), reqs=requests, ranker=ranker, limit=pool,
+            result = store.client.hybrid_search(collection(SENTENCES), reqs=requests, ranker=ranker, limit=pool,
                                                 output_fields=["pk"])
-            keys = store.keys["sentences"]
-            return [keys[hit["pk"] if "pk" in hit else hit["id"]] for hit in result[0]]
+            return store._hits(SENTENCES, result).ids.tolist()  # row keys to sentence ids, as the store's searches
         return ranked
 
     def own_fusion(question, vector) -> list[int]:

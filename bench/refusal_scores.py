@@ -28,15 +28,6 @@ from bench.common import print_table, write_json
 PART_A = "chinesesquad2_dev_a"
 
 
-def roc_auc(positive: np.ndarray, negative: np.ndarray) -> float:
-    """P(score of a random positive > score of a random negative), ties counted half."""
-    if positive.size == 0 or negative.size == 0:
-        return float("nan")
-    greater = (positive[:, None] > negative[None, :]).mean()
-    ties = (positive[:, None] == negative[None, :]).mean()
-    return float(greater + ties / 2)
-
-
 def refused_at(scores: np.ndarray, answerable: np.ndarray, reference: np.ndarray, share: float) -> float:
     """Unanswerable refused when the threshold refuses `share` of the `reference` answerable questions."""
     ordered = np.sort(scores[reference])
@@ -45,6 +36,8 @@ def refused_at(scores: np.ndarray, answerable: np.ndarray, reference: np.ndarray
 
 
 def main(argv=None) -> int:
+    from sklearn.metrics import roc_auc_score
+
     from embeddings.model_build import default_cache_dir
     from qa.selector import SelectorConfig, choose
     from qa.train_selector import DATA_DIR, TRAINING_FILES, load_groups
@@ -92,7 +85,7 @@ def main(argv=None) -> int:
         scores = np.asarray(values)
         rows.append({
             "score": name,
-            "AUC part A": round(roc_auc(scores[part_a & answerable], scores[part_a & ~answerable]), 3),
+            "AUC part A": round(float(roc_auc_score(answerable[part_a], scores[part_a])), 3),
             "unans. refused @2.5% all": round(refused_at(scores, answerable, answerable, 0.025), 3),
             "@3% all": round(refused_at(scores, answerable, answerable, 0.03), 3),
             "@3% part A": round(refused_at(scores, answerable, answerable & part_a, 0.03), 3),

@@ -100,8 +100,7 @@ def connect(uri: str):
     with _CLIENTS_LOCK:
         if uri in _CLIENTS:
             return _CLIENTS[uri]
-    folder = Path(uri).expanduser().parent
-    if is_lite(uri) and not folder.is_dir():
+    if is_lite(uri) and not (folder := Path(uri).expanduser().parent).is_dir():
         # Checked here rather than left to Milvus Lite: its server, failing to start
         # there, can leave a thread behind that aborts the process at exit.
         raise MilvusUnavailableError(f"cannot reach Milvus at {uri} (no folder {folder}); create the folder, "
