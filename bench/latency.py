@@ -22,6 +22,7 @@ import numpy as np
 
 from bench.common import (CMRC_DEV, machine_notes, percentile, print_table, ratio, seed_questions, squad_articles,
                           squad_index, write_json)
+from embeddings.store import PASSAGES, SENTENCES
 
 STAGES = ("parse", "encode", "dense", "lexical", "fusion", "selector", "answer")
 
@@ -40,8 +41,7 @@ def time_stages(qa, question: str) -> dict:
     """Every stage of one question, in ms, on the already warm pipeline."""
     from qa.api import prepare_question
     from qa.question import parse_question
-    from embeddings.store import PASSAGES, SENTENCES
-    from qa.retriever import HybridRetriever, _dense_scores, _lexical_scores
+    from qa.retriever import HybridRetriever, _dense, _lexical
 
     pipeline = qa._ready
     retriever, index, settings = pipeline.retriever, pipeline.retriever.index, qa.settings
@@ -55,12 +55,12 @@ def time_stages(qa, question: str) -> dict:
     ms["encode"] = clock() - t
     k = settings.dense_candidates
     t = clock()
-    _dense_scores(index.dense_search(SENTENCES, query, k), len(index.sentences))
-    _dense_scores(index.dense_search(PASSAGES, query, k), len(index.passages))
+    _dense(index.dense_search(SENTENCES, query, k), index.count(SENTENCES))
+    _dense(index.dense_search(PASSAGES, query, k), index.count(PASSAGES))
     ms["dense"] = clock() - t
     t = clock()
-    _lexical_scores(index.lexical_search(SENTENCES, parsed.tokens), len(index.sentences))
-    _lexical_scores(index.lexical_search(PASSAGES, parsed.tokens), len(index.passages))
+    _lexical(index.lexical_search(SENTENCES, parsed.tokens), index.count(SENTENCES))
+    _lexical(index.lexical_search(PASSAGES, parsed.tokens), index.count(PASSAGES))
     ms["lexical"] = clock() - t
     fixed = HybridRetriever(index, FixedQueryEncoder(retriever.encoder, query), settings)
     t = clock()
@@ -113,7 +113,7 @@ def run(index_dir: Path | None, questions: list[str], repeats: int, faiss_thread
         values = [r[key] for r in rows]
         summary[key] = {"p50": percentile(values, 50), "p95": percentile(values, 95), "mean": float(np.mean(values))}
     index = qa.index
-    return {"index": str(qa.settings.index_dir), "sentences": len(index.sentences), "passages": len(index.passages),
+    return {"index": str(qa.settings.index_dir), "sentences": index.count(SENTENCES), "passages": index.count(PASSAGES),
             "vector_index": index.manifest.vector_index, "questions": len(questions), "samples": len(rows),
             "load_s": load_s, "ms": summary, "faiss_threads": faiss.omp_get_max_threads(),
             "torch_threads": torch.get_num_threads(),

@@ -82,8 +82,8 @@ def main(argv=None) -> int:
                                  param={"metric_type": "BM25"}),
             ]
             result = store.client.hybrid_search(collection(SENTENCES), reqs=requests, ranker=ranker, limit=pool,
-                                                output_fields=["pk"])
-            return store._hits(SENTENCES, result).ids.tolist()  # row keys to sentence ids, as the store's searches
+                                                output_fields=["passage"])
+            return store._hits(SENTENCES, result).ids.tolist()
         return ranked
 
     def own_fusion(question, vector) -> list[int]:
@@ -102,7 +102,8 @@ def main(argv=None) -> int:
             tick = time.perf_counter()
             ids = method(question, np.asarray(vector, dtype=np.float32))
             seconds.append(time.perf_counter() - tick)
-            right = [contains_answer(store.sentences[i].text, item.answers) for i in ids]
+            sentences = store.get_sentences(ids)
+            right = [contains_answer(sentences[i].text, item.answers) for i in ids if i in sentences]
             for depth in DEPTHS:
                 found[depth] += any(right[:depth])
         row = {"fusion": name, **{f"right @{d}": round(found[d] / len(parsed), 4) for d in DEPTHS},
@@ -110,8 +111,8 @@ def main(argv=None) -> int:
                "p95 ms": round(percentile([s * 1000 for s in seconds], 95), 1)}
         rows.append(row)
         figures[name] = row
-    print_table(rows, title=f"{squad.name}: {len(parsed)} answerable questions, {len(store.sentences)} sentences")
-    write_json(args.json, {"file": str(args.file), "questions": len(parsed), "sentences": len(store.sentences),
+    print_table(rows, title=f"{squad.name}: {len(parsed)} answerable questions, {store.count(SENTENCES)} sentences")
+    write_json(args.json, {"file": str(args.file), "questions": len(parsed), "sentences": store.count(SENTENCES),
                            "figures": figures, "machine": machine_notes()})
     return 0
 

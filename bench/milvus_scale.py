@@ -37,7 +37,7 @@ def fitted_sampler(real: np.ndarray, seed: int):
 
 def main(argv=None) -> int:
     from embeddings.index import CorpusIndex
-    from embeddings.milvus_store import collection, connect, encode_tokens
+    from embeddings.milvus_store import KINDS, collection, connect, encode_tokens
     from embeddings.milvus_write import _create, _insert
     from embeddings.tokenize import tokenize_normalized
 
@@ -58,14 +58,14 @@ def main(argv=None) -> int:
 
     shutil.rmtree(args.db, ignore_errors=True)  # a Milvus Lite "file" is a folder
     client = connect(str(args.db))
-    for kind in ("sentences", "passages", "docs"):
+    for kind in KINDS:
         if client.has_collection(collection(kind)):
             client.drop_collection(collection(kind))
     _create(client, real.shape[1])
     name = collection("sentences")
     started = time.perf_counter()
     for start in range(0, args.rows, 5000):
-        rows = [{"pk": f"d{i // 50}:{i % 50}", "doc": f"d{i // 50}", "n": i % 50, "paragraph": 1, "start": 0,
+        rows = [{"id": i, "doc": f"d{i // 50}", "paragraph": 1, "start": 0,
                  "end": 1, "text": texts[i % len(texts)], "match": texts[i % len(texts)], "passage": 0,
                  "tokens": tokens[i % len(tokens)], "dense": data[i].tolist(), "title": "", "source": "", "date": ""}
                 for i in range(start, min(start + 5000, args.rows))]
@@ -80,14 +80,14 @@ def main(argv=None) -> int:
     dense_ms, bm25_ms, recalls = [], [], []
     for row, query in enumerate(queries):
         t = time.perf_counter()
-        hits = client.search(name, data=[query.tolist()], anns_field="dense", limit=100, output_fields=["pk"],
+        hits = client.search(name, data=[query.tolist()], anns_field="dense", limit=100, output_fields=["passage"],
                              search_params={"metric_type": "IP", "params": {"ef": 100}})[0]
         dense_ms.append((time.perf_counter() - t) * 1000)
-        found = [int(h["pk"].split(":")[0][1:]) * 50 + int(h["pk"].split(":")[1]) for h in hits[:10]]
+        found = [int(h["id"]) for h in hits[:10]]
         recalls.append(len(set(found) & set(truth[row].tolist())) / 10)
         t = time.perf_counter()
         client.search(name, data=[tokens[(row * 7919) % len(tokens)]], anns_field="sparse", limit=100,
-                      output_fields=["pk"], search_params={"metric_type": "BM25"})
+                      output_fields=["passage"], search_params={"metric_type": "BM25"})
         bm25_ms.append((time.perf_counter() - t) * 1000)
     result = {"rows": args.rows, "insert_s": round(inserted, 1), "write_and_index_s": round(written, 1),
               "rows_per_s": round(args.rows / written), "dense_p50_ms": round(percentile(dense_ms, 50), 2),

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from embeddings.articles import article_files
 from embeddings.corpus import CorpusError, read_article
+from embeddings.store import IndexStore
 
 
 @dataclass(frozen=True)
@@ -35,20 +34,21 @@ class CatalogueEntry:
         return self.sentences > 0
 
 
-def index_entries(index: Any) -> list[CatalogueEntry]:
-    """The indexed articles of a loaded `CorpusIndex`, by file name."""
-    counts = Counter(sentence.doc for sentence in index.sentences)
-    return [CatalogueEntry(a.doc, a.title, a.date, a.source, counts[a.doc])
-            for a in sorted(index.articles.values(), key=lambda a: a.doc)]
+def index_entries(index: IndexStore) -> list[CatalogueEntry]:
+    """The indexed articles of a loaded index store, by file name."""
+    counts = index.sentence_counts()
+    return [CatalogueEntry(a.doc, a.title, a.date, a.source, counts.get(a.doc, 0))
+            for a in sorted(index.iter_articles(), key=lambda a: a.doc)]
 
 
-def catalogue(corpus_dir: Path, index: Any) -> list[CatalogueEntry]:
+def catalogue(corpus_dir: Path, index: IndexStore) -> list[CatalogueEntry]:
     """Every article of the index and every article file of the folder, noting where the two differ.
 
     Args:
         corpus_dir: the corpus folder.
-        index: the loaded `CorpusIndex` of that folder.
+        index: the loaded index store of that folder (local or Milvus).
     """
+    indexed = list(index.iter_articles())
     entries = {entry.doc: entry for entry in index_entries(index)}
     files = article_files(corpus_dir)
     for doc in set(entries) - set(files):
@@ -62,7 +62,7 @@ def catalogue(corpus_dir: Path, index: Any) -> list[CatalogueEntry]:
             entries[doc] = CatalogueEntry(doc, "", "", "", 0, f"not indexed: {str(error).split(': ', 1)[-1]}")
             continue
         # A readable file the build left out repeats an article (as `load_corpus` judges), or is newer.
-        same = [a.doc for a in index.articles.values()
+        same = [a.doc for a in indexed
                 if a.content_hash == article.content_hash or a.text == article.text]
         note = f"not indexed: same article as {same[0]}" if same else "not indexed yet; rebuild the index"
         entries[doc] = CatalogueEntry(doc, article.title, article.date, article.source, 0, note)

@@ -9,9 +9,10 @@ import logging
 import os
 import shutil
 import tempfile
+from collections import Counter
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -122,6 +123,8 @@ class CorpusIndex:
     # Texts sent to the encoder and texts taken from the cache by `build`.
     embedded: int = field(default=0, compare=False)
     reused: int = field(default=0, compare=False)
+    # The passage of every sentence, by sentence id (made on the first sentence search).
+    _passage_of: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def build(
@@ -260,6 +263,17 @@ class CorpusIndex:
 
 
     # -- the store interface (embeddings.store.IndexStore) -------------------------
+    def count(self, unit: Unit) -> int:
+        return len(self.sentences) if unit == SENTENCES else len(self.passages)
+
+    def _with_passages(self, unit: Unit, ids: np.ndarray, scores: np.ndarray) -> Scored:
+        if unit != SENTENCES:
+            return Scored(ids, scores)
+        if self._passage_of is None:
+            self._passage_of = np.fromiter((s.passage for s in self.sentences), dtype=np.int64,
+                                           count=len(self.sentences))
+        return Scored(ids, scores, self._passage_of[ids])
+
     def dense_search(self, unit: Unit, query: np.ndarray, k: int) -> Scored:
         vectors = self.sentence_vectors if unit == SENTENCES else self.passage_vectors
         k = min(k, vectors.ntotal)
@@ -267,7 +281,7 @@ class CorpusIndex:
             return Scored.empty()
         found, ids = vectors.search(query, k)
         keep = ids[0] >= 0
-        return Scored(ids[0][keep].astype(np.int64), found[0][keep].astype(np.float32))
+        return self._with_passages(unit, ids[0][keep].astype(np.int64), found[0][keep].astype(np.float32))
 
     def lexical_search(self, unit: Unit, tokens: Sequence[str], k: int | None = None) -> Scored:
         bm25 = self.sentence_bm25 if unit == SENTENCES else self.passage_bm25
@@ -277,7 +291,25 @@ class CorpusIndex:
         scores = np.asarray(bm25.get_scores_from_ids(token_ids), dtype=np.float32)
         ids = np.flatnonzero(scores > 0)
         ids = ids[np.argsort(-scores[ids], kind="stable")][:k]
-        return Scored(ids.astype(np.int64), scores[ids])
+        return self._with_passages(unit, ids.astype(np.int64), scores[ids])
+
+    def get_sentences(self, ids: Iterable[int]) -> dict[int, Sentence]:
+        return {i: self.sentences[i] for i in map(int, ids) if 0 <= i < len(self.sentences)}
+
+    def get_sentence_matches(self, ids: Iterable[int]) -> dict[int, str]:
+        return {i: self.sentence_match[i] for i in map(int, ids) if 0 <= i < len(self.sentences)}
+
+    def get_passages(self, ids: Iterable[int]) -> dict[int, Passage]:
+        return {i: self.passages[i] for i in map(int, ids) if 0 <= i < len(self.passages)}
+
+    def get_article(self, doc: str) -> Article:
+        return self.articles[doc]
+
+    def iter_articles(self) -> Iterator[Article]:
+        return iter(self.articles.values())
+
+    def sentence_counts(self) -> dict[str, int]:
+        return dict(Counter(sentence.doc for sentence in self.sentences))
 
     def document_frequencies(self, tokens: Iterable[str]) -> tuple[dict[str, int], int]:
         # bm25s keeps a CSC matrix (token -> sentences): a token's column length is its document frequency.

@@ -1,15 +1,18 @@
 """MilvusStore: the index in Milvus (a server, or a Milvus Lite file), behind `embeddings.store.IndexStore`.
 
-Three collections per index: `<prefix>_sentences` and `<prefix>_passages`
+Four collections per index: `<prefix>_sentences` and `<prefix>_passages`
 (one row per unit: the dense vector searched by inner product, a sparse BM25
-vector filled by Milvus's own BM25 function, the citation fields) and
-`<prefix>_docs` (the articles and the manifest). Writing is per article
-(`embeddings.milvus_write`); this module opens and searches.
+vector filled by Milvus's own BM25 function, the citation fields),
+`<prefix>_docs` (the articles and the manifest) and `<prefix>_terms` (how
+many sentences hold each token: the answerer's IDF, and the vocabulary the
+English query expansion maps onto). Writing is per article
+(`embeddings.milvus_write`); this module opens, searches and fetches.
 
-Row keys are "<doc>:<n>" (n counts within the article), so an article's rows
-are replaced or deleted without touching any other. When the store opens, it
-numbers the units in (doc, n) order, the order of a local build, and answers
-with those positions as ids, as `IndexStore` asks.
+A unit's primary key is its id. Ids are handed out in blocks per article as
+it is written and never reused, so an article's sentences have consecutive
+ids in text order, and its rows are replaced or deleted without touching any
+other. The store holds nothing of the corpus when it opens: a question
+fetches by id the units it reads, and those stay in a bounded cache.
 """
 
 from __future__ import annotations
@@ -18,10 +21,10 @@ import json
 import logging
 import os
 import threading
-from collections import Counter
-from dataclasses import dataclass, fields
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -33,8 +36,13 @@ from embeddings.types import Article, Passage, Sentence
 
 PREFIX = "aluqa"
 # Bump when the collections change shape; a store of another format is refused.
-STORE_FORMAT = 1
+STORE_FORMAT = 2
 MANIFEST_KEY = "manifest"
+KINDS = ("sentences", "passages", "docs", "terms")
+# Units kept after a question fetched them (each is a few hundred bytes of text).
+UNITS_KEPT = 50_000
+# Ids per `get` request: the request stays well below gRPC's message limit.
+FETCH_BATCH = 1000
 # Milvus returns at most this many hits per search.
 MAX_TOPK = 16384
 HNSW_EF_MIN = 64
@@ -117,22 +125,41 @@ def connect(uri: str):
         return _CLIENTS.setdefault(uri, client)
 
 
-def read_manifest(client, uri: str) -> Manifest | None:
-    """The manifest stored with the collections, None when there is no AluQA index at `uri`."""
-    if not all(client.has_collection(collection(kind)) for kind in ("sentences", "passages", "docs")):
+def read_payload(client, uri: str) -> dict | None:
+    """The manifest record stored with the collections, None when there is no AluQA index at `uri`.
+
+    It holds `manifest` (the `Manifest` fields) and `next_ids` (the first id
+    the next article written gets, per unit).
+    """
+    if not all(client.has_collection(collection(kind)) for kind in KINDS):
+        if any(client.has_collection(collection(kind)) for kind in ("sentences", "passages", "docs")):
+            _refuse_format(uri, None)  # an index of an earlier format, without the terms
         return None
-    for kind in ("sentences", "passages", "docs"):
+    for kind in KINDS:
         client.load_collection(collection(kind))  # a server keeps collections released until asked
     rows = client.get(collection("docs"), ids=[MANIFEST_KEY], output_fields=["payload"])
     if not rows:
         return None
     data = json.loads(rows[0]["payload"])
     if data.get("store_format") != STORE_FORMAT:
-        raise IndexMismatchError(f"the Milvus index at {uri} has store format {data.get('store_format')!r}, "
-                                 f"this AluQA reads {STORE_FORMAT}; rebuild it with: aluqa build --full "
-                                 f"--store milvus:{uri}")
+        _refuse_format(uri, data.get("store_format"))
+    return data
+
+
+def _refuse_format(uri: str, found) -> None:
+    raise IndexMismatchError(f"the Milvus index at {uri} has store format {found!r}, this AluQA reads "
+                             f"{STORE_FORMAT}; rebuild it with: aluqa build --full --store milvus:{uri}")
+
+
+def manifest_of(payload: dict) -> Manifest:
     known = {f.name for f in fields(Manifest)}
-    return Manifest(**{k: v for k, v in data["manifest"].items() if k in known})
+    return Manifest(**{k: v for k, v in payload["manifest"].items() if k in known})
+
+
+def read_manifest(client, uri: str) -> Manifest | None:
+    """The manifest stored with the collections, None when there is no AluQA index at `uri`."""
+    payload = read_payload(client, uri)
+    return None if payload is None else manifest_of(payload)
 
 
 def check_manifest(manifest: Manifest, uri: str, expected_model: str | None) -> None:
@@ -147,24 +174,77 @@ def check_manifest(manifest: Manifest, uri: str, expected_model: str | None) -> 
                                      f"{want!r}; {rebuild}")
 
 
-def _rows(client, name: str, output_fields: list[str], batch: int = 1000) -> list[dict]:
-    iterator = client.query_iterator(name, batch_size=batch, filter="", output_fields=output_fields)
-    rows = []
+def scan_rows(client, name: str, output_fields: list[str], filter: str = "", batch: int = 1000) -> Iterator[dict]:
+    """Every row of a collection that passes `filter`, page by page."""
+    iterator = client.query_iterator(name, batch_size=batch, filter=filter, output_fields=output_fields)
     try:
         while page := iterator.next():
-            rows.extend(page)
+            yield from page
     finally:
         iterator.close()
-    return rows
+
+
+def quoted(text: str) -> str:
+    """A string literal for a Milvus filter expression."""
+    return json.dumps(text, ensure_ascii=False)
+
+
+def count_rows(client, kind: str, filter: str = "") -> int:
+    return int(client.query(collection(kind), filter=filter, output_fields=["count(*)"])[0]["count(*)"])
+
+
+ARTICLE_ROWS = 'kind == "article"'
+
+
+def _article(chunks: list[tuple[int, str]]) -> Article:
+    return Article(**json.loads("".join(payload for _, payload in sorted(chunks))))
 
 
 def read_articles(client) -> dict[str, Article]:
     """The articles stored in `<prefix>_docs` (their JSON is cut into parts to fit VARCHAR)."""
     parts: dict[str, list[tuple[int, str]]] = {}
-    for row in _rows(client, collection("docs"), ["kind", "doc", "part", "payload"]):
-        if row["kind"] == "article":
-            parts.setdefault(row["doc"], []).append((row["part"], row["payload"]))
-    return {doc: Article(**json.loads("".join(p for _, p in sorted(chunks)))) for doc, chunks in parts.items()}
+    for row in scan_rows(client, collection("docs"), ["doc", "part", "payload"], filter=ARTICLE_ROWS):
+        parts.setdefault(row["doc"], []).append((row["part"], row["payload"]))
+    return {doc: _article(chunks) for doc, chunks in parts.items()}
+
+
+def read_article_hashes(client) -> dict[str, str]:
+    """Each stored article's content hash (what an update compares), without reading the articles."""
+    return {row["doc"]: row["hash"] for row in scan_rows(client, collection("docs"), ["doc", "hash"],
+                                                      filter=f"{ARTICLE_ROWS} and part == 0")}
+
+
+def term_key(token: str) -> str:
+    """A token's row key in `<prefix>_terms` (its encoded form: plain ASCII, safe in any filter)."""
+    return encode_tokens([token])
+
+
+class _Kept:
+    """Rows fetched by id, the most recently used kept (ids are never reused, so never stale)."""
+
+    def __init__(self, fetch: Callable[[list], dict], size: int = UNITS_KEPT):
+        self._fetch, self._size = fetch, size
+        self._rows: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, keys: Iterable) -> dict:
+        keys = list(dict.fromkeys(keys))
+        with self._lock:
+            found = {key: self._rows[key] for key in keys if key in self._rows}
+            for key in found:
+                self._rows.move_to_end(key)
+        missing = [key for key in keys if key not in found]
+        for start in range(0, len(missing), FETCH_BATCH):
+            fetched = self._fetch(missing[start:start + FETCH_BATCH])
+            found.update(fetched)
+            with self._lock:
+                self._rows.update(fetched)
+                while len(self._rows) > self._size:
+                    self._rows.popitem(last=False)
+        return found
+
+
+_UNIT_FIELDS = ["id", "doc", "paragraph", "start", "end", "text", "match"]
 
 
 @dataclass
@@ -174,17 +254,16 @@ class MilvusStore:
     uri: str
     client: object
     manifest: Manifest
-    articles: dict[str, Article]
-    sentences: list[Sentence]
-    passages: list[Passage]
-    sentence_match: list[str]
-    passage_match: list[str]
-    keys: dict[str, dict[str, int]]  # unit -> row key -> position
-    frequencies: Counter
+    _sentences: _Kept = field(init=False, repr=False)
+    _passages: _Kept = field(init=False, repr=False)
+
+    def __post_init__(self):
+        self._sentences = _Kept(self._fetch_sentences)
+        self._passages = _Kept(self._fetch_passages)
 
     @classmethod
     def open(cls, uri: str, expected_model: str | None = None) -> "MilvusStore":
-        """Connect, check the manifest and read the units' fields (not their vectors).
+        """Connect and check the manifest and the row counts; nothing of the corpus is read.
 
         Raises:
             MilvusUnavailableError: Milvus cannot be reached at `uri`.
@@ -199,68 +278,98 @@ class MilvusStore:
         if manifest is None:
             raise IndexMissingError(f"no AluQA index in Milvus at {uri}; {build_hint(uri)}")
         check_manifest(manifest, uri, expected_model)
-        articles = read_articles(client)
-        unit_fields = ["pk", "doc", "n", "paragraph", "start", "end", "text", "match"]
-        sentence_rows = sorted(_rows(client, collection("sentences"), unit_fields + ["passage", "tokens"]),
-                               key=lambda r: (r["doc"], r["n"]))
-        passage_rows = sorted(_rows(client, collection("passages"), unit_fields + ["first", "count"]),
-                              key=lambda r: (r["doc"], r["n"]))
-        passage_pos = {(r["doc"], r["n"]): i for i, r in enumerate(passage_rows)}
-        sentence_pos = {(r["doc"], r["n"]): i for i, r in enumerate(sentence_rows)}
-        sentences = [Sentence(i, r["doc"], r["paragraph"], r["start"], r["end"], r["text"],
-                              passage_pos[(r["doc"], r["passage"])]) for i, r in enumerate(sentence_rows)]
-        passages = [Passage(i, r["doc"], r["paragraph"], r["start"], r["end"], r["text"],
-                            tuple(sentence_pos[(r["doc"], n)] for n in range(r["first"], r["first"] + r["count"])))
-                    for i, r in enumerate(passage_rows)]
-        # Document frequencies for the answerer's IDF, counted once here from the stored tokens.
-        frequencies = Counter(token for r in sentence_rows for token in set(decode_tokens(r["tokens"])))
-        counts = (len(articles), len(sentences), len(passages))
+        counts = (count_rows(client, "docs", f"{ARTICLE_ROWS} and part == 0"), count_rows(client, "sentences"),
+                  count_rows(client, "passages"))
         expected = (manifest.documents, manifest.sentences, manifest.passages)
         if counts != expected:
             raise IndexMissingError(f"the Milvus index at {uri} does not match its manifest (found {counts}, "
                                     f"manifest says {expected}); rebuild it with: aluqa build --full "
                                     f"--store milvus:{uri}")
-        keys = {"sentences": {r["pk"]: i for i, r in enumerate(sentence_rows)},
-                "passages": {r["pk"]: i for i, r in enumerate(passage_rows)}}
-        return cls(uri, client, manifest, articles, sentences, passages, [r["match"] for r in sentence_rows],
-                   [r["match"] for r in passage_rows], keys, frequencies)
+        return cls(uri, client, manifest)
+
+    # -- fetching by id ------------------------------------------------------------
+    def _get(self, kind: str, ids: list, output_fields: list[str]) -> list[dict]:
+        return self.client.get(collection(kind), ids=ids, output_fields=output_fields)
+
+    def _fetch_sentences(self, ids: list[int]) -> dict[int, tuple[Sentence, str]]:
+        return {r["id"]: (Sentence(r["id"], r["doc"], r["paragraph"], r["start"], r["end"], r["text"], r["passage"]),
+                          r["match"]) for r in self._get("sentences", ids, _UNIT_FIELDS + ["passage"])}
+
+    def _fetch_passages(self, ids: list[int]) -> dict[int, Passage]:
+        return {r["id"]: Passage(r["id"], r["doc"], r["paragraph"], r["start"], r["end"], r["text"],
+                                 tuple(range(r["first"], r["first"] + r["count"])))
+                for r in self._get("passages", ids, _UNIT_FIELDS + ["first", "count"])}
 
     # -- the store interface -------------------------------------------------------
+    def count(self, unit: Unit) -> int:
+        return self.manifest.sentences if unit == SENTENCES else self.manifest.passages
+
     def _hits(self, unit: Unit, result, negate_bm25: bool = False) -> Scored:
-        keys = self.keys[unit]
-        ids, scores = [], []
-        for hit in result[0]:
-            position = keys.get(hit["pk"] if "pk" in hit else hit["id"])
-            if position is not None:  # a row written after this store opened: not ours yet
-                ids.append(position)
-                scores.append(abs(hit["distance"]) if negate_bm25 else hit["distance"])
-        return Scored(np.asarray(ids, dtype=np.int64), np.asarray(scores, dtype=np.float32))
+        hits = result[0]
+        ids = np.asarray([hit["id"] for hit in hits], dtype=np.int64)
+        scores = np.asarray([abs(hit["distance"]) if negate_bm25 else hit["distance"] for hit in hits],
+                            dtype=np.float32)
+        if unit != SENTENCES:
+            return Scored(ids, scores)
+        return Scored(ids, scores, np.asarray([hit["entity"]["passage"] for hit in hits], dtype=np.int64))
+
+    def _output(self, unit: Unit) -> list[str]:
+        return ["passage"] if unit == SENTENCES else []
 
     def dense_search(self, unit: Unit, query: np.ndarray, k: int) -> Scored:
-        k = min(k, len(self.keys[unit]), MAX_TOPK)
+        k = min(k, self.count(unit), MAX_TOPK)
         if k <= 0:
             return Scored.empty()
         result = self.client.search(collection(unit), data=[np.asarray(query[0], dtype=np.float32).tolist()],
-                                    anns_field="dense", limit=k, output_fields=["pk"],
+                                    anns_field="dense", limit=k, output_fields=self._output(unit),
                                     search_params={"metric_type": "IP", "params": {"ef": max(k, HNSW_EF_MIN)}})
         return self._hits(unit, result)
 
     def lexical_search(self, unit: Unit, tokens: Sequence[str], k: int | None = None) -> Scored:
-        limit = min(k or len(self.keys[unit]), len(self.keys[unit]), MAX_TOPK)
+        limit = min(k or self.count(unit), self.count(unit), MAX_TOPK)
         if not tokens or limit <= 0:
             return Scored.empty()
         result = self.client.search(collection(unit), data=[encode_tokens(tokens)], anns_field="sparse",
-                                    limit=limit, output_fields=["pk"], search_params={"metric_type": "BM25"})
+                                    limit=limit, output_fields=self._output(unit),
+                                    search_params={"metric_type": "BM25"})
         # BM25 is never negative; Milvus Lite reports it negated (smaller is better there).
         found = self._hits(unit, result, negate_bm25=True)
-        keep = found.scores > 0
-        return Scored(found.ids[keep], found.scores[keep])
+        return found.where(found.scores > 0)
+
+    def get_sentences(self, ids: Iterable[int]) -> dict[int, Sentence]:
+        return {i: row[0] for i, row in self._sentences.get(map(int, ids)).items()}
+
+    def get_sentence_matches(self, ids: Iterable[int]) -> dict[int, str]:
+        return {i: row[1] for i, row in self._sentences.get(map(int, ids)).items()}
+
+    def get_passages(self, ids: Iterable[int]) -> dict[int, Passage]:
+        return self._passages.get(map(int, ids))
+
+    def get_article(self, doc: str) -> Article:
+        chunks = [(r["part"], r["payload"]) for r in self.client.query(
+            collection("docs"), filter=f"{ARTICLE_ROWS} and doc == {quoted(doc)}", output_fields=["part", "payload"])]
+        if not chunks:
+            raise KeyError(doc)
+        return _article(chunks)
+
+    def iter_articles(self) -> Iterator[Article]:
+        return iter(read_articles(self.client).values())
+
+    def sentence_counts(self) -> dict[str, int]:
+        return dict(Counter(row["doc"] for row in scan_rows(self.client, collection("sentences"), ["doc"])))
 
     def document_frequencies(self, tokens: Iterable[str]) -> tuple[dict[str, int], int]:
-        return {token: self.frequencies.get(token, 0) for token in tokens}, len(self.sentences)
+        tokens = list(dict.fromkeys(tokens))
+        keys = {term_key(token): token for token in tokens}
+        frequencies = dict.fromkeys(tokens, 0)
+        stored = list(keys)
+        for start in range(0, len(stored), FETCH_BATCH):
+            for row in self._get("terms", stored[start:start + FETCH_BATCH], ["key", "df"]):
+                frequencies[keys[row["key"]]] = int(row["df"])
+        return frequencies, self.manifest.sentences
 
     def vocabulary(self) -> Iterable[str]:
-        return self.frequencies.keys()
+        return [decode_tokens(row["key"])[0] for row in scan_rows(self.client, collection("terms"), ["key"])]
 
 
 def open_store(uri: str, expected_model: str | None = None) -> MilvusStore:

@@ -3,7 +3,8 @@
 Two implementations: `embeddings.index.CorpusIndex` (FAISS and bm25s in an
 index folder, the default) and `embeddings.milvus_store.MilvusStore` (a Milvus
 server or a Milvus Lite file). `qa.retriever` and `qa.answerer` use only what
-`IndexStore` names, so neither knows which one it talks to.
+`IndexStore` names, so neither knows which one it talks to, and neither
+holds the corpus: they fetch by id what a question reads.
 
 A store is named by a spec: `local` (the index folder) or `milvus:URI`, where
 URI is a server address (`http://host:19530`) or a Milvus Lite file
@@ -13,8 +14,8 @@ URI is a server address (`http://host:19530`) or a Milvus Lite file
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Iterable, Literal, Mapping, Protocol, Sequence
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, Literal, Protocol, Sequence
 
 import numpy as np
 
@@ -35,29 +36,45 @@ class StoreSpecError(IndexLoadError):
 
 @dataclass(frozen=True)
 class Scored:
-    """Units found by one search: ids (the units' positions in `sentences`/`passages`), best first."""
+    """Units found by one search, best first.
 
-    ids: np.ndarray  # int64
-    scores: np.ndarray  # float32
+    Attributes:
+        ids: the units' ids (int64), as `get_sentences` / `get_passages` take them.
+        scores: their scores (float32).
+        passages: for a sentence search, the id of the passage holding each
+            sentence (what fusion needs without fetching the sentences); empty
+            for a passage search.
+    """
+
+    ids: np.ndarray
+    scores: np.ndarray
+    passages: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @classmethod
     def empty(cls) -> "Scored":
         return cls(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
 
+    def where(self, keep: np.ndarray) -> "Scored":
+        """The hits where `keep` (a boolean mask over them) holds."""
+        return Scored(self.ids[keep], self.scores[keep], self.passages[keep] if self.passages.size else self.passages)
+
 
 class IndexStore(Protocol):
     """Everything the retriever and the answerer read from an index.
 
-    `sentences[i].id == i` and `passages[j].id == j`; `sentence_match[i]` is
-    the normalised (simplified, half-width, lower-case) text of sentence i.
+    Nothing here hands out the whole corpus: searches return ids, and a
+    question fetches by id only the units, match texts and articles it reads,
+    so a store may hold far more than memory (Milvus). Within an article, the
+    ids of its sentences are consecutive and in text order, so `id - 1` is the
+    sentence before (when it has the same doc and paragraph). A match text is
+    the normalised (simplified, half-width, lower-case) text of a unit.
     """
 
     manifest: Manifest
-    articles: Mapping[str, Article]
-    sentences: Sequence[Sentence]
-    passages: Sequence[Passage]
-    sentence_match: Sequence[str]
-    passage_match: Sequence[str]
+
+    def count(self, unit: Unit) -> int:
+        """How many sentences or passages the index holds."""
+        ...
 
     def dense_search(self, unit: Unit, query: np.ndarray, k: int) -> Scored:
         """The k units of largest inner product with `query` (shape (1, dim)); scores are cosines."""
@@ -65,6 +82,30 @@ class IndexStore(Protocol):
 
     def lexical_search(self, unit: Unit, tokens: Sequence[str], k: int | None = None) -> Scored:
         """BM25 over the units' tokens; k=None: every unit with a score above zero."""
+        ...
+
+    def get_sentences(self, ids: Iterable[int]) -> dict[int, Sentence]:
+        """The sentences of these ids; an id the index does not hold is left out."""
+        ...
+
+    def get_sentence_matches(self, ids: Iterable[int]) -> dict[int, str]:
+        """The match texts of these sentences; an id the index does not hold is left out."""
+        ...
+
+    def get_passages(self, ids: Iterable[int]) -> dict[int, Passage]:
+        """The passages of these ids; an id the index does not hold is left out."""
+        ...
+
+    def get_article(self, doc: str) -> Article:
+        """One article (KeyError when the index does not hold it)."""
+        ...
+
+    def iter_articles(self) -> Iterator[Article]:
+        """Every article of the index (listing the corpus, not answering)."""
+        ...
+
+    def sentence_counts(self) -> dict[str, int]:
+        """How many sentences each article has in the index (listing the corpus, not answering)."""
         ...
 
     def document_frequencies(self, tokens: Iterable[str]) -> tuple[dict[str, int], int]:

@@ -6,11 +6,14 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Iterable
 
 import numpy as np
 
-from embeddings.store import IndexStore
 from embeddings.normalize import normalize
+from embeddings.split import split_paragraphs
+from embeddings.store import IndexStore
+from embeddings.types import Article, Sentence
 from qa.question import DATE, NUMBER, PERSON, PLACE, Question
 from qa.ranker import (FEATURES, LinearRanker, char_bigrams, default_ranker, log_length,
                        longest_common_substring, novelty)
@@ -36,6 +39,8 @@ _DATE = re.compile(rf"\d{{1,2}}月(?:\d{{1,2}}[日号])?|\d{{2,4}}(?:年|-\d{{1,
 LINEAR_RANKER = "linear ranker"
 _PLACE_HINT = re.compile(r"在|于|产自|位于|来自|落户")
 _PLACE_SUFFIX = re.compile(r"(?<=..)(?:市|省|县|区|自治区|地区)$")
+# Articles an answerer keeps read (their text and matching forms), most recently used first.
+ARTICLES_KEPT = 1024
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,7 @@ class Judged:
     unit_ok: bool
     focus_ok: bool
     agrees: bool
+    around: "Neighbourhood"  # the question's candidates and their neighbours, as read from the store
 
 
 @lru_cache(maxsize=4096)
@@ -84,14 +90,43 @@ def _place_stem(place: str) -> str:
     return _PLACE_SUFFIX.sub("", place)
 
 
-def previous_match(index, sentence) -> str:
-    """The matching form of the sentence before `sentence` in its paragraph ("" for a paragraph's first)."""
-    before = sentence.id - 1
-    if before < 0:
+@dataclass(frozen=True)
+class ArticleView:
+    """What the answerer reads of one article, in matching form."""
+
+    title: str  # the title
+    whole: str  # title and text: where the question's places must occur
+    context: str  # title, date and source: read with every sentence of the article
+    paragraphs: tuple[str, ...]  # paragraph p (1-based) is paragraphs[p - 1]
+
+
+def article_view(article: Article) -> ArticleView:
+    paragraphs = tuple(normalize(article.text[start:end]) for start, end in split_paragraphs(article.text))
+    return ArticleView(normalize(article.title), normalize(article.title + "\n" + article.text),
+                       normalize(f"{article.title} {article.date} {article.source}"), paragraphs)
+
+
+@dataclass(frozen=True)
+class Neighbourhood:
+    """The candidate sentences of one question and the sentences around them, read from the store at once."""
+
+    sentences: dict[int, Sentence]
+    matches: dict[int, str]
+
+    @classmethod
+    def read(cls, index: IndexStore, sentences: Iterable[Sentence]) -> "Neighbourhood":
+        ids = sorted({s.id + step for s in sentences for step in (-1, 0, 1) if s.id + step >= 0})
+        return cls(index.get_sentences(ids), index.get_sentence_matches(ids))
+
+    def match(self, sentence: Sentence) -> str:
+        return self.matches[sentence.id]
+
+    def neighbour(self, sentence: Sentence, step: int) -> str:
+        """Matching text of the sentence `step` away in the same paragraph, or ""."""
+        other = self.sentences.get(sentence.id + step)
+        if other is not None and other.doc == sentence.doc and other.paragraph == sentence.paragraph:
+            return self.matches.get(other.id, "")
         return ""
-    other = index.sentences[before]
-    same = other.doc == sentence.doc and other.paragraph == sentence.paragraph
-    return index.sentence_match[before] if same else ""
 
 
 class SentenceAnswerer:
@@ -114,13 +149,9 @@ class SentenceAnswerer:
         self.settings = settings
         self.ranker = ranker or (default_ranker() if settings.ranker == "trained" else LinearRanker.hand_set())
         self.selector = selector
-        self._title_match = {doc: normalize(a.title) for doc, a in index.articles.items()}
-        self._paragraph_match: dict[tuple[str, int], str] = {}
-        for sentence, match in zip(index.sentences, index.sentence_match):
-            key = (sentence.doc, sentence.paragraph)
-            self._paragraph_match[key] = self._paragraph_match.get(key, "") + match
-        self._article_match = {doc: normalize(a.title + "\n" + a.text) for doc, a in index.articles.items()}
-        self._article_context = {doc: normalize(f"{a.title} {a.date} {a.source}") for doc, a in index.articles.items()}
+        # Articles are read from the store as candidates name them, and kept for later questions.
+        self._article = lru_cache(maxsize=ARTICLES_KEPT)(index.get_article)
+        self._view = lru_cache(maxsize=ARTICLES_KEPT)(lambda doc: article_view(self._article(doc)))
 
     # -- evidence ------------------------------------------------------------------
     def _token_weights(self, question: Question) -> dict[str, float]:
@@ -133,7 +164,7 @@ class SentenceAnswerer:
             weights[token] = math.log(1.0 + (n - df + 0.5) / (df + 0.5))
         return weights
 
-    def _support(self, question: Question, weights: dict[str, float], hit: Hit) -> float:
+    def _support(self, question: Question, weights: dict[str, float], hit: Hit, match: str) -> float:
         """How well the sentence itself bears on the question, in [0, 1].
 
         Half is lexical: the share of the question's IDF weight that the
@@ -144,50 +175,42 @@ class SentenceAnswerer:
         e5-small's cross-lingual cosines bunch together (0.74 .. 0.80 for
         answers and unrelated sentences alike) and carry no signal.
         """
-        sentence = hit.sentence
-        covered = self._coverage(weights, self.index.sentence_match[sentence.id] + self._article_context[sentence.doc])
+        covered = self._coverage(weights, match + self._view(hit.sentence.doc).context)
         low, high = self.settings.dense_band
         dense = min(max((hit.dense - low) / (high - low), 0.0), 1.0)
         return covered if question.is_english else 0.5 * covered + 0.5 * dense
 
-    def _agrees(self, question: Question, sentence) -> bool:
-        paragraph = self._paragraph_match[(sentence.doc, sentence.paragraph)] + self._article_context[sentence.doc]
+    def _agrees(self, question: Question, sentence: Sentence) -> bool:
+        view = self._view(sentence.doc)
+        paragraph = view.paragraphs[sentence.paragraph - 1] + view.context
         if any(year not in paragraph for year in question.years):
             return False
-        article = self._article_match[sentence.doc]
-        return all(_place_stem(place) in article for place in question.places)
+        return all(_place_stem(place) in view.whole for place in question.places)
 
     def _coverage(self, weights: dict[str, float], text: str) -> float:
         total = sum(weights.values())
         return sum(w for t, w in weights.items() if t in text) / total if total else 0.0
 
-    def _neighbour(self, sentence, step: int) -> str:
-        """Matching text of the sentence `step` away in the same paragraph, or ""."""
-        other = sentence.id + step
-        if 0 <= other < len(self.index.sentences):
-            candidate = self.index.sentences[other]
-            if candidate.doc == sentence.doc and candidate.paragraph == sentence.paragraph:
-                return self.index.sentence_match[other]
-        return ""
-
-    def features(self, question: Question, retrieval: Retrieval) -> tuple[np.ndarray, list[tuple[bool, bool, bool]]]:
+    def features(self, question: Question, retrieval: Retrieval,
+                 around: Neighbourhood | None = None) -> tuple[np.ndarray, list[tuple[bool, bool, bool]]]:
         """Feature rows (in `qa.ranker.FEATURES` order) of the candidates, and their (type, unit, focus) flags."""
+        around = around or Neighbourhood.read(self.index, [hit.sentence for hit in retrieval.hits])
         weights = self._token_weights(question)
         question_bigrams = char_bigrams(question.match)
         question_chars = max(len(question.match), 1)
         rows, flags = [], []
         for rank, hit in enumerate(retrieval.hits):
             sentence = hit.sentence
-            match = self.index.sentence_match[sentence.id]
+            match = around.match(sentence)
             type_ok = _type_ok(question, match)
             unit_ok = _has_unit(match, question.unit)
             focus_ok = any(word in match for word in question.focus)
             bigrams = char_bigrams(match)
             rows.append((
                 hit.score, hit.dense, hit.lexical, hit.passage_score, hit.passage_dense,
-                self._coverage(weights, match + self._article_context[sentence.doc]),
-                self._coverage(weights, self._neighbour(sentence, -1)),
-                self._coverage(weights, self._neighbour(sentence, +1)),
+                self._coverage(weights, match + self._view(sentence.doc).context),
+                self._coverage(weights, around.neighbour(sentence, -1)),
+                self._coverage(weights, around.neighbour(sentence, +1)),
                 len(question_bigrams & bigrams) / max(len(question_bigrams), 1),
                 min(longest_common_substring(question.match, match) / question_chars, 1.0),
                 float(type_ok), float(unit_ok or focus_ok),
@@ -198,7 +221,8 @@ class SentenceAnswerer:
 
     def judge(self, question: Question, retrieval: Retrieval) -> list[Judged]:
         """Score every candidate with the ranker; eligible candidates first, best first."""
-        matrix, flags = self.features(question, retrieval)
+        around = Neighbourhood.read(self.index, [hit.sentence for hit in retrieval.hits])
+        matrix, flags = self.features(question, retrieval, around)
         # The trained ranker learnt from Chinese questions; English ones (translated
         # tokens, low cross-lingual cosines) lie outside what it saw.
         ranker = LinearRanker.hand_set() if question.is_english else self.ranker
@@ -208,8 +232,8 @@ class SentenceAnswerer:
         confidence = np.exp(scores - scores.max()) if len(scores) else scores
         confidence = confidence / confidence.sum() if len(scores) else confidence
         judged = [
-            Judged(hit, float(score), self._support(question, weights, hit), float(belief), type_ok, unit_ok,
-                   focus_ok, self._agrees(question, hit.sentence))
+            Judged(hit, float(score), self._support(question, weights, hit, around.match(hit.sentence)),
+                   float(belief), type_ok, unit_ok, focus_ok, self._agrees(question, hit.sentence), around)
             for hit, score, belief, (type_ok, unit_ok, focus_ok) in zip(retrieval.hits, scores, confidence, flags)
         ]
         judged.sort(key=lambda j: (j.agrees, j.score), reverse=True)
@@ -238,7 +262,7 @@ class SentenceAnswerer:
             return Answer(question.text, False, None, best.support if best else 0.0, None, passages, note, candidates,
                           LINEAR_RANKER)
         sentence = best.hit.sentence
-        article = self.index.articles[sentence.doc]
+        article = self._article(sentence.doc)
         citation = Citation(sentence.doc, article.title, article.source, article.date, sentence.paragraph,
                             sentence.start, sentence.end)
         return Answer(question.text, True, sentence.text, best.support, citation, passages, note, candidates,
@@ -248,9 +272,9 @@ class SentenceAnswerer:
         """The candidates the selector reads: their sentences, article titles and preceding sentences
         (same paragraph, "" for a paragraph's first), all in matching form."""
         pool = judged[: self.settings.selector_candidates or self.selector.config.candidates]
-        return (pool, [self.index.sentence_match[j.hit.sentence.id] for j in pool],
-                [self._title_match[j.hit.sentence.doc] for j in pool],
-                [previous_match(self.index, j.hit.sentence) for j in pool])
+        return (pool, [j.around.match(j.hit.sentence) for j in pool],
+                [self._view(j.hit.sentence.doc).title for j in pool],
+                [j.around.neighbour(j.hit.sentence, -1) for j in pool])
 
     def _select(self, question: Question, retrieval: Retrieval, judged: list[Judged], note: str) -> Answer:
         """The cross-encoder reads the top candidates; its logit against "no answer" decides.
@@ -274,7 +298,7 @@ class SentenceAnswerer:
         if not pick.found:
             return Answer(question.text, False, None, score, None, passages, note, candidates, self.selector.name)
         sentence = best.hit.sentence
-        article = self.index.articles[sentence.doc]
+        article = self._article(sentence.doc)
         citation = Citation(sentence.doc, article.title, article.source, article.date, sentence.paragraph,
                             sentence.start, sentence.end)
         return Answer(question.text, True, sentence.text, score, citation, passages, note, candidates,
@@ -285,7 +309,7 @@ class SentenceAnswerer:
         ranked = sorted(retrieval.passages, key=lambda p: p.passage.id != answer_passage)
         if answer_passage is not None and (not ranked or ranked[0].passage.id != answer_passage):
             # The answer's passage ranked below those kept: show it first all the same.
-            ranked.insert(0, PassageScore(self.index.passages[answer_passage], 0.0, 0.0))
+            ranked[:0] = [PassageScore(p, 0.0, 0.0) for p in self.index.get_passages([answer_passage]).values()]
         return tuple(
             PassageHit(p.passage.doc, p.passage.text, p.score, p.passage.paragraph, p.passage.start, p.passage.end)
             for p in ranked[: self.settings.top_passages]

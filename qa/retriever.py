@@ -49,31 +49,49 @@ class Retrieval:
     passages: tuple[PassageScore, ...]  # best first
 
 
-def _lexical_scores(found: Scored, size: int) -> np.ndarray:
-    """BM25 of every unit: those found, zero for the rest."""
-    scores = np.zeros(size, dtype=np.float32)
-    scores[found.ids] = found.scores
-    return scores
+class _Evidence:
+    """One kind of score (dense or lexical) of every unit of the index, held sparsely.
 
+    The units a search found have their own score; every other unit has
+    `rest`: zero for BM25, and for the dense search the lowest cosine found
+    (an upper bound of theirs). `scaled` maps scores to [0, 1] for this
+    question (best 1, worst 0) over all units, found or not. Scores stay
+    float32, as the searches give them.
+    """
 
-def _dense_scores(found: Scored, size: int) -> np.ndarray:
-    """Cosines of the units found; every other unit gets the lowest found (an upper bound for it)."""
-    scores = np.zeros(size, dtype=np.float32)
-    if size == 0 or found.ids.size == 0:
-        return scores
-    scores[:] = found.scores.min()
-    scores[found.ids] = found.scores
-    return scores
+    def __init__(self, found: Scored, rest: float, total: int):
+        self.found = found
+        self.rest = rest
+        values = found.scores
+        if found.ids.size < total:  # some unit has the rest value
+            values = np.append(values, np.float32(rest))
+        self.low, self.high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+        order = np.argsort(found.ids, kind="stable")
+        self._ids, self._scores = found.ids[order], found.scores[order]
 
-
-def _scale(values: np.ndarray) -> np.ndarray:
-    """Map scores to [0, 1] for this question: best 1, worst 0."""
-    if values.size == 0:
+    def values_of(self, ids: np.ndarray) -> np.ndarray:
+        """The raw score of each of `ids` (any order)."""
+        values = np.full(ids.size, self.rest, dtype=np.float32)
+        if self._ids.size and ids.size:
+            at = np.minimum(np.searchsorted(self._ids, ids), self._ids.size - 1)
+            hit = self._ids[at] == ids
+            values[hit] = self._scores[at[hit]]
         return values
-    low, high = float(values.min()), float(values.max())
-    if high - low < 1e-9:
-        return np.zeros_like(values)
-    return (values - low) / (high - low)
+
+    def scaled(self, ids: np.ndarray) -> np.ndarray:
+        """The scaled score of each of `ids`."""
+        values = self.values_of(ids)
+        if self.high - self.low < 1e-9:
+            return np.zeros_like(values)
+        return (values - self.low) / (self.high - self.low)
+
+
+def _dense(found: Scored, total: int) -> _Evidence:
+    return _Evidence(found, float(found.scores.min()) if found.ids.size else 0.0, total)
+
+
+def _lexical(found: Scored, total: int) -> _Evidence:
+    return _Evidence(found, 0.0, total)
 
 
 class HybridRetriever:
@@ -97,45 +115,86 @@ class HybridRetriever:
     def retrieve(self, question: Question, query_vector: np.ndarray | None = None) -> Retrieval:
         """Rank sentences and passages for a question.
 
+        Only the units the four searches return are scored one by one; every
+        other unit shares its search's rest score, so the ranking equals that
+        of scoring every unit of the index, and only the units ranked are fetched.
+
         Args:
             question: the parsed question.
             query_vector: its embedding, when already computed (batch evaluation); shape (1, dim).
         """
         index, settings = self.index, self.settings
-        n_sentences, n_passages = len(index.sentences), len(index.passages)
+        n_sentences, n_passages = index.count(SENTENCES), index.count(PASSAGES)
         if n_sentences == 0:
             return Retrieval((), ())
         query = self.encoder.encode_queries([question.match]) if query_vector is None else query_vector
         k = settings.dense_candidates
+        sentence_dense = _dense(index.dense_search(SENTENCES, query, k), n_sentences)
+        passage_dense = _dense(index.dense_search(PASSAGES, query, k), n_passages)
+        sentence_lexical = _lexical(index.lexical_search(SENTENCES, question.tokens), n_sentences)
+        passage_lexical = _lexical(index.lexical_search(PASSAGES, question.tokens), n_passages)
 
-        sentence_dense = _dense_scores(index.dense_search(SENTENCES, query, k), n_sentences)
-        passage_dense = _dense_scores(index.dense_search(PASSAGES, query, k), n_passages)
-        sentence_lexical = _lexical_scores(index.lexical_search(SENTENCES, question.tokens), n_sentences)
-        passage_lexical = _lexical_scores(index.lexical_search(PASSAGES, question.tokens), n_passages)
+        def passage_fused(ids: np.ndarray) -> np.ndarray:
+            return settings.weight_dense * passage_dense.scaled(ids) + settings.weight_lexical * passage_lexical.scaled(ids)
 
-        passage_fused = (settings.weight_dense * _scale(passage_dense)
-                         + settings.weight_lexical * _scale(passage_lexical))
-        passage_of = np.fromiter((s.passage for s in index.sentences), dtype=np.int64, count=n_sentences)
-        lexical_scaled = _scale(sentence_lexical)
-        sentence_fused = (settings.weight_dense * _scale(sentence_dense)
-                          + settings.weight_lexical * lexical_scaled
-                          + settings.weight_passage * passage_fused[passage_of])
+        def sentence_own(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            """A sentence's own fused evidence, and its scaled BM25."""
+            lexical = sentence_lexical.scaled(ids)
+            return settings.weight_dense * sentence_dense.scaled(ids) + settings.weight_lexical * lexical, lexical
 
-        top = np.argsort(-sentence_fused, kind="stable")[: settings.answer_candidates]
-        hits = tuple(
-            Hit(
-                sentence=index.sentences[i],
-                score=float(sentence_fused[i]),
-                dense=float(sentence_dense[i]),
-                lexical=float(lexical_scaled[i]),
-                passage_score=float(passage_fused[passage_of[i]]),
-                passage_dense=float(passage_dense[passage_of[i]]),
-            )
-            for i in top
-        )
-        top_passages = np.argsort(-passage_fused, kind="stable")[: max(settings.top_passages, 10)]
+        # The passages either search found, best first (ties: lower id first).
+        found_passages = np.union1d(passage_dense.found.ids, passage_lexical.found.ids)
+        found_passage_scores = passage_fused(found_passages)
+        order = np.lexsort((found_passages, -found_passage_scores))
+        ranked_passages, ranked_passage_scores = found_passages[order], found_passage_scores[order]
+
+        # The sentences either search found, with their passages (the searches report them).
+        passage_of: dict[int, int] = {}
+        for found in (sentence_dense.found, sentence_lexical.found):
+            passage_of.update(zip(found.ids.tolist(), found.passages.tolist()))
+        pool_ids = np.fromiter(passage_of, dtype=np.int64, count=len(passage_of))
+        pool_passages = np.fromiter(passage_of.values(), dtype=np.int64, count=len(passage_of))
+        own, _ = sentence_own(pool_ids)
+        pool_scores = own + settings.weight_passage * passage_fused(pool_passages)
+
+        # A sentence no search found still scores its passage's evidence: add those of the
+        # best passages while one of them could still enter the top `answer_candidates`.
+        want = settings.answer_candidates
+        rest_own = float(sentence_own(np.array([-1], dtype=np.int64))[0][0])
+        fetched: dict[int, Passage] = {}
+        for begin in range(0, ranked_passages.size, want):
+            threshold = np.sort(pool_scores)[-want] if pool_scores.size >= want else -np.inf
+            if rest_own + settings.weight_passage * ranked_passage_scores[begin] < threshold:
+                break
+            batch = ranked_passages[begin:begin + want]
+            fetched.update(index.get_passages(batch.tolist()))
+            extra = [(sid, pid) for pid in batch.tolist() if pid in fetched
+                     for sid in fetched[pid].sentence_ids if sid not in passage_of]
+            if extra:
+                extra_ids = np.array([sid for sid, _ in extra], dtype=np.int64)
+                extra_passages = np.array([pid for _, pid in extra], dtype=np.int64)
+                passage_of.update(extra)
+                pool_ids = np.concatenate([pool_ids, extra_ids])
+                pool_passages = np.concatenate([pool_passages, extra_passages])
+                pool_scores = np.concatenate([pool_scores, rest_own + settings.weight_passage
+                                              * passage_fused(extra_passages)])
+
+        top = np.lexsort((pool_ids, -pool_scores))[:want]
+        top_ids, top_passages = pool_ids[top], pool_passages[top]
+        sentences = index.get_sentences(top_ids.tolist())
+        columns = zip(top_ids.tolist(), pool_scores[top].tolist(), sentence_dense.values_of(top_ids).tolist(),
+                      sentence_own(top_ids)[1].tolist(), passage_fused(top_passages).tolist(),
+                      passage_dense.values_of(top_passages).tolist())
+        hits = tuple(Hit(sentences[sid], score, dense, lexical, passage_score, passage_cosine)
+                     for sid, score, dense, lexical, passage_score, passage_cosine in columns
+                     if sid in sentences)  # a sentence removed since the search is no candidate
+        shown = ranked_passages[: max(settings.top_passages, 10)]
+        missing = [pid for pid in shown.tolist() if pid not in fetched]
+        if missing:
+            fetched.update(index.get_passages(missing))
         passages = tuple(
-            PassageScore(index.passages[i], float(passage_fused[i]), float(passage_dense[i]))
-            for i in top_passages
+            PassageScore(fetched[pid], score, cosine)
+            for pid, score, cosine in zip(shown.tolist(), ranked_passage_scores.tolist(),
+                                          passage_dense.values_of(shown).tolist()) if pid in fetched
         )
         return Retrieval(hits, passages)

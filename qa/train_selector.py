@@ -77,7 +77,6 @@ def collect(squad_file: Path) -> list[Group]:
 
     from embeddings.encoder import SentenceTransformerEncoder
     from embeddings.normalize import normalize
-    from qa.answerer import previous_match
     from qa.api import QA, QuestionError, prepare_question
     from qa.evaluate_squad import contains_answer, default_eval_index_dir, ensure_squad_index, read_squad
     from qa.question import DATE, NUMBER, parse_question
@@ -104,9 +103,9 @@ def collect(squad_file: Path) -> list[Group]:
         judged = answerer.judge(question, retrieval)[:POOL]
         needs_type = question.expected in (NUMBER, DATE)
         candidates = tuple(
-            Candidate(index.sentence_match[j.hit.sentence.id], titles[j.hit.sentence.doc],
+            Candidate(j.around.match(j.hit.sentence), titles[j.hit.sentence.doc],
                       item.answerable and contains_answer(j.hit.sentence.text, item.answers), j.confidence,
-                      j.agrees and (j.type_ok or not needs_type), previous_match(index, j.hit.sentence))
+                      j.agrees and (j.type_ok or not needs_type), j.around.neighbour(j.hit.sentence, -1))
             for j in judged)
         groups.append(Group(squad.name, _article_key(item.doc), question.match, item.answerable, candidates))
     return groups

@@ -65,6 +65,26 @@ def test_milvus_answers_the_seed_set_like_the_local_index_stub(stub_milvus, stub
 
 
 @pytest.mark.slow
+def test_a_question_fetches_only_the_units_it_reads(stub_milvus, stub_qa, stub_encoder, monkeypatch):
+    from embeddings.store import PASSAGES, SENTENCES
+    from qa import QA
+
+    qa = QA(settings=stub_qa.settings.with_(store=f"milvus:{stub_milvus}"), encoder=stub_encoder)
+    store = qa.index  # opening reads the manifest and the row counts, none of the rows
+    reads = []
+    fetch = store.client.get
+    monkeypatch.setattr(store.client, "get", lambda name, ids, **kw: reads.append((name, len(ids)))
+                        or fetch(name, ids=ids, **kw))
+    reply = qa.ask(BAISE_QUESTION)
+    assert reply.found and "1045亿元" in reply.sentence
+    fetched = {name: sum(n for kind, n in reads if kind == name) for name in ("aluqa_sentences", "aluqa_passages")}
+    # The answer candidates and the sentences beside them, and the passages ranked: a part of the index.
+    candidates = stub_qa.settings.answer_candidates
+    assert 0 < fetched["aluqa_sentences"] <= 3 * candidates < store.count(SENTENCES)
+    assert 0 < fetched["aluqa_passages"] < store.count(PASSAGES)
+
+
+@pytest.mark.slow
 def test_a_collection_built_with_another_model_is_refused(stub_milvus):
     from embeddings.milvus_store import MilvusStore
 
@@ -91,8 +111,19 @@ def test_adding_changing_and_removing_an_article_touches_only_its_rows(tmp_path,
         trace = qa.trace(BAISE_QUESTION)
         return qa.index, trace.answer, {p.passage.doc for p in trace.retrieval.passages}
 
+    def stored_texts(index):
+        from embeddings.milvus_store import collection, scan_rows
+
+        return [(row["doc"], row["text"]) for row in scan_rows(index.client, collection("sentences"), ["doc", "text"])]
+
+    def frequencies(index):
+        vocabulary = sorted(index.vocabulary())
+        return index.document_frequencies(vocabulary)
+
     index, reply, docs = cited_docs()
-    assert BAISE not in index.articles and BAISE not in docs
+    assert BAISE not in index.sentence_counts() and BAISE not in docs
+    first_frequencies = frequencies(index)
+    assert first_frequencies[1] == first.sentences and min(first_frequencies[0].values()) >= 1
 
     shutil.copy(SEEDS / BAISE, corpus / BAISE)
     added = build_index(corpus, tmp_path / "unused", encoder=stub_encoder, store=store)
@@ -108,15 +139,17 @@ def test_adding_changing_and_removing_an_article_touches_only_its_rows(tmp_path,
     changed = build_index(corpus, tmp_path / "unused", encoder=stub_encoder, store=store)
     assert changed.embedded == baise_units and changed.sentences == added.sentences
     index, reply, docs = cited_docs()
-    assert "1046亿元" in reply.sentence and not any("1045亿元" in s.text for s in index.sentences)
+    assert "1046亿元" in reply.sentence and not any("1045亿元" in text for _, text in stored_texts(index))
 
     (corpus / BAISE).unlink()
     removed = build_index(corpus, tmp_path / "unused", encoder=stub_encoder, store=store)
     assert removed.embedded == 0 and (removed.sentences, removed.passages) == (first.sentences, first.passages)
     index, reply, docs = cited_docs()
-    assert BAISE not in index.articles and BAISE not in docs
+    assert BAISE not in {a.doc for a in index.iter_articles()} and BAISE not in docs
     assert not reply.found or reply.citation.doc != BAISE
-    assert all(s.doc != BAISE for s in MilvusStore.open(uri).sentences)
+    assert all(doc != BAISE for doc, _ in stored_texts(MilvusStore.open(uri)))
+    # The IDF table, kept up to date article by article, is again that of the four articles alone.
+    assert frequencies(index) == first_frequencies
 
 
 def test_cli_list_and_remove_work_on_a_milvus_index(tmp_path, stub_encoder, monkeypatch, capsys):
@@ -136,7 +169,7 @@ def test_cli_list_and_remove_work_on_a_milvus_index(tmp_path, stub_encoder, monk
     assert BAISE in out and "5 articles" in out and f"in the index at {store}" in out
     assert main(["remove", BAISE, *options]) == 0
     assert f"removed {BAISE}" in capsys.readouterr().out
-    assert BAISE not in MilvusStore.open(str(tmp_path / "a.db")).articles and not (corpus / BAISE).exists()
+    assert BAISE not in MilvusStore.open(str(tmp_path / "a.db")).sentence_counts() and not (corpus / BAISE).exists()
     assert not (tmp_path / "unused").exists(), "nothing is written to the local index folder"
 
 
