@@ -314,7 +314,8 @@ class MilvusStore:
         return Scored(ids, scores, np.asarray([hit["entity"]["passage"] for hit in hits], dtype=np.int64))
 
     def _output(self, unit: Unit) -> list[str]:
-        return ["passage"] if unit == SENTENCES else []
+        # Never []: pymilvus then returns every field of each hit, text included (2-3x the time).
+        return ["passage"] if unit == SENTENCES else ["id"]
 
     def dense_search(self, unit: Unit, query: np.ndarray, k: int) -> Scored:
         k = min(k, self.count(unit), MAX_TOPK)
