@@ -41,6 +41,8 @@ MANIFEST_KEY = "manifest"
 KINDS = ("sentences", "passages", "docs", "terms")
 # Units kept after a question fetched them (each is a few hundred bytes of text).
 UNITS_KEPT = 50_000
+# A term's key longer than this (never a word: a long run of digits or letters) is not counted.
+TERM_KEY_BYTES = 1024
 # Ids per `get` request: the request stays well below gRPC's message limit.
 FETCH_BATCH = 1000
 # Milvus returns at most this many hits per search.
@@ -361,7 +363,7 @@ class MilvusStore:
 
     def document_frequencies(self, tokens: Iterable[str]) -> tuple[dict[str, int], int]:
         tokens = list(dict.fromkeys(tokens))
-        keys = {term_key(token): token for token in tokens}
+        keys = {term_key(token): token for token in tokens if len(term_key(token)) <= TERM_KEY_BYTES}
         frequencies = dict.fromkeys(tokens, 0)
         stored = list(keys)
         for start in range(0, len(stored), FETCH_BATCH):

@@ -86,6 +86,28 @@ class _Evidence:
         return (values - self.low) / (self.high - self.low)
 
 
+@dataclass
+class _Pool:
+    """The sentences a question's ranking weighs: ids, their passages and fused scores."""
+
+    ids: np.ndarray
+    passages: np.ndarray
+    scores: np.ndarray
+
+    @classmethod
+    def empty(cls) -> "_Pool":
+        return cls(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32))
+
+    def add(self, ids: np.ndarray, passages: np.ndarray, scores: np.ndarray) -> None:
+        self.ids = np.concatenate([self.ids, ids])
+        self.passages = np.concatenate([self.passages, passages])
+        self.scores = np.concatenate([self.scores, scores.astype(np.float32)])
+
+    def kth_best(self, k: int) -> float:
+        """The k-th best score (-inf while the pool holds fewer than k)."""
+        return float(np.partition(self.scores, -k)[-k]) if self.scores.size >= k else -np.inf
+
+
 def _dense(found: Scored, total: int) -> _Evidence:
     return _Evidence(found, float(found.scores.min()) if found.ids.size else 0.0, total)
 
@@ -152,49 +174,44 @@ class HybridRetriever:
         passage_of: dict[int, int] = {}
         for found in (sentence_dense.found, sentence_lexical.found):
             passage_of.update(zip(found.ids.tolist(), found.passages.tolist()))
-        pool_ids = np.fromiter(passage_of, dtype=np.int64, count=len(passage_of))
-        pool_passages = np.fromiter(passage_of.values(), dtype=np.int64, count=len(passage_of))
-        own, _ = sentence_own(pool_ids)
-        pool_scores = own + settings.weight_passage * passage_fused(pool_passages)
+        pool = _Pool.empty()
 
-        # A sentence no search found still scores its passage's evidence: add those of the
-        # best passages while one of them could still enter the top `answer_candidates`.
+        def add(ids: np.ndarray, passages: np.ndarray) -> None:
+            pool.add(ids, passages, sentence_own(ids)[0] + settings.weight_passage * passage_fused(passages))
+
+        add(np.fromiter(passage_of, dtype=np.int64, count=len(passage_of)),
+            np.fromiter(passage_of.values(), dtype=np.int64, count=len(passage_of)))
+
+        # A sentence no search found still scores its passage's evidence. The best passages
+        # are read in batches (the first batch also gives the passages shown with the
+        # answer) while a sentence of the next one could still enter the top `want`.
         want = settings.answer_candidates
+        shown = max(settings.top_passages, 10)
         rest_own = float(sentence_own(np.array([-1], dtype=np.int64))[0][0])
         fetched: dict[int, Passage] = {}
-        for begin in range(0, ranked_passages.size, want):
-            threshold = np.sort(pool_scores)[-want] if pool_scores.size >= want else -np.inf
-            if rest_own + settings.weight_passage * ranked_passage_scores[begin] < threshold:
+        batch_size = max(want, shown)
+        for begin in range(0, ranked_passages.size, batch_size):
+            if begin and rest_own + settings.weight_passage * ranked_passage_scores[begin] < pool.kth_best(want):
                 break
-            batch = ranked_passages[begin:begin + want]
-            fetched.update(index.get_passages(batch.tolist()))
-            extra = [(sid, pid) for pid in batch.tolist() if pid in fetched
+            fetched.update(index.get_passages(ranked_passages[begin:begin + batch_size].tolist()))
+            extra = [(sid, pid) for pid in ranked_passages[begin:begin + batch_size].tolist() if pid in fetched
                      for sid in fetched[pid].sentence_ids if sid not in passage_of]
-            if extra:
-                extra_ids = np.array([sid for sid, _ in extra], dtype=np.int64)
-                extra_passages = np.array([pid for _, pid in extra], dtype=np.int64)
-                passage_of.update(extra)
-                pool_ids = np.concatenate([pool_ids, extra_ids])
-                pool_passages = np.concatenate([pool_passages, extra_passages])
-                pool_scores = np.concatenate([pool_scores, rest_own + settings.weight_passage
-                                              * passage_fused(extra_passages)])
+            passage_of.update(extra)
+            add(np.array([sid for sid, _ in extra], dtype=np.int64), np.array([pid for _, pid in extra], dtype=np.int64))
 
-        top = np.lexsort((pool_ids, -pool_scores))[:want]
-        top_ids, top_passages = pool_ids[top], pool_passages[top]
+        top = np.lexsort((pool.ids, -pool.scores))[:want]
+        top_ids, top_passages = pool.ids[top], pool.passages[top]
         sentences = index.get_sentences(top_ids.tolist())
-        columns = zip(top_ids.tolist(), pool_scores[top].tolist(), sentence_dense.values_of(top_ids).tolist(),
+        columns = zip(top_ids.tolist(), pool.scores[top].tolist(), sentence_dense.values_of(top_ids).tolist(),
                       sentence_own(top_ids)[1].tolist(), passage_fused(top_passages).tolist(),
                       passage_dense.values_of(top_passages).tolist())
         hits = tuple(Hit(sentences[sid], score, dense, lexical, passage_score, passage_cosine)
                      for sid, score, dense, lexical, passage_score, passage_cosine in columns
                      if sid in sentences)  # a sentence removed since the search is no candidate
-        shown = ranked_passages[: max(settings.top_passages, 10)]
-        missing = [pid for pid in shown.tolist() if pid not in fetched]
-        if missing:
-            fetched.update(index.get_passages(missing))
+        shown_ids = ranked_passages[:shown]
         passages = tuple(
             PassageScore(fetched[pid], score, cosine)
-            for pid, score, cosine in zip(shown.tolist(), ranked_passage_scores.tolist(),
-                                          passage_dense.values_of(shown).tolist()) if pid in fetched
+            for pid, score, cosine in zip(shown_ids.tolist(), ranked_passage_scores[:shown].tolist(),
+                                          passage_dense.values_of(shown_ids).tolist()) if pid in fetched
         )
         return Retrieval(hits, passages)

@@ -62,6 +62,10 @@ def test_milvus_answers_the_seed_set_like_the_local_index_stub(stub_milvus, stub
     same = sum(a == b for a, b in zip(local, remote))
     assert same >= len(items) - 1, [(i["id"], a, b) for i, a, b in zip(items, local, remote) if a != b]
     assert milvus.index.manifest.vector_index.startswith("milvus HNSW")
+    # The IDF the answerer weighs question words by: Milvus's terms table counts as bm25s does.
+    vocabulary = sorted(milvus.index.vocabulary())
+    assert set(vocabulary) == set(stub_qa.index.vocabulary()) - {""}
+    assert milvus.index.document_frequencies(vocabulary) == stub_qa.index.document_frequencies(vocabulary)
 
 
 @pytest.mark.slow
@@ -201,6 +205,20 @@ def test_a_milvus_file_without_the_collections_is_no_index(tmp_path):
     assert (tmp_path / "empty.db").exists()
     with pytest.raises(IndexMissingError, match="no AluQA index in Milvus"):
         MilvusStore.open(str(tmp_path / "empty.db"))
+
+
+@pytest.mark.slow
+def test_an_index_of_an_earlier_store_format_is_refused_with_the_rebuild_command(tmp_path, stub_encoder):
+    from embeddings.build import build_index
+    from embeddings.milvus_store import MilvusStore, collection, connect
+
+    uri = str(tmp_path / "old.db")
+    build_index(SEEDS, tmp_path / "unused", encoder=stub_encoder, store=f"milvus:{uri}")
+    connect(uri).drop_collection(collection("terms"))  # what a format-1 index lacks
+    with pytest.raises(IndexMismatchError, match=f"rebuild it with: aluqa build --full --store milvus:{uri}"):
+        MilvusStore.open(uri)
+    report = build_index(SEEDS, tmp_path / "unused", encoder=stub_encoder, store=f"milvus:{uri}", incremental=False)
+    assert MilvusStore.open(uri).count("sentences") == report.sentences > 0
 
 
 @pytest.mark.slow
