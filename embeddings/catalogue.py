@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 from embeddings.articles import article_files
 from embeddings.corpus import CorpusError, read_article
 from embeddings.store import IndexStore
+from embeddings.types import Article
 
 
 @dataclass(frozen=True)
@@ -34,11 +36,15 @@ class CatalogueEntry:
         return self.sentences > 0
 
 
-def index_entries(index: IndexStore) -> list[CatalogueEntry]:
-    """The indexed articles of a loaded index store, by file name."""
+def index_entries(index: IndexStore, articles: Iterable[Article] | None = None) -> list[CatalogueEntry]:
+    """The indexed articles of a loaded index store, by file name.
+
+    Args:
+        articles: the index's articles when already read (a Milvus store reads them all for a listing).
+    """
     counts = index.sentence_counts()
     return [CatalogueEntry(a.doc, a.title, a.date, a.source, counts.get(a.doc, 0))
-            for a in sorted(index.iter_articles(), key=lambda a: a.doc)]
+            for a in sorted(index.iter_articles() if articles is None else articles, key=lambda a: a.doc)]
 
 
 def catalogue(corpus_dir: Path, index: IndexStore) -> list[CatalogueEntry]:
@@ -49,7 +55,7 @@ def catalogue(corpus_dir: Path, index: IndexStore) -> list[CatalogueEntry]:
         index: the loaded index store of that folder (local or Milvus).
     """
     indexed = list(index.iter_articles())
-    entries = {entry.doc: entry for entry in index_entries(index)}
+    entries = {entry.doc: entry for entry in index_entries(index, indexed)}
     files = article_files(corpus_dir)
     for doc in set(entries) - set(files):
         entry = entries[doc]

@@ -161,7 +161,7 @@ class QA:
             raise IndexMismatchError(f"the model gives {encoder.dimension}-dim vectors, the index holds "
                                      f"{index.manifest.dimension}; {rebuild_hint(settings.index_dir)}")
         encoder_loading = warm_up_in_background(encoder)
-        translator = EnglishQueryExpander(index.vocabulary())
+        translator = EnglishQueryExpander(index.vocabulary)  # read on the first English question
         for loading in (selector_loading, encoder_loading, dictionaries_loading):
             if loading is not None:
                 loading.join()

@@ -6,7 +6,7 @@ import itertools
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -183,17 +183,21 @@ def _is_english(word: str) -> bool:
 class EnglishQueryExpander:
     """Chinese vocabulary tokens for the English words, names and figures of a question."""
 
-    def __init__(self, vocabulary: Iterable[str]):
-        """Keep the vocabulary; CEDICT is read on the first `expand` (once per process).
+    def __init__(self, vocabulary: Iterable[str] | Callable[[], Iterable[str]]):
+        """Keep the vocabulary; it and CEDICT are read on the first `expand` (once per process).
 
         Args:
-            vocabulary: simplified-Chinese tokens the index holds (e.g. the BM25 vocabulary keys).
+            vocabulary: simplified-Chinese tokens the index holds (e.g. the BM25 vocabulary keys),
+                or what returns them: a Milvus index reads its vocabulary only when an English
+                question first needs it, not when the page starts.
         """
-        self._vocabulary = frozenset(vocabulary)
+        self._vocabulary = vocabulary
         self._tables: _Tables | None = None
 
     def _table(self) -> _Tables:
-        self._tables = self._tables or _build_tables(self._vocabulary)
+        if self._tables is None:
+            vocabulary = self._vocabulary() if callable(self._vocabulary) else self._vocabulary
+            self._tables = _build_tables(frozenset(vocabulary))
         return self._tables
 
     def _gloss_hits(self, terms: list[str], whole_only: bool) -> list[str]:
