@@ -38,6 +38,26 @@ class _Worker:
     def encode(self, texts: list[str]) -> np.ndarray:
         return self.encoder.encode_documents(texts)
 
+# Ray gives a starting node a fixed 30 s to register; on a loaded machine the
+# first start can miss that, and a second start (files now cached) rarely does.
+LOCAL_START_ATTEMPTS = 3
+
+
+def start_local_ray(**options) -> None:
+    """`ray.init` of a Ray on this machine, started again when the node times out during startup."""
+    import ray
+
+    for attempt in range(1, LOCAL_START_ATTEMPTS + 1):
+        try:
+            ray.init(**options)
+            return
+        except Exception as error:  # Ray raises a bare Exception for this timeout
+            if "timed out during startup" not in str(error) or attempt == LOCAL_START_ATTEMPTS:
+                raise
+            logger.warning("Ray did not start in time (attempt %d of %d); starting it again",
+                           attempt, LOCAL_START_ATTEMPTS)
+            ray.shutdown()
+
 
 class RayEncoder:
     """A `TextEncoder` whose `encode_documents` runs on Ray; vectors equal the local encoder's.
@@ -78,7 +98,7 @@ class RayEncoder:
 
         if not ray.is_initialized():
             if self.address == "local":
-                ray.init(logging_level=logging.WARNING)
+                start_local_ray(logging_level=logging.WARNING)
             else:
                 ray.init(address=self.address, logging_level=logging.WARNING)
         if not self._actors:

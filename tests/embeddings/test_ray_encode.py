@@ -31,14 +31,14 @@ def test_ray_vectors_equal_the_local_build():
     from embeddings.corpus import load_corpus
     from embeddings.encoder import SentenceTransformerEncoder
     from embeddings.index import embed_units
-    from embeddings.ray_encode import RayEncoder
+    from embeddings.ray_encode import RayEncoder, start_local_ray
     from embeddings.split import segment_articles
 
     articles = load_corpus(SEEDS)[:2]  # two articles (about 100 texts): the same code path, minutes less
     sentences, passages = segment_articles(articles)
     local_encoder = SentenceTransformerEncoder()
     local = embed_units(articles, sentences, passages, local_encoder)
-    ray.init(num_cpus=2, include_dashboard=False)
+    start_local_ray(num_cpus=2, include_dashboard=False)
     try:
         encoder = RayEncoder(workers=2)
         assert encoder.name == local_encoder.name  # same manifest, so the stores accept its vectors
@@ -50,3 +50,30 @@ def test_ray_vectors_equal_the_local_build():
         assert mine.shape == theirs.shape and len(mine) > 10
         cosines = np.sum(mine * theirs, axis=1)  # both L2-normalised
         assert cosines.min() >= 0.9999, cosines.min()
+
+
+def test_a_local_ray_that_times_out_while_starting_is_started_again(monkeypatch):
+    import ray
+
+    from embeddings.ray_encode import start_local_ray
+
+    calls = []
+
+    def init(**options):
+        calls.append("init")
+        if calls.count("init") == 1:
+            raise Exception("The current node timed out during startup. This could happen because ...")
+
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray, "shutdown", lambda: calls.append("shutdown"))
+    start_local_ray(num_cpus=2)
+    assert calls == ["init", "shutdown", "init"]
+
+    def refuse(**options):
+        calls.append("refused")
+        raise ValueError("a bad option")
+
+    monkeypatch.setattr(ray, "init", refuse)
+    with pytest.raises(ValueError, match="a bad option"):
+        start_local_ray(num_cpus=2)
+    assert calls.count("refused") == 1, "only the startup timeout is tried again"
