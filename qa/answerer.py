@@ -191,11 +191,14 @@ class SentenceAnswerer:
         total = sum(weights.values())
         return sum(w for t, w in weights.items() if t in text) / total if total else 0.0
 
-    def features(self, question: Question, retrieval: Retrieval,
-                 around: Neighbourhood | None = None) -> tuple[np.ndarray, list[tuple[bool, bool, bool]]]:
-        """Feature rows (in `qa.ranker.FEATURES` order) of the candidates, and their (type, unit, focus) flags."""
+    def features(self, question: Question, retrieval: Retrieval, around: Neighbourhood | None = None,
+                 weights: dict[str, float] | None = None) -> tuple[np.ndarray, list[tuple[bool, bool, bool]]]:
+        """Feature rows (in `qa.ranker.FEATURES` order) of the candidates, and their (type, unit, focus) flags.
+
+        `around` and `weights` are read from the index when not given (`judge` reads them once for both uses).
+        """
         around = around or Neighbourhood.read(self.index, [hit.sentence for hit in retrieval.hits])
-        weights = self._token_weights(question)
+        weights = self._token_weights(question) if weights is None else weights
         question_bigrams = char_bigrams(question.match)
         question_chars = max(len(question.match), 1)
         rows, flags = [], []
@@ -222,12 +225,12 @@ class SentenceAnswerer:
     def judge(self, question: Question, retrieval: Retrieval) -> list[Judged]:
         """Score every candidate with the ranker; eligible candidates first, best first."""
         around = Neighbourhood.read(self.index, [hit.sentence for hit in retrieval.hits])
-        matrix, flags = self.features(question, retrieval, around)
+        weights = self._token_weights(question)  # one read of the document frequencies per question
+        matrix, flags = self.features(question, retrieval, around, weights)
         # The trained ranker learnt from Chinese questions; English ones (translated
         # tokens, low cross-lingual cosines) lie outside what it saw.
         ranker = LinearRanker.hand_set() if question.is_english else self.ranker
         scores = ranker.score(matrix) if len(matrix) else np.zeros(0)
-        weights = self._token_weights(question)
         # The ranker's softmax over the candidates: its belief that each one is the answer.
         confidence = np.exp(scores - scores.max()) if len(scores) else scores
         confidence = confidence / confidence.sum() if len(scores) else confidence

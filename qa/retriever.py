@@ -193,8 +193,9 @@ class HybridRetriever:
         for begin in range(0, ranked_passages.size, batch_size):
             if begin and rest_own + settings.weight_passage * ranked_passage_scores[begin] < pool.kth_best(want):
                 break
-            fetched.update(index.get_passages(ranked_passages[begin:begin + batch_size].tolist()))
-            extra = [(sid, pid) for pid in ranked_passages[begin:begin + batch_size].tolist() if pid in fetched
+            batch = ranked_passages[begin:begin + batch_size].tolist()
+            fetched.update(index.get_passages(batch))
+            extra = [(sid, pid) for pid in batch if pid in fetched
                      for sid in fetched[pid].sentence_ids if sid not in passage_of]
             passage_of.update(extra)
             add(np.array([sid for sid, _ in extra], dtype=np.int64), np.array([pid for _, pid in extra], dtype=np.int64))
