@@ -35,3 +35,12 @@ class BackgroundTask:
         if self._error is not None:
             error, self._error = self._error, None
             raise error
+
+    def wait(self) -> None:
+        """Wait for the work to end, keeping any error it raised for `join()`.
+
+        For work whose result turned out to be unneeded: a process must not exit
+        while the thread is inside native code (an ONNX Runtime session being
+        created), which aborts it (exit 134) after everything else succeeded.
+        """
+        self._thread.join()

@@ -121,27 +121,32 @@ def _build_locked(corpus_dir: Path, index_dir: Path, model: str | None, encoder:
     # thread, off the GIL; then jieba's dictionary (for the BM25 tokens), which holds
     # the GIL while it loads, so it is started second. Both overlap reading the corpus.
     encoder = encoder or load_encoder(model)
-    warm_up_in_background(encoder, for_documents=True)  # unused when every text is cached: harmless
-    load_in_background()
-    articles = load_corpus(Path(corpus_dir), on_error=skip)
-    if not articles:
-        raise CorpusError(f"no usable article in {corpus_dir}")
-    spec = parse_store(store)
-    if spec.kind == "milvus":
-        from embeddings.milvus_write import sync_milvus
+    warming = warm_up_in_background(encoder, for_documents=True)  # unused when every text is cached
+    try:
+        load_in_background()
+        articles = load_corpus(Path(corpus_dir), on_error=skip)
+        if not articles:
+            raise CorpusError(f"no usable article in {corpus_dir}")
+        spec = parse_store(store)
+        if spec.kind == "milvus":
+            from embeddings.milvus_write import sync_milvus
 
-        synced = sync_milvus(spec.uri, articles, encoder, full=not incremental, on_stage=on_stage)
-        m = synced.manifest
-        return BuildReport(Path(index_dir), m.model, m.documents, m.sentences, m.passages,
-                           time.perf_counter() - started, tuple(skipped), synced.embedded,
-                           m.sentences + m.passages - synced.embedded, store=str(spec))
-    sentences, passages = segment_articles(articles)
-    cache = EmbeddingCache.load(Path(index_dir) / CACHE_DIR, encoder.name) if incremental else None
-    index = CorpusIndex.build(articles, sentences, passages, encoder, show_progress=show_progress,
-                              on_stage=on_stage, cache=cache)
-    index.save(index_dir)
-    return BuildReport(Path(index_dir), index.manifest.model, len(articles), len(sentences), len(passages),
-                       time.perf_counter() - started, tuple(skipped), index.embedded, index.reused)
+            synced = sync_milvus(spec.uri, articles, encoder, full=not incremental, on_stage=on_stage)
+            m = synced.manifest
+            return BuildReport(Path(index_dir), m.model, m.documents, m.sentences, m.passages,
+                               time.perf_counter() - started, tuple(skipped), synced.embedded,
+                               m.sentences + m.passages - synced.embedded, store=str(spec))
+        sentences, passages = segment_articles(articles)
+        cache = EmbeddingCache.load(Path(index_dir) / CACHE_DIR, encoder.name) if incremental else None
+        index = CorpusIndex.build(articles, sentences, passages, encoder, show_progress=show_progress,
+                                  on_stage=on_stage, cache=cache)
+        index.save(index_dir)
+        return BuildReport(Path(index_dir), index.manifest.model, len(articles), len(sentences), len(passages),
+                           time.perf_counter() - started, tuple(skipped), index.embedded, index.reused)
+    finally:
+        # A build that embeds nothing can finish before the warm-up does; the process must
+        # not exit with the warm-up thread inside ONNX Runtime: that aborts it (exit 134).
+        warming.wait()
 
 
 def index_is_current(corpus_dir: Path, index_dir: Path, model: str | None = None, store: str | None = None,

@@ -40,8 +40,8 @@ class OnnxExportError(RuntimeError):
 
 
 def export_module(module, path: Path | str, check_batches: Sequence[Sequence[Sequence[int]]],
-                  pad_id: int, output_name: str = "output", max_abs_diff: float = MAX_ABS_DIFF) -> float:
-    """Export `module(input_ids, attention_mask) -> tensor` to `path` and check it.
+                  pad_id: int, output_name: str | Sequence[str] = "output", max_abs_diff: float = MAX_ABS_DIFF) -> float:
+    """Export `module(input_ids, attention_mask) -> tensor (or tuple of tensors)` to `path` and check it.
 
     The token embedding table goes to its own file beside the graph
     (`table_path(path)`, see `split_token_embeddings`); both are replaced only
@@ -54,7 +54,8 @@ def export_module(module, path: Path | str, check_batches: Sequence[Sequence[Seq
             different lengths (it is the tracing example, so the graph records
             the padded path), and each is compared between torch and ONNX Runtime.
         pad_id: the padding token id.
-        output_name: the graph's output name.
+        output_name: the graph's output name, or one name per output when the
+            module returns a tuple (a per-token output has a "length" axis too).
         max_abs_diff: the largest element-wise difference accepted.
 
     Returns:
@@ -66,6 +67,7 @@ def export_module(module, path: Path | str, check_batches: Sequence[Sequence[Seq
     import torch
 
     path = Path(path)
+    names = [output_name] if isinstance(output_name, str) else list(output_name)
     batches = [pad_batch(batch, pad_id) for batch in check_batches]
     example_ids, example_mask = batches[0]
     if example_mask.all():
@@ -81,15 +83,18 @@ def export_module(module, path: Path | str, check_batches: Sequence[Sequence[Seq
             torch.onnx.export(
                 module, (torch.from_numpy(example_ids), torch.from_numpy(example_mask)), str(tmp),
                 dynamo=False, opset_version=OPSET, input_names=["input_ids", "attention_mask"],
-                output_names=[output_name], do_constant_folding=True,
+                output_names=names, do_constant_folding=True,
                 dynamic_axes={"input_ids": {0: "batch", 1: "length"}, "attention_mask": {0: "batch", 1: "length"},
-                              output_name: {0: "batch"}})
+                              **{name: {0: "batch"} if i == 0 else {0: "batch", 1: "length"}
+                                 for i, name in enumerate(names)}})
             split_token_embeddings(tmp)
             graph = OnnxModel(tmp, threads=None)
             worst = 0.0
             for ids, mask in batches:
-                expected = module(torch.from_numpy(ids), torch.from_numpy(mask)).numpy()
-                worst = max(worst, float(np.abs(graph.run(ids, mask) - expected).max()))
+                expected = module(torch.from_numpy(ids), torch.from_numpy(mask))
+                expected = expected if isinstance(expected, tuple) else (expected,)
+                for got, want in zip(graph.run_all(ids, mask), expected):
+                    worst = max(worst, float(np.abs(got - want.numpy()).max()))
         del graph
         if not worst <= max_abs_diff:
             raise OnnxExportError(f"the ONNX graph differs from the torch module by {worst:.2e} "

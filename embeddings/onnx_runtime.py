@@ -102,12 +102,16 @@ class OnnxModel:
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         """The graph's first output for one padded batch."""
+        return self.run_all(input_ids, attention_mask)[0]
+
+    def run_all(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> list[np.ndarray]:
+        """Every output of the graph for one padded batch, in the graph's order."""
         session = self.session()
         feeds = {"input_ids": np.ascontiguousarray(input_ids, dtype=np.int64),
                  "attention_mask": np.ascontiguousarray(attention_mask, dtype=np.int64)}
         if self._table is not None:
             feeds[TOKEN_EMBEDDINGS] = np.take(self._table, feeds["input_ids"], axis=0)
-        return session.run(None, feeds)[0]
+        return session.run(None, feeds)
 
 
 def _load_table(path: Path) -> np.ndarray:

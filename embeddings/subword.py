@@ -50,6 +50,10 @@ class SubwordTokenizer(Protocol):
 
     def encode(self, texts: Sequence[str], add_special_tokens: bool = True) -> list[list[int]]: ...
 
+    def pieces(self, ids: Sequence[int]) -> list[str]:
+        """The vocabulary's string of each id (`▁` marks a preceding space)."""
+        ...
+
 
 class HuggingFaceTokenizer:
     """A `tokenizers.Tokenizer` behind the `SubwordTokenizer` interface."""
@@ -67,6 +71,9 @@ class HuggingFaceTokenizer:
 
     def encode(self, texts: Sequence[str], add_special_tokens: bool = True) -> list[list[int]]:
         return [list(e.ids) for e in self._tokenizer.encode_batch(list(texts), add_special_tokens=add_special_tokens)]
+
+    def pieces(self, ids: Sequence[int]) -> list[str]:
+        return [self._tokenizer.id_to_token(int(i)) or "" for i in ids]
 
 
 class SentencePieceTokenizer:
@@ -96,6 +103,9 @@ class SentencePieceTokenizer:
 
     def encode(self, texts: Sequence[str], add_special_tokens: bool = True) -> list[list[int]]:
         return [self._encode_one(text, add_special_tokens) for text in texts]
+
+    def pieces(self, ids: Sequence[int]) -> list[str]:
+        return [self._model.id_to_piece(int(i)) for i in ids]
 
     def _encode_one(self, text: str, add_special_tokens: bool) -> list[int]:
         ids = [self._bos] if add_special_tokens else []

@@ -20,7 +20,8 @@ from qa.ranker import (FEATURES, LinearRanker, char_bigrams, default_ranker, log
 from qa.retriever import Hit, PassageScore, Retrieval
 from qa.selector import AnswerSelector, choose
 from qa.settings import Settings
-from qa.types import Answer, Citation, PassageHit
+from qa.span import original_span
+from qa.types import Answer, AnswerSpan, Citation, PassageHit
 
 _CN_DIGITS = "零〇一二三四五六七八九十两百千万亿"
 # Counted things: a Chinese numeral is a number only before a measure word (一些 is not).
@@ -245,9 +246,8 @@ class SentenceAnswerer:
     # -- the answer ----------------------------------------------------------------
     def answer(self, question: Question, retrieval: Retrieval, note: str = "") -> Answer:
         judged = self.judge(question, retrieval)
-        # The selector learnt from Chinese questions; an English one (read through
-        # translated search words) keeps the linear ranker and the support rule.
-        if self.selector is not None and judged and not question.is_english:
+        # The multilingual selector reads English questions as it reads Chinese ones (it was trained on both).
+        if self.selector is not None and judged and (not question.is_english or self.selector.config.english):
             return self._select(question, retrieval, judged, note)
         best = judged[0] if judged else None
         found = (
@@ -287,7 +287,8 @@ class SentenceAnswerer:
         """
         config = self.selector.config
         pool, sentences, titles, previous = self.selector_inputs(judged)
-        logits = self.selector.score(question.match, sentences, titles, previous)
+        reading = self.selector.read(question.match, sentences, titles, previous)
+        logits = reading.logits
         needs_type = question.expected in (NUMBER, DATE)
         eligible = [j.agrees and (j.type_ok or not needs_type) for j in pool]
         pick = choose(logits, np.array([j.confidence for j in pool]), eligible, config.ranker_weight,
@@ -304,8 +305,20 @@ class SentenceAnswerer:
         article = self._article(sentence.doc)
         citation = Citation(sentence.doc, article.title, article.source, article.date, sentence.paragraph,
                             sentence.start, sentence.end)
+        span = self._span(sentence, sentences[pick.position], reading.spans[pick.position])
         return Answer(question.text, True, sentence.text, score, citation, passages, note, candidates,
-                      self.selector.name)
+                      self.selector.name, span)
+
+    def _span(self, sentence: Sentence, match: str, guess) -> AnswerSpan | None:
+        """The selector's span as offsets in the sentence and the article, when it is sure enough."""
+        if guess is None or guess.probability < self.selector.config.span_threshold:
+            return None
+        offsets = original_span(sentence.text, match, guess.start, guess.end)
+        if offsets is None:
+            return None
+        start, end = offsets
+        return AnswerSpan(sentence.text[start:end], start, end, sentence.start + start, sentence.start + end,
+                          guess.probability)
 
     def _passages(self, retrieval: Retrieval, answer_passage: int | None) -> tuple[PassageHit, ...]:
         """The answer's own passage first, then the best others."""

@@ -216,14 +216,25 @@ class QA:
         """
         return self.trace(question).answer
 
-    def trace(self, question: str) -> "Trace":
-        """Answer a question and keep what led to the answer (for evaluation and debugging)."""
+    def parse(self, question: str) -> "Question":
+        """The question as the retriever and answerer read it (English ones with their Chinese search words).
+
+        Raises:
+            QuestionError: the question is empty or has nothing to search for.
+        """
+        return self._parse(question)[0]
+
+    def _parse(self, question: str) -> tuple["Question", str]:
         from qa.question import parse_question
 
         text, note = prepare_question(question)
         self.warm_up()
+        return parse_question(text, self._ready.translate), note
+
+    def trace(self, question: str) -> "Trace":
+        """Answer a question and keep what led to the answer (for evaluation and debugging)."""
+        parsed, note = self._parse(question)
         pipeline = self._ready
-        parsed = parse_question(text, pipeline.translate)
         retrieval = pipeline.retriever.retrieve(parsed)
         return Trace(parsed, retrieval, pipeline.answerer.answer(parsed, retrieval, note=note))
 

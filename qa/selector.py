@@ -55,6 +55,12 @@ class SelectorConfig:
         use_title: whether the article title is part of the input.
         max_context_tokens: tokens of the sentence before the candidate (same
             paragraph) read as context, its end kept; 0 reads none.
+        span_head: whether the model also gives each sentence token a start
+            and an end logit of the exact answer (`qa.span`).
+        span_threshold: a span whose probability is at least this is shown as
+            the answer's exact text (chosen on validation by the training command).
+        english: trained on English questions too, so it reads them (otherwise
+            they keep the linear ranker and the support rule).
         figures: validation figures written by the training command.
     """
 
@@ -68,6 +74,9 @@ class SelectorConfig:
     refuse_below: float = 0.0
     use_title: bool = True
     max_context_tokens: int = 0
+    span_head: bool = False
+    span_threshold: float = 1.01
+    english: bool = False
     version: str = ""
     figures: dict | None = None
 
@@ -84,8 +93,17 @@ class SelectorConfig:
         path.write_text(json.dumps(asdict(self), ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
-def pair_ids(question_ids: Sequence[int], sentence_ids: Sequence[int], title_ids: Sequence[int],
-             config: SelectorConfig, previous_ids: Sequence[int] = ()) -> list[int]:
+@dataclass(frozen=True)
+class PairLayout:
+    """One model input and where the candidate sentence's tokens stand in it."""
+
+    ids: list[int]
+    sentence_start: int  # position of the sentence's first token
+    sentence_kept: int  # how many of its tokens fit (a long sentence loses its tail)
+
+
+def pair_layout(question_ids: Sequence[int], sentence_ids: Sequence[int], title_ids: Sequence[int],
+                config: SelectorConfig, previous_ids: Sequence[int] = ()) -> PairLayout:
     """`<s> question </s></s> title </s> [previous </s>] sentence </s>`, cut to max_length.
 
     The sentence gets its room first (its tail is cut when it is too long); the
@@ -100,7 +118,13 @@ def pair_ids(question_ids: Sequence[int], sentence_ids: Sequence[int], title_ids
     context_room = min(config.max_context_tokens, config.max_length - len(head) - len(sentence) - 2)
     if context_room > 0 and previous_ids:
         head += [*previous_ids[-context_room:], EOS]
-    return head + sentence + [EOS]
+    return PairLayout(head + sentence + [EOS], len(head), len(sentence))
+
+
+def pair_ids(question_ids: Sequence[int], sentence_ids: Sequence[int], title_ids: Sequence[int],
+             config: SelectorConfig, previous_ids: Sequence[int] = ()) -> list[int]:
+    """The model input of `pair_layout`, alone."""
+    return pair_layout(question_ids, sentence_ids, title_ids, config, previous_ids).ids
 
 
 def pad_batch(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -110,8 +134,12 @@ def pad_batch(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
     return pad_rows(rows, PAD)
 
 
-def build_module(base_folder: Path, frozen_layers: int):
-    """The torch cross-encoder: base transformer, mean pooling, linear head; lower layers frozen."""
+def build_module(base_folder: Path, frozen_layers: int, span_head: bool = False):
+    """The torch cross-encoder: base transformer, mean pooling, linear head; lower layers frozen.
+
+    With `span_head`, a second linear layer gives every token a start and an
+    end logit, and the module returns (logit, start logits, end logits).
+    """
     import torch
     from transformers import AutoModel
 
@@ -120,6 +148,7 @@ def build_module(base_folder: Path, frozen_layers: int):
             super().__init__()
             self.encoder = AutoModel.from_pretrained(str(base_folder), dtype=torch.float32)
             self.head = torch.nn.Linear(self.encoder.config.hidden_size, 1)
+            self.span = torch.nn.Linear(self.encoder.config.hidden_size, 2) if span_head else None
             for name, parameter in self.encoder.named_parameters():
                 parameter.requires_grad = trainable_name(name, frozen_layers)
 
@@ -127,7 +156,11 @@ def build_module(base_folder: Path, frozen_layers: int):
             hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
             weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
             pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
-            return self.head(pooled).squeeze(-1)
+            logit = self.head(pooled).squeeze(-1)
+            if self.span is None:
+                return logit
+            start, end = self.span(hidden).unbind(-1)
+            return logit, start, end
 
     return CrossEncoder()
 
@@ -189,7 +222,7 @@ def export_selector(weights: Path = SELECTOR_WEIGHTS, card: Path = SELECTOR_CARD
 
     # The delta weights apply to the default model only, whatever model an index uses.
     base = Path(resolve_model(DEFAULT_MODEL)[1])
-    module = load_delta(build_module(base, config.frozen_layers), weights)
+    module = load_delta(build_module(base, config.frozen_layers, config.span_head), weights)
     tokenizer = _tokenizer(base)
     question, sentence, title, previous = tokenizer.encode(
         ["2022年百色市铝产业总产值是多少?", "2022年,全市铝产业总产值1045亿元,占广西铝产业的80%以上。", "百色铝产业",
@@ -197,7 +230,7 @@ def export_selector(weights: Path = SELECTOR_WEIGHTS, card: Path = SELECTOR_CARD
     check = [[pair_ids(question, sentence, title, config, previous), pair_ids(question[:4], sentence[:6], [], config)],
              [pair_ids(question, sentence, title, config)]]
     try:
-        export_module(module, target, check, PAD, output_name="logit")
+        export_module(module, target, check, PAD, output_name=("logit", "start", "end") if config.span_head else "logit")
     except OnnxExportError as exc:
         raise SelectorError(f"cannot export the answer selector to {target}: {exc}") from exc
     # Its token table is the base model's, unchanged by training: one file with the encoder's.
@@ -260,20 +293,60 @@ class AnswerSelector:
 
     def score(self, question: str, sentences: Sequence[str], titles: Sequence[str],
               previous: Sequence[str] | None = None) -> np.ndarray:
-        """Logits (answer vs no answer) of each sentence for the question, in matching form text.
+        """Logits (answer vs no answer) of each sentence for the question, in matching form text."""
+        return self.read(question, sentences, titles, previous).logits
 
-        `previous` holds each sentence's preceding sentence ("" for none); it is
-        read only when the shipped model was trained with context.
+    def read(self, question: str, sentences: Sequence[str], titles: Sequence[str],
+             previous: Sequence[str] | None = None) -> "Reading":
+        """Logits of each sentence for the question and, with a span head, the best span in each.
+
+        All text is in matching form; `previous` holds each sentence's
+        preceding sentence ("" for none), read only when the shipped model was
+        trained with context.
         """
         if not sentences:
-            return np.zeros(0, dtype=np.float32)
+            return Reading(np.zeros(0, dtype=np.float32), ())
+        from qa.span import best_span, token_offsets
+
         count = len(sentences)
         context = list(previous) if previous is not None and self.config.max_context_tokens else [""] * count
         question_ids, *rest = self.token_ids([question, *sentences, *titles, *context])
         sentence_ids, title_ids, context_ids = rest[:count], rest[count: 2 * count], rest[2 * count:]
-        rows = [pair_ids(question_ids, s, t, self.config, c) for s, t, c in zip(sentence_ids, title_ids, context_ids)]
-        ids, mask = pad_batch(rows)
-        return np.asarray(self._model.run(ids, mask), dtype=np.float32).reshape(len(rows))
+        layouts = [pair_layout(question_ids, s, t, self.config, c)
+                   for s, t, c in zip(sentence_ids, title_ids, context_ids)]
+        ids, mask = pad_batch([layout.ids for layout in layouts])
+        outputs = self._model.run_all(ids, mask)
+        logits = np.asarray(outputs[0], dtype=np.float32).reshape(count)
+        if len(outputs) < 3:
+            return Reading(logits, (None,) * count)
+        spans = []
+        for row, (layout, text, tokens) in enumerate(zip(layouts, sentences, sentence_ids)):
+            window = slice(layout.sentence_start, layout.sentence_start + layout.sentence_kept)
+            guess = best_span(outputs[1][row, window], outputs[2][row, window])
+            if guess is None:
+                spans.append(None)
+                continue
+            offsets = token_offsets(text, self._tokenizer.pieces(tokens[: layout.sentence_kept]))
+            start, end = offsets[guess.first][0], offsets[guess.last][1]
+            spans.append(MatchSpan(start, end, guess.probability) if end > start else None)
+        return Reading(logits, tuple(spans))
+
+
+@dataclass(frozen=True)
+class MatchSpan:
+    """The span head's best answer inside one sentence: character offsets in its matching form."""
+
+    start: int
+    end: int
+    probability: float
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the selector read of one question's candidates: a logit each, and each one's best span (or None)."""
+
+    logits: np.ndarray
+    spans: tuple[MatchSpan | None, ...]
 
 
 @lru_cache(maxsize=1)

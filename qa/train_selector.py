@@ -34,11 +34,20 @@ from pathlib import Path
 import numpy as np
 
 from qa.selector import (SELECTOR_CARD, SELECTOR_WEIGHTS, SelectorConfig, SelectorError, build_module, choose,
-                         delta_state, load_delta, pad_batch, pair_ids)
+                         delta_state, load_delta, pad_batch, pair_layout)
 
 DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
-TRAINING_FILES = ("cmrc2018_trial.json", "drcd_dev.json", "chinesesquad2_dev_a.json")
+# Only files whose licence lets the weights ship (`../shared/data/README.md`).
+TRAINING_FILES = ("cmrc2018_trial.json", "drcd_dev.json", "xquad_zh_a.json", "xquad_en_zh_a.json")
+# Files over the same articles share their split, so no article is in training through one and validation through
+# the other (XQuAD's English questions are asked over the Chinese passages of its Chinese questions).
+SPLIT_FAMILY = {"xquad_zh_a": "xquad", "xquad_en_zh_a": "xquad"}
 POOL = 8  # candidates kept per question (the most the selector may score)
+NEAR_MISS_SHARE = 0.5  # of each file's answerable questions, turned into a near miss where one is safe
+RETRIEVAL_MISS_SHARE = 0.2  # of the answerable questions, also asked with their right candidates taken away
+
+ANSWERABLE, UNANSWERABLE, RETRIEVAL_MISS = "answerable", "unanswerable", "retrieval-miss"
+NEAR_MISS = "near-miss"  # kinds are "near-miss:year", "near-miss:place", ...
 
 
 @dataclass(frozen=True)
@@ -49,6 +58,7 @@ class Candidate:
     confidence: float  # linear ranker's softmax over the retriever's candidates
     eligible: bool  # agrees with the question's years and places, and holds an asked number/date
     previous: str = ""  # matching form of the sentence before it in its paragraph ("" for the first)
+    answer: str = ""  # matching form of the gold span the sentence holds ("" when it holds none)
 
 
 @dataclass(frozen=True)
@@ -60,10 +70,12 @@ class Group:
     question: str  # matching form
     answerable: bool
     candidates: tuple[Candidate, ...]
+    kind: str = ANSWERABLE  # answerable, unanswerable (the file says so), near-miss:<kind>, retrieval-miss
 
     @property
     def validation(self) -> bool:
-        digest = hashlib.sha256(f"{self.source}/{self.article}".encode("utf-8")).digest()
+        family = SPLIT_FAMILY.get(self.source, self.source)
+        digest = hashlib.sha256(f"{family}/{self.article}".encode("utf-8")).digest()
         return digest[0] % 5 == 0
 
 
@@ -71,15 +83,36 @@ def _article_key(doc: str) -> str:
     return doc.rsplit("#", 1)[0]
 
 
-def collect(squad_file: Path) -> list[Group]:
-    """Today's top candidates for every question of a SQuAD-style file."""
+def with_near_misses(squad, seed: int):
+    """The file's questions, then a near miss (unanswerable) of a seeded half of its answerable ones."""
+    from qa.evaluate_squad import SquadQuestion
+    from qa.near_miss import near_misses
+
+    passages = {a.doc: a.text for a in squad.articles}
+    answerable = [q for q in squad.questions if q.answerable]
+    made = near_misses([(_article_key(q.doc), q.question, passages[q.doc]) for q in answerable],
+                       NEAR_MISS_SHARE, seed)
+    extra = [(SquadQuestion(f"{answerable[i].id}~{miss.kind}", miss.question, (), answerable[i].doc, False),
+              f"{NEAR_MISS}:{miss.kind}") for i, miss in made]
+    return [(q, ANSWERABLE if q.answerable else UNANSWERABLE) for q in squad.questions] + extra
+
+
+def gold_span(match_sentence: str, answers) -> str:
+    """The matching form of the first gold span the sentence holds, or ""."""
+    from embeddings.normalize import normalize
+
+    return next((normalize(a) for a in answers if normalize(a) and normalize(a) in match_sentence), "")
+
+
+def collect(squad_file: Path, seed: int) -> list[Group]:
+    """Today's top candidates for every question of a SQuAD-style file, and for its near misses."""
     from tqdm import tqdm
 
     from embeddings.encoder import SentenceTransformerEncoder
     from embeddings.normalize import normalize
-    from qa.api import QA, QuestionError, prepare_question
+    from qa.api import QA, QuestionError
     from qa.evaluate_squad import contains_answer, default_eval_index_dir, ensure_squad_index, read_squad
-    from qa.question import DATE, NUMBER, parse_question
+    from qa.question import DATE, NUMBER
     from qa.settings import Settings
 
     squad = read_squad(squad_file)
@@ -89,34 +122,38 @@ def collect(squad_file: Path) -> list[Group]:
     index, answerer = qa.index, qa.answerer
     titles = {doc: normalize(a.title) for doc, a in index.articles.items()}
     items, parsed = [], []
-    for item in squad.questions:
+    for item, kind in with_near_misses(squad, seed):
         try:
-            parsed.append(parse_question(prepare_question(item.question)[0]))
-            items.append(item)
+            parsed.append(qa.parse(item.question))
+            items.append((item, kind))
         except QuestionError:
             continue
     vectors = encoder.encode_queries([p.match for p in parsed])
     groups = []
-    for item, question, vector in tqdm(list(zip(items, parsed, vectors)), desc=f"candidates {squad.name}",
-                                       unit="q", file=sys.stderr):
+    for (item, kind), question, vector in tqdm(list(zip(items, parsed, vectors)), desc=f"candidates {squad.name}",
+                                               unit="q", file=sys.stderr):
         retrieval = qa.retriever.retrieve(question, vector[None, :])
         judged = answerer.judge(question, retrieval)[:POOL]
         needs_type = question.expected in (NUMBER, DATE)
-        candidates = tuple(
-            Candidate(j.around.match(j.hit.sentence), titles[j.hit.sentence.doc],
-                      item.answerable and contains_answer(j.hit.sentence.text, item.answers), j.confidence,
-                      j.agrees and (j.type_ok or not needs_type), j.around.neighbour(j.hit.sentence, -1))
-            for j in judged)
-        groups.append(Group(squad.name, _article_key(item.doc), question.match, item.answerable, candidates))
+        candidates = []
+        for j in judged:
+            match = j.around.match(j.hit.sentence)
+            right = item.answerable and contains_answer(j.hit.sentence.text, item.answers)
+            candidates.append(Candidate(match, titles[j.hit.sentence.doc], right, j.confidence,
+                                        j.agrees and (j.type_ok or not needs_type),
+                                        j.around.neighbour(j.hit.sentence, -1),
+                                        gold_span(match, item.answers) if right else ""))
+        groups.append(Group(squad.name, _article_key(item.doc), question.match, item.answerable, tuple(candidates),
+                            kind))
     return groups
 
 
-def load_groups(work: Path, files: list[Path]) -> list[Group]:
+def load_groups(work: Path, files: list[Path], seed: int) -> list[Group]:
     groups = []
     for path in files:
         cache = work / f"candidates-{path.stem}.jsonl"
         if not cache.is_file():
-            rows = collect(path)
+            rows = collect(path, seed)
             partial = cache.with_suffix(".part")
             with open(partial, "w", encoding="utf-8") as handle:
                 for group in rows:
@@ -130,14 +167,33 @@ def load_groups(work: Path, files: list[Path]) -> list[Group]:
     return groups
 
 
+def retrieval_misses(groups: list[Group], share: float, seed: int) -> list[Group]:
+    """Answerable questions whose right candidates are taken away: the retriever missed, so "no answer"."""
+    rng = random.Random(seed)
+    result = []
+    for group in groups:
+        if group.kind != ANSWERABLE or rng.random() >= share:
+            continue
+        wrong = tuple(c for c in group.candidates if not c.right)
+        if len(wrong) < len(group.candidates) and wrong:
+            result.append(replace(group, answerable=False, candidates=wrong, kind=RETRIEVAL_MISS))
+    return result
+
+
 # -- training -------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Example:
-    """A training question as token ids: the pairs to score and which are right."""
+    """A training question as token ids: the pairs to score, which are right, and where their answer span is.
+
+    `spans[i]` is the (first, last) position of the gold span in pair i, or None
+    (a wrong candidate, or a span the tokens or the cut do not hold).
+    """
 
     pairs: tuple[tuple[int, ...], ...]
     right: tuple[bool, ...]
     answerable: bool
+    spans: tuple[tuple[int, int] | None, ...] = ()
+    windows: tuple[tuple[int, int], ...] = ()  # where each pair's sentence tokens are: [start, end)
 
 
 def token_table(groups: list[Group], tokenize) -> dict[str, tuple[int, ...]]:
@@ -147,7 +203,23 @@ def token_table(groups: list[Group], tokenize) -> dict[str, tuple[int, ...]]:
     return dict(zip(texts, tokenize(texts)))
 
 
-def to_examples(groups: list[Group], tokenize, config: SelectorConfig, negatives: int,
+def span_in_pair(candidate: Candidate, sentence_ids, layout, pieces) -> tuple[int, int] | None:
+    """Positions in the pair of the candidate's gold span, or None."""
+    from qa.span import label_span, token_offsets
+
+    if not candidate.answer:
+        return None
+    at = candidate.sentence.find(candidate.answer)
+    if at < 0:
+        return None
+    offsets = token_offsets(candidate.sentence, pieces(sentence_ids[: layout.sentence_kept]))
+    tokens = label_span(offsets, at, at + len(candidate.answer))
+    if tokens is None or offsets[tokens[1]][1] < at + len(candidate.answer):
+        return None  # the span is cut off, or no token ends where it does
+    return layout.sentence_start + tokens[0], layout.sentence_start + tokens[1]
+
+
+def to_examples(groups: list[Group], tokenize, pieces, config: SelectorConfig, negatives: int,
                 rng: random.Random) -> list[Example]:
     """Up to 2 right candidates and the `negatives` best-ranked wrong ones per question.
 
@@ -163,9 +235,12 @@ def to_examples(groups: list[Group], tokenize, config: SelectorConfig, negatives
             continue
         chosen = right + wrong
         rng.shuffle(chosen)
-        pairs = tuple(tuple(pair_ids(ids[group.question], ids[c.sentence], ids[c.title], config, ids[c.previous]))
-                      for c in chosen)
-        examples.append(Example(pairs, tuple(c.right for c in chosen), group.answerable))
+        layouts = [pair_layout(ids[group.question], ids[c.sentence], ids[c.title], config, ids[c.previous])
+                   for c in chosen]
+        spans = tuple(span_in_pair(c, ids[c.sentence], layout, pieces) for c, layout in zip(chosen, layouts))
+        examples.append(Example(tuple(tuple(layout.ids) for layout in layouts), tuple(c.right for c in chosen),
+                                group.answerable, spans,
+                                tuple((l.sentence_start, l.sentence_start + l.sentence_kept) for l in layouts)))
     return examples
 
 
@@ -185,6 +260,27 @@ def batches(examples: list[Example], pairs_per_batch: int, rng: random.Random) -
     return result
 
 
+def span_loss(torch, start_logits, end_logits, batch: list[Example]):
+    """Mean cross-entropy of the gold span's first and last token, over the pairs that hold one."""
+    rows, firsts, lasts = [], [], []
+    outside = torch.ones(start_logits.shape, dtype=torch.bool)
+    pairs = [(span, window) for example in batch for span, window in zip(example.spans, example.windows)]
+    for offset, (span, (begin, end)) in enumerate(pairs):
+        if span is not None:
+            rows.append(offset)
+            firsts.append(span[0])
+            lasts.append(span[1])
+            outside[offset, begin:end] = False
+    if not rows:
+        return start_logits.new_zeros(())
+    rows = torch.tensor(rows)
+    # Only the sentence's own tokens can start or end its answer.
+    start = start_logits.float().masked_fill(outside, -1e4)[rows]
+    end = end_logits.float().masked_fill(outside, -1e4)[rows]
+    return 0.5 * (torch.nn.functional.cross_entropy(start, torch.tensor(firsts))
+                  + torch.nn.functional.cross_entropy(end, torch.tensor(lasts)))
+
+
 def group_loss(torch, logits, batch: list[Example]):
     """Mean over questions of -log P(right), P a softmax over the candidates and a no-answer logit 0."""
     losses, start = [], 0
@@ -201,13 +297,8 @@ def group_loss(torch, logits, batch: list[Example]):
     return torch.stack(losses).mean()
 
 
-def train(examples: list[Example], config: SelectorConfig, base_folder: Path, work: Path, epochs: float,
-          pairs_per_batch: int, learning_rate: float, seed: int, checkpoint_every: int, init: Path | None = None):
-    import torch
-
-    torch.manual_seed(seed)
-    torch.set_num_threads(max(torch.get_num_threads(), 1))
-    module = build_module(base_folder, config.frozen_layers)
+def _new_module(config: SelectorConfig, base_folder: Path, init: Path | None):
+    module = build_module(base_folder, config.frozen_layers, config.span_head)
     if init is not None:
         # Continue from earlier delta weights (e.g. the shipped ones) instead of the base model.
         try:
@@ -215,19 +306,57 @@ def train(examples: list[Example], config: SelectorConfig, base_folder: Path, wo
         except SelectorError as error:
             raise SystemExit(str(error)) from error
     module.train()
-    rng = random.Random(seed)
-    plan = []
-    for epoch in range(math.ceil(epochs)):
-        plan.extend(batches(examples, pairs_per_batch, rng))
-    total = int(len(plan) * epochs / math.ceil(epochs))
+    return module
+
+
+def _optimizer(torch, module, learning_rate: float, total: int):
     parameters = [p for p in module.parameters() if p.requires_grad]
-    head = list(module.head.parameters())
-    body = [p for p in parameters if all(p is not h for h in head)]
+    heads = [p for name, p in module.named_parameters() if p.requires_grad and not name.startswith("encoder.")]
+    body = [p for p in parameters if all(p is not h for h in heads)]
     optimizer = torch.optim.AdamW([{"params": body, "lr": learning_rate},
-                                   {"params": head, "lr": learning_rate * 20}], weight_decay=0.01)
+                                   {"params": heads, "lr": learning_rate * 20}], weight_decay=0.01)
     warmup = max(total // 20, 1)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: min((step + 1) / warmup, max(total - step, 0) / max(total - warmup, 1)))
+    return parameters, optimizer, scheduler
+
+
+def _step(torch, module, optimizer, scheduler, parameters, batch: list[Example], bf16: bool,
+          span_weight: float) -> tuple[float, int]:
+    """One optimiser step on one batch; (loss, pairs read)."""
+    rows = [pair for example in batch for pair in example.pairs]
+    ids, mask = pad_batch(rows)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        outputs = module(torch.from_numpy(ids), torch.from_numpy(mask))
+    logits, starts, ends = outputs if isinstance(outputs, tuple) else (outputs, None, None)
+    loss = group_loss(torch, logits.float(), batch)
+    if starts is not None and span_weight:
+        loss = loss + span_weight * span_loss(torch, starts, ends, batch)
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+    optimizer.step()
+    scheduler.step()
+    return loss.item(), len(rows)
+
+
+def _plan(examples: list[Example], pairs_per_batch: int, epochs: float, seed: int) -> tuple[list, int]:
+    rng = random.Random(seed)
+    plan = []
+    for _ in range(math.ceil(epochs)):
+        plan.extend(batches(examples, pairs_per_batch, rng))
+    return plan, int(len(plan) * epochs / math.ceil(epochs))
+
+
+def train(examples: list[Example], config: SelectorConfig, base_folder: Path, work: Path, epochs: float,
+          pairs_per_batch: int, learning_rate: float, seed: int, checkpoint_every: int, init: Path | None = None,
+          bf16: bool = False, span_weight: float = 1.0):
+    import torch
+
+    torch.manual_seed(seed)
+    module = _new_module(config, base_folder, init)
+    plan, total = _plan(examples, pairs_per_batch, epochs, seed)
+    parameters, optimizer, scheduler = _optimizer(torch, module, learning_rate, total)
     checkpoint = work / "checkpoint.pt"
     step = 0
     if checkpoint.is_file():
@@ -241,19 +370,10 @@ def train(examples: list[Example], config: SelectorConfig, base_folder: Path, wo
     started, seen, running = time.perf_counter(), 0, []
     log = open(work / "train.log", "a", encoding="utf-8")
     while step < total:
-        batch = plan[step]
-        rows = [pair for example in batch for pair in example.pairs]
-        ids, mask = pad_batch(rows)
-        logits = module(torch.from_numpy(ids), torch.from_numpy(mask))
-        loss = group_loss(torch, logits, batch)
-        optimizer.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
-        optimizer.step()
-        scheduler.step()
+        loss, pairs = _step(torch, module, optimizer, scheduler, parameters, plan[step], bf16, span_weight)
         step += 1
-        seen += len(rows)
-        running.append(loss.item())
+        seen += pairs
+        running.append(loss)
         if step % 20 == 0 or step == total:
             rate = seen / (time.perf_counter() - started)
             line = (f"step {step}/{total} loss {np.mean(running[-20:]):.4f} {rate:.1f} pairs/s "
@@ -272,24 +392,113 @@ def train(examples: list[Example], config: SelectorConfig, base_folder: Path, wo
     return module
 
 
-# -- calibration ------------------------------------------------------------------------
-def score_groups(module, groups: list[Group], tokenize, config: SelectorConfig) -> list[np.ndarray]:
-    """Logits of every pooled candidate of every group."""
+def compare_precisions(examples: list[Example], config: SelectorConfig, base_folder: Path, steps: int,
+                       pairs_per_batch: int, learning_rate: float, seed: int, epochs: float) -> dict:
+    """fp32 against bf16 autocast on the same first `steps` batches, two models trained side by side.
+
+    The steps alternate between the two, so whatever else runs on the machine
+    slows both alike; each model has its own optimiser and schedule (that of
+    the full run).
+    """
     import torch
 
+    plan, total = _plan(examples, pairs_per_batch, epochs, seed)
+    runs = {}
+    for name in ("fp32", "bf16"):
+        torch.manual_seed(seed)
+        module = _new_module(config, base_folder, None)
+        runs[name] = (module, *_optimizer(torch, module, learning_rate, total))
+    seconds = {name: 0.0 for name in runs}
+    pairs = {name: 0 for name in runs}
+    losses = {name: [] for name in runs}
+    for step in range(min(steps, len(plan))):
+        for name, (module, parameters, optimizer, scheduler) in runs.items():
+            began = time.perf_counter()
+            loss, count = _step(torch, module, optimizer, scheduler, parameters, plan[step], name == "bf16", 1.0)
+            seconds[name] += time.perf_counter() - began
+            pairs[name] += count
+            losses[name].append(loss)
+        if (step + 1) % 20 == 0:
+            print(f"compare step {step + 1}/{steps}: " + ", ".join(
+                f"{n} {pairs[n] / seconds[n]:.1f} pairs/s loss {np.mean(losses[n][-20:]):.4f}" for n in runs),
+                file=sys.stderr, flush=True)
+    return {name: {"pairs_per_s": round(pairs[name] / seconds[name], 2), "steps": len(losses[name]),
+                   "mean_loss_last_50": round(float(np.mean(losses[name][-50:])), 4),
+                   "loss_every_20": [round(float(np.mean(losses[name][i:i + 20])), 4)
+                                     for i in range(0, len(losses[name]), 20)]}
+            for name in runs}
+
+
+# -- calibration ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SpanGuess:
+    """The span head's best span in one candidate: its text (matching form) and probability."""
+
+    text: str
+    probability: float
+
+
+def score_groups(module, groups: list[Group], tokenize, pieces, config: SelectorConfig
+                 ) -> tuple[list[np.ndarray], list[list[SpanGuess | None]]]:
+    """Logits of every pooled candidate of every group, and the span head's best span in each."""
+    import torch
+
+    from qa.span import best_span, token_offsets
+
     ids = token_table(groups, tokenize)
-    rows = [(gi, ci, pair_ids(ids[g.question], ids[c.sentence], ids[c.title], config, ids[c.previous]))
+    rows = [(gi, ci, pair_layout(ids[g.question], ids[c.sentence], ids[c.title], config, ids[c.previous]))
             for gi, g in enumerate(groups) for ci, c in enumerate(g.candidates)]
-    rows.sort(key=lambda r: len(r[2]))
+    rows.sort(key=lambda r: len(r[2].ids))
     logits = [np.zeros(len(g.candidates), dtype=np.float32) for g in groups]
+    spans: list[list[SpanGuess | None]] = [[None] * len(g.candidates) for g in groups]
     with torch.inference_mode():
         for start in range(0, len(rows), 64):
             chunk = rows[start: start + 64]
-            input_ids, mask = pad_batch([r[2] for r in chunk])
-            values = module(torch.from_numpy(input_ids), torch.from_numpy(mask)).numpy()
-            for (gi, ci, _), value in zip(chunk, values):
-                logits[gi][ci] = value
-    return logits
+            input_ids, mask = pad_batch([r[2].ids for r in chunk])
+            outputs = module(torch.from_numpy(input_ids), torch.from_numpy(mask))
+            values, starts, ends = outputs if isinstance(outputs, tuple) else (outputs, None, None)
+            for row, (gi, ci, layout) in enumerate(chunk):
+                logits[gi][ci] = values[row]
+                if starts is None:
+                    continue
+                window = slice(layout.sentence_start, layout.sentence_start + layout.sentence_kept)
+                guess = best_span(starts[row, window].numpy(), ends[row, window].numpy())
+                if guess is not None:
+                    sentence = groups[gi].candidates[ci].sentence
+                    offsets = token_offsets(sentence, pieces(ids[sentence][: layout.sentence_kept]))
+                    text = sentence[offsets[guess.first][0]: offsets[guess.last][1]]
+                    spans[gi][ci] = SpanGuess(text, guess.probability)
+    return logits, spans
+
+
+def char_f1(guess: str, gold: str) -> float:
+    """Character-overlap F1, as Chinese reading-comprehension benchmarks score spans."""
+    from collections import Counter
+
+    common = sum((Counter(guess) & Counter(gold)).values())
+    if not common:
+        return 0.0
+    precision, recall = common / len(guess), common / len(gold)
+    return 2 * precision * recall / (precision + recall)
+
+
+def span_threshold(groups: list[Group], spans: list[list[SpanGuess | None]], precision: float) -> dict:
+    """The lowest span probability at and above which the right candidates' spans match exactly `precision` of the time.
+
+    Spans below it are not shown as the exact figure; the sentence still is.
+    """
+    scored = sorted(((guess.probability, guess.text == c.answer, char_f1(guess.text, c.answer))
+                     for g, row in zip(groups, spans) for c, guess in zip(g.candidates, row)
+                     if c.right and c.answer and guess is not None), reverse=True)
+    if not scored:
+        return {"span_threshold": 1.01, "span_exact": None, "span_f1": None, "span_shown": 0.0}
+    exact = np.cumsum([e for _, e, _ in scored]) / np.arange(1, len(scored) + 1)
+    passing = [i for i in range(len(scored)) if exact[i] >= precision]
+    threshold = scored[passing[-1]][0] if passing else 1.01
+    return {"span_threshold": round(float(threshold), 4),
+            "span_exact": round(float(np.mean([e for _, e, _ in scored])), 4),
+            "span_f1": round(float(np.mean([f for _, _, f in scored])), 4),
+            "span_shown": round(float(np.mean([p >= threshold for p, _, _ in scored])), 4)}
 
 
 def decide(groups: list[Group], logits: list[np.ndarray], candidates: int, ranker_weight: float,
@@ -340,8 +549,12 @@ def calibrate(groups: list[Group], logits: list[np.ndarray], max_answerable_refu
     return {"candidates": candidates, "ranker_weight": ranker_weight, "refuse_below": refuse_below}
 
 
+def _kind_family(kind: str) -> str:
+    return NEAR_MISS if kind.startswith(NEAR_MISS) else kind
+
+
 def figures(groups: list[Group], logits: list[np.ndarray], config: SelectorConfig) -> dict:
-    """Validation figures per source file: answerable top-1, refusals."""
+    """Validation figures per source file: answerable top-1 and refused, and each unanswerable kind refused."""
     out = {}
     for source in sorted({g.source for g in groups}):
         chosen = [i for i, g in enumerate(groups) if g.source == source]
@@ -349,18 +562,39 @@ def figures(groups: list[Group], logits: list[np.ndarray], config: SelectorConfi
         results = decide(subset, values, config.candidates, config.ranker_weight, config.refuse_below)
         before = decide(subset, [np.zeros(len(g.candidates)) for g in subset], 1, 0.0, -math.inf)
         answerable = [r for g, r in zip(subset, results) if g.answerable]
-        unanswerable = [r for g, r in zip(subset, results) if not g.answerable]
         row = {
             "questions": len(subset),
+            "answerable": len(answerable),
             "answerable_accuracy": round(float(np.mean([right for _, right in answerable])), 4),
             "answerable_accuracy_linear_ranker": round(float(np.mean(
                 [right for g, (_, right) in zip(subset, before) if g.answerable])), 4),
             "answerable_refused": round(float(np.mean([not found for found, _ in answerable])), 4),
         }
-        if unanswerable:
-            row["unanswerable_refused"] = round(float(np.mean([not found for found, _ in unanswerable])), 4)
+        for family in sorted({_kind_family(g.kind) for g in subset if not g.answerable}):
+            refused = [not found for g, (found, _) in zip(subset, results)
+                       if not g.answerable and _kind_family(g.kind) == family]
+            row[f"{family}_questions"] = len(refused)
+            row[f"{family}_refused"] = round(float(np.mean(refused)), 4)
         out[source] = row
     return out
+
+
+def refusal_curve(groups: list[Group], logits: list[np.ndarray], config: SelectorConfig, points: int = 41) -> dict:
+    """Per source and kind, the share refused at a range of thresholds around the chosen one."""
+    thresholds = [round(config.refuse_below + step, 3) for step in np.linspace(-4.0, 4.0, points)]
+    curve = {"thresholds": thresholds, "chosen": config.refuse_below, "rows": {}}
+    for source in sorted({g.source for g in groups}):
+        for family in sorted({ANSWERABLE if g.answerable else _kind_family(g.kind) for g in groups
+                              if g.source == source}):
+            chosen = [i for i, g in enumerate(groups) if g.source == source
+                      and (ANSWERABLE if g.answerable else _kind_family(g.kind)) == family]
+            shares = []
+            for threshold in thresholds:
+                results = decide([groups[i] for i in chosen], [logits[i] for i in chosen], config.candidates,
+                                 config.ranker_weight, threshold)
+                shares.append(round(float(np.mean([not found for found, _ in results])), 4))
+            curve["rows"][f"{source}/{family}"] = {"questions": len(chosen), "refused": shares}
+    return curve
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -380,12 +614,23 @@ def main(argv: list[str] | None = None) -> int:
                         help="start from these delta weights (a .safetensors written by this command)")
     parser.add_argument("--pairs-per-batch", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=5e-5)
-    parser.add_argument("--max-answerable-refused", type=float, default=0.025)
+    parser.add_argument("--max-answerable-refused", type=float, default=0.02,
+                        help="the refusal threshold refuses at most this share of answerable validation questions")
+    parser.add_argument("--span-weight", type=float, default=1.0, help="weight of the span loss (0: none)")
+    parser.add_argument("--span-precision", type=float, default=0.75,
+                        help="spans are shown from the probability at which validation spans are this often exact")
+    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=False,
+                        help="train under bfloat16 autocast (off by default: slower than fp32 on a CPU without "
+                             "AVX-512 BF16, see docs/answer-model.md)")
+    parser.add_argument("--compare-bf16", type=int, default=0, metavar="STEPS",
+                        help="train fp32 and bf16 side by side for STEPS steps, write bf16-compare.json, stop")
     parser.add_argument("--candidate-tolerance", type=float, default=0.005,
                         help="take the fewest candidates within this of the best validation top-1")
     parser.add_argument("--calibrate-only", action="store_true",
                         help="keep the trained weights; calibrate again from the validation logits the "
                              "last training run saved in --work")
+    parser.add_argument("--collect-only", action="store_true",
+                        help="stop once every training file's candidates are collected (stage 1)")
     parser.add_argument("--checkpoint-every", type=int, default=50)
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N training questions (smoke runs)")
@@ -401,12 +646,24 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"training files not found: {', '.join(missing)} (pass --data FOLDER)")
     base_name, base_folder = resolve_model(DEFAULT_MODEL)
     config = SelectorConfig(base_model=base_name, frozen_layers=args.frozen_layers, max_length=args.max_length,
-                            use_title=not args.no_title, max_context_tokens=args.context_tokens)
-    groups = load_groups(work, files)
+                            use_title=not args.no_title, max_context_tokens=args.context_tokens,
+                            span_head=args.span_weight > 0,
+                            english=any(name.startswith("xquad_en") for name in TRAINING_FILES))
+    groups = load_groups(work, files, args.seed)
+    if args.collect_only:
+        print(f"{len(groups)} questions' candidates in {work}", file=sys.stderr)
+        return 0
     if args.limit:
         groups = random.Random(args.seed).sample(groups, min(args.limit, len(groups)))
     train_groups = [g for g in groups if not g.validation]
     valid_groups = [g for g in groups if g.validation]
+    train_groups += retrieval_misses(train_groups, RETRIEVAL_MISS_SHARE, args.seed)
+    valid_groups += retrieval_misses(valid_groups, RETRIEVAL_MISS_SHARE, args.seed + 1)
+    counts = {}
+    for g in groups + [g for g in train_groups + valid_groups if g.kind == RETRIEVAL_MISS]:
+        key = f"{g.source}/{g.kind}/{'validation' if g.validation else 'training'}"
+        counts[key] = counts.get(key, 0) + 1
+    (work / "counts.json").write_text(json.dumps(dict(sorted(counts.items())), indent=1), encoding="utf-8")
     print(f"{len(train_groups)} training and {len(valid_groups)} validation questions "
           f"({sum(not g.answerable for g in valid_groups)} unanswerable)", file=sys.stderr, flush=True)
 
@@ -417,21 +674,32 @@ def main(argv: list[str] | None = None) -> int:
     def tokenize(texts):
         return [tuple(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
 
+    def pieces(ids):
+        return tokenizer.convert_ids_to_tokens(list(ids))
+
     if args.calibrate_only:
         return _calibrate_only(work, valid_groups, args)
     # Read before training: --out may be the very file training started from.
     init_version = (f"{args.init.name} ({hashlib.sha256(args.init.read_bytes()).hexdigest()[:12]})"
                     if args.init else None)
-    examples = to_examples(train_groups, tokenize, config, args.negatives, random.Random(args.seed))
-    print(f"{len(examples)} training questions, {sum(len(e.pairs) for e in examples)} pairs", file=sys.stderr,
-          flush=True)
+    examples = to_examples(train_groups, tokenize, pieces, config, args.negatives, random.Random(args.seed))
+    print(f"{len(examples)} training questions, {sum(len(e.pairs) for e in examples)} pairs, "
+          f"{sum(s is not None for e in examples for s in e.spans)} with a gold span", file=sys.stderr, flush=True)
+    if args.compare_bf16:
+        result = compare_precisions(examples, config, Path(base_folder), args.compare_bf16, args.pairs_per_batch,
+                                    args.learning_rate, args.seed, args.epochs)
+        (work / "bf16-compare.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
+        print(json.dumps(result, indent=1))
+        return 0
     started = time.perf_counter()
     module = train(examples, config, Path(base_folder), work, args.epochs, args.pairs_per_batch, args.learning_rate,
-                   args.seed, args.checkpoint_every, args.init)
+                   args.seed, args.checkpoint_every, args.init, bf16=args.bf16, span_weight=args.span_weight)
     train_minutes = (time.perf_counter() - started) / 60
-    logits = score_groups(module, valid_groups, tokenize, config)
+    logits, spans = score_groups(module, valid_groups, tokenize, pieces, config)
     config = replace(config, **calibrate(valid_groups, logits, args.max_answerable_refused,
                                          args.candidate_tolerance))
+    span_figures = span_threshold(valid_groups, spans, args.span_precision)
+    config = replace(config, span_threshold=span_figures["span_threshold"])
     result = figures(valid_groups, logits, config)
     from safetensors.torch import save_file
 
@@ -439,13 +707,16 @@ def main(argv: list[str] | None = None) -> int:
     save_file(delta_state(module), str(args.out))
     digest = hashlib.sha256(args.out.read_bytes()).hexdigest()[:12]
     config = replace(config, version=digest, figures={
-        "validation": result, "training_questions": len(examples), "epochs": args.epochs, "seed": args.seed,
-        "negatives": args.negatives, "learning_rate": args.learning_rate,
+        "validation": result, "validation_spans": span_figures, "questions": dict(sorted(counts.items())),
+        "training_questions": len(examples), "epochs": args.epochs, "seed": args.seed,
+        "negatives": args.negatives, "learning_rate": args.learning_rate, "bf16": args.bf16,
+        "span_weight": args.span_weight, "max_answerable_refused": args.max_answerable_refused,
         "init": init_version, "train_minutes": round(train_minutes, 1),
         "files": list(TRAINING_FILES)})
     card = args.out.with_suffix(".json") if args.out != SELECTOR_WEIGHTS else SELECTOR_CARD
     config.write(card)
     (work / "logits-validation.json").write_text(json.dumps([v.tolist() for v in logits]), encoding="utf-8")
+    (work / "refusal-curve.json").write_text(json.dumps(refusal_curve(valid_groups, logits, config)), encoding="utf-8")
     print(json.dumps(asdict(config), ensure_ascii=False, indent=2))
     return 0
 

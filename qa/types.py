@@ -40,6 +40,24 @@ class PassageHit:
 
 
 @dataclass(frozen=True)
+class AnswerSpan:
+    """The exact answer inside the sentence (the figure, date or name asked for), as the selector read it.
+
+    `start`/`end` are offsets in the sentence; `article_start`/`article_end`
+    the same characters in the cleaned article text (as `Citation.start`).
+    `probability` is the span head's; a span is given only at or above the
+    threshold chosen on validation data (`qa/models/selector.json`).
+    """
+
+    text: str
+    start: int
+    end: int
+    article_start: int
+    article_end: int
+    probability: float
+
+
+@dataclass(frozen=True)
 class Answer:
     """The reply to one question.
 
@@ -56,12 +74,21 @@ class Answer:
     note: str = ""
     candidates: tuple[str, ...] = field(default=(), compare=False)
     selector: str = ""  # what chose the sentence: the cross-encoder (with its version) or the linear ranker
+    span: AnswerSpan | None = None  # the exact answer inside the sentence, when the selector is sure of it
+
+    @property
+    def answer_text(self) -> str | None:
+        """The exact figure, date or name asked for, or None (the sentence is the answer)."""
+        return self.span.text if self.span is not None else None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON shape shared by `aluqa ask --json`, the HTTP API and tests."""
         data = asdict(self)
         data.pop("candidates")
         data["score"] = round(float(self.score), 4)
+        data["answer_text"] = self.answer_text
+        if self.span is not None:
+            data["span"]["probability"] = round(float(self.span.probability), 4)
         for passage in data["passages"]:
             passage["score"] = round(float(passage["score"]), 4)
         return data

@@ -15,6 +15,7 @@ from embeddings.corpus import read_article
 from embeddings.index import CorpusIndex, passage_embedding_text
 from embeddings.normalize import normalize
 from embeddings.split import segment_articles
+from conftest import StubEncoder
 from qa import QA, Settings
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
@@ -231,3 +232,26 @@ def test_cli_build_of_an_unchanged_corpus_returns_at_once_unless_full(corpus, tm
     assert "indexed 5 documents" in capsys.readouterr().out and (index / SENTENCE_VECTORS_FILE).is_file()
     assert run_build(parser.parse_args(argv + ["--full"])) == 0
     assert "indexed 5 documents" in capsys.readouterr().out and len(counting.documents) > embedded
+
+
+class _SlowWarmUp(StubEncoder):
+    """An encoder whose model load outlasts a build that embeds nothing."""
+
+    def __init__(self):
+        self.loaded = False
+
+    def warm_up(self, for_documents=False):
+        import time
+
+        time.sleep(0.5)
+        self.loaded = True
+
+
+def test_a_build_that_embeds_nothing_waits_for_the_encoder_warm_up(corpus, tmp_path):
+    # A process that exits while the warm-up thread is inside ONNX Runtime aborts (exit 134)
+    # after printing its summary; the build returns only once the thread is done.
+    index = tmp_path / "index"
+    build_index(corpus, index, encoder=StubEncoder())
+    encoder = _SlowWarmUp()
+    report = build_index(corpus, index, encoder=encoder)
+    assert report.embedded == 0 and encoder.loaded

@@ -123,3 +123,82 @@ def test_the_real_pipeline_answers_with_the_selector(real_qa):
                                       "How many aircraft carriers does Binzhou have?"])
 def test_questions_the_corpus_cannot_answer_are_refused(real_qa, question):
     assert not real_qa.ask(question).found
+
+
+def _char_tokenizer():
+    vocabulary = {}
+
+    def tokenize(texts):
+        return [tuple(vocabulary.setdefault(ch, 10 + len(vocabulary)) for ch in text) for text in texts]
+
+    def pieces(ids):
+        back = {v: k for k, v in vocabulary.items()}
+        return [back[i] for i in ids]
+
+    return tokenize, pieces
+
+
+def test_training_examples_mark_the_gold_span_inside_the_pair():
+    import random
+
+    from qa.train_selector import Candidate, Group, to_examples
+
+    tokenize, pieces = _char_tokenizer()
+    right = Candidate("产值1045亿元", "百色", True, 0.5, True, answer="1045亿元")
+    wrong = Candidate("人口多", "百色", False, 0.5, True)
+    group = Group("set", "a1", "产值多少", True, (right, wrong))
+    config = SelectorConfig(base_model="test", span_head=True)
+    (example,) = to_examples([group], tokenize, pieces, config, 3, random.Random(0))
+    position = example.right.index(True)
+    first, last = example.spans[position]
+    pair = example.pairs[position]
+    assert "".join(pieces(pair[first: last + 1])) == "1045亿元"
+    assert example.spans[1 - position] is None
+    begin, end = example.windows[position]
+    assert "".join(pieces(pair[begin:end])) == "产值1045亿元"
+
+
+def test_a_cut_off_span_is_not_a_label():
+    import random
+
+    from qa.train_selector import Candidate, Group, to_examples
+
+    tokenize, pieces = _char_tokenizer()
+    config = SelectorConfig(base_model="test", max_length=12, max_question_tokens=2, span_head=True)
+    right = Candidate("很长的一句话后面才有1045亿元", "", True, 0.5, True, answer="1045亿元")
+    (example,) = to_examples([Group("set", "a", "产值", True, (right,))], tokenize, pieces, config, 3,
+                             random.Random(0))
+    assert example.spans == (None,)
+
+
+def test_span_loss_is_low_when_the_head_points_at_the_gold_tokens():
+    torch = pytest.importorskip("torch")
+    from qa.train_selector import Example, span_loss
+
+    example = Example(((1, 2, 3, 4, 5),), (True,), True, ((2, 3),), ((1, 4),))
+    good_start = torch.tensor([[0.0, 0.0, 9.0, 0.0, 0.0]])
+    good_end = torch.tensor([[0.0, 0.0, 0.0, 9.0, 0.0]])
+    # Positions outside the sentence window never count, however high their logits.
+    outside = torch.tensor([[99.0, 0.0, 9.0, 0.0, 99.0]])
+    assert float(span_loss(torch, good_start, good_end, [example])) < 0.01
+    assert float(span_loss(torch, outside, good_end, [example])) < 0.01
+    assert float(span_loss(torch, good_end, good_start, [example])) > 4.0
+
+
+def test_retrieval_misses_are_answerable_questions_without_their_right_candidates():
+    from qa.train_selector import RETRIEVAL_MISS, Candidate, Group, retrieval_misses
+
+    groups = [Group("set", f"a{i}", f"q{i}", True, (Candidate("r", "", True, 0.5, True),
+                                                   Candidate("w", "", False, 0.5, True))) for i in range(50)]
+    misses = retrieval_misses(groups, 0.5, 3)
+    assert 5 < len(misses) < 45
+    assert all(not m.answerable and m.kind == RETRIEVAL_MISS and not any(c.right for c in m.candidates)
+               for m in misses)
+
+
+def test_xquad_chinese_and_english_questions_of_one_article_share_its_split():
+    from qa.train_selector import Group
+
+    for article in ("Normans", "Super_Bowl_50", "Amazon_rainforest", "Victoria_and_Albert_Museum"):
+        assert (Group("xquad_zh_a", article, "", True, ()).validation
+                == Group("xquad_en_zh_a", article, "", True, ()).validation)
