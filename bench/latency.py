@@ -71,7 +71,7 @@ def time_stages(qa, question: str) -> dict:
     answerer.answer(parsed, retrieval)
     answer_total = clock() - t
     ms["selector"] = 0.0
-    if answerer.selector is not None and not parsed.is_english:
+    if answerer.selector is not None and (not parsed.is_english or answerer.selector.config.english):
         _, sentences, titles, previous = answerer.selector_inputs(answerer.judge(parsed, retrieval))
         t = clock()
         answerer.selector.score(parsed.match, sentences, titles, previous)

@@ -311,7 +311,8 @@ class SentenceAnswerer:
 
     def _span(self, sentence: Sentence, match: str, guess) -> AnswerSpan | None:
         """The selector's span as offsets in the sentence and the article, when it is sure enough."""
-        if guess is None or guess.probability < self.selector.config.span_threshold:
+        threshold = self.settings.span_threshold
+        if guess is None or guess.probability < (threshold if threshold >= 0 else self.selector.config.span_threshold):
             return None
         offsets = original_span(sentence.text, match, guess.start, guess.end)
         if offsets is None:

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 
 from embeddings.normalize import normalize
-from qa.question import ADMIN_SUFFIXES, OTHER, _posseg, expected_type, is_place_word
+from qa.question import ADMIN_SUFFIXES, OTHER, _posseg, expected_type, is_english_text, is_place_word
 
 # Chinese openers of a follow-up (jieba words, so 那曲 the place is not taken for 那).
 _ZH_MARKERS = frozenset({"那", "那么", "那个", "还有", "另外", "那如果"})
@@ -64,10 +64,6 @@ def _units(text: str) -> int:
     return len(re.findall(r"[\u3400-\u9fff]|[A-Za-z]+|\d+", text))
 
 
-def _is_english(text: str) -> bool:
-    return len(re.findall(r"[A-Za-z]", text)) > 2 * len(re.findall(r"[\u3400-\u9fff]", text))
-
-
 def _full_place(surface: str, word: str) -> str:
     """The place with the suffix its dictionary entry has (广元 -> 广元市), in the script it was typed in.
 
@@ -104,7 +100,7 @@ def _slots(text: str) -> _Slots:
         year = year_found.group(1)
         end = year_found.end() + (match[year_found.end():year_found.end() + 1] == "年")
         year_text = source[year_found.start():end]
-    if _is_english(match):
+    if is_english_text(match):
         return _english_slots(text, year, year_text)
     words, spans, at = [], [], 0
     for pair in _posseg().cut(match):
@@ -183,7 +179,7 @@ def _context(previous: ConversationState, own: _Slots, english: bool) -> str:
 def _swap(previous: ConversationState, own: _Slots) -> str:
     """The previous question with the follow-up's own place, organisation or year put in."""
     question = previous.question
-    english = _is_english(question)
+    english = is_english_text(question)
     if own.year:
         if previous.year:
             question = question.replace(previous.year, own.year, 1)
@@ -243,7 +239,7 @@ def resolve_followup(question: str, previous: ConversationState | None) -> tuple
     short = _units(body) <= SHORT_UNITS
     if not (marked or ends_ne or (short and not own.place and not own.organisation)):
         return text, _state(text)
-    english = _is_english(body)
+    english = is_english_text(body)
     rest = body
     for value in (own.organisation, _in_text(body, own.place), own.year_text):
         if value:

@@ -169,6 +169,7 @@ class Outcome:
     candidates: tuple[str, ...]  # best first, as `Answer.candidates`
     passage_docs: tuple[str, ...]  # docs of the retrieved passages, best first
     seconds: float  # wall time of `QA.ask`
+    answer_text: str | None = None  # the exact answer the selector's span head gave, if any
 
     @property
     def right_rank(self) -> int | None:
@@ -179,6 +180,17 @@ class Outcome:
         if not self.question.answerable:
             return not self.found
         return self.found and contains_answer(self.sentence, self.question.answers)
+
+    @property
+    def span_scores(self) -> tuple[float, float]:
+        """(exact match, character F1) of the answer text against the best gold span; 0 without a span."""
+        from qa.span import char_f1
+
+        if not self.answer_text or not self.question.answers:
+            return 0.0, 0.0
+        guess = normalize(self.answer_text)
+        golds = [normalize(a) for a in self.question.answers]
+        return float(guess in golds), max(char_f1(guess, gold) for gold in golds)
 
     @property
     def doc_rank(self) -> int | None:
@@ -225,6 +237,18 @@ class SquadReport:
             "latency_p50_ms": round(_percentile(millis, 50), 1),
             "latency_p95_ms": round(_percentile(millis, 95), 1),
         }
+        spans = [o.span_scores for o in answerable]
+        if any(o.answer_text for o in answerable):
+            # Over every answerable question (no span, or a wrong sentence, scores 0), and over
+            # the questions whose right sentence came with a span.
+            given = [o.span_scores for o in answerable if o.correct and o.answer_text]
+            figures.update({
+                "span_given_share": round(sum(bool(o.answer_text) for o in answerable) / m, 4),
+                "span_exact_match": round(sum(e for e, _ in spans) / m, 4),
+                "span_f1": round(sum(f for _, f in spans) / m, 4),
+                "span_exact_match_when_given": round(sum(e for e, _ in given) / max(len(given), 1), 4),
+                "span_f1_when_given": round(sum(f for _, f in given) / max(len(given), 1), 4),
+            })
         if unanswerable:
             refused = [o for o in outcomes if not o.found]
             right_refusals = sum(not o.question.answerable for o in refused)
@@ -277,7 +301,8 @@ def evaluate_squad(qa, questions: Sequence[SquadQuestion], progress: bool = True
             continue
         seconds, reply = time.perf_counter() - started, trace.answer
         report.outcomes.append(Outcome(item, reply.found, reply.sentence, tuple(reply.candidates),
-                                       tuple(p.passage.doc for p in trace.retrieval.passages), seconds))
+                                       tuple(p.passage.doc for p in trace.retrieval.passages), seconds,
+                                       reply.answer_text))
     return report
 
 

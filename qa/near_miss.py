@@ -58,8 +58,9 @@ def mentions(question: str) -> list[Mention]:
     for match in _NUMBER.finditer(question):
         if not any(s <= match.start() < e for s, e in taken):
             found.append(Mention(NUMBER, match.group(), match.start()))
-    if not _is_english(question):
-        from qa.question import _posseg
+    from qa.question import _posseg, is_english_text
+
+    if not is_english_text(question):
 
         position = 0
         for pair in _posseg().cut(question):
@@ -68,12 +69,6 @@ def mentions(question: str) -> list[Mention]:
                 found.append(Mention(kind, pair.word, position))
             position += len(pair.word)
     return sorted(found, key=lambda m: m.start)
-
-
-def _is_english(text: str) -> bool:
-    latin = sum(ch.isascii() and ch.isalpha() for ch in text)
-    cjk = sum("\u4e00" <= ch <= "\u9fff" for ch in text)
-    return latin > 2 * cjk
 
 
 @dataclass(frozen=True)

@@ -160,6 +160,13 @@ def focus_words(match: str) -> tuple[str, ...]:
     return (first,)
 
 
+def is_english_text(text: str) -> bool:
+    """Mostly Latin letters: over twice as many as Chinese characters."""
+    latin = sum(ch.isascii() and ch.isalpha() for ch in text)
+    cjk = sum("\u4e00" <= ch <= "\u9fff" for ch in text)
+    return latin > 2 * cjk
+
+
 def parse_question(text: str, translate: Callable[[str], "Translation"] | None = None) -> Question:
     """Analyse a (non-empty, already length-checked) question.
 
@@ -170,9 +177,7 @@ def parse_question(text: str, translate: Callable[[str], "Translation"] | None =
             without it English words are searched as they are.
     """
     match = normalize(text)
-    latin = sum(ch.isascii() and ch.isalpha() for ch in match)
-    cjk = sum("\u4e00" <= ch <= "\u9fff" for ch in match)
-    is_english = latin > 2 * cjk
+    is_english = is_english_text(match)
     tokens = tokenize_normalized(match)
     translated_share = 1.0
     if is_english and translate is not None:

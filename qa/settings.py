@@ -38,9 +38,14 @@ class Settings:
             the support rule alone).
         min_translated_share: an English question at most this share of whose content words
             have a Chinese counterpart in the corpus is about something the
-            corpus does not cover: "not found".
+            corpus does not cover: "not found". Only where the linear ranker
+            answers English questions (selector off, or one not trained on
+            English); the selector decides English questions by its logit alone.
         selector_candidates: how many ranked candidates the selector reads;
             0 means the number it was calibrated with.
+        span_threshold: the span probability from which the selector's exact
+            answer is given (`Answer.span`); below 0 means the one it was
+            calibrated with, 0 gives every span (for evaluation).
     """
 
     corpus_dir: Path = field(default_factory=default_corpus_dir)
@@ -60,6 +65,7 @@ class Settings:
     min_translated_share: float = 0.5
     selector: str = field(default_factory=lambda: os.environ.get("ALUQA_SELECTOR") or "trained")
     selector_candidates: int = 0
+    span_threshold: float = -1.0
 
     def __post_init__(self):
         for name in ("top_passages", "dense_candidates", "answer_candidates"):

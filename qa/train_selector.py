@@ -471,22 +471,13 @@ def score_groups(module, groups: list[Group], tokenize, pieces, config: Selector
     return logits, spans
 
 
-def char_f1(guess: str, gold: str) -> float:
-    """Character-overlap F1, as Chinese reading-comprehension benchmarks score spans."""
-    from collections import Counter
-
-    common = sum((Counter(guess) & Counter(gold)).values())
-    if not common:
-        return 0.0
-    precision, recall = common / len(guess), common / len(gold)
-    return 2 * precision * recall / (precision + recall)
-
-
 def span_threshold(groups: list[Group], spans: list[list[SpanGuess | None]], precision: float) -> dict:
     """The lowest span probability at and above which the right candidates' spans match exactly `precision` of the time.
 
     Spans below it are not shown as the exact figure; the sentence still is.
     """
+    from qa.span import char_f1
+
     scored = sorted(((guess.probability, guess.text == c.answer, char_f1(guess.text, c.answer))
                      for g, row in zip(groups, spans) for c, guess in zip(g.candidates, row)
                      if c.right and c.answer and guess is not None), reverse=True)

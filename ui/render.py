@@ -105,6 +105,14 @@ def emphasise_figures(text: str, question: str | None = None) -> str:
     return "".join(out)
 
 
+def emphasise_answer(text: str, question: str | None = None, span: dict[str, Any] | None = None) -> str:
+    """The sentence with the answer in `<strong>`: the selector's span when it gave one, else the asked figures."""
+    if not span or not 0 <= span.get("start", -1) < span.get("end", -1) <= len(text):
+        return emphasise_figures(text, question)
+    start, end = span["start"], span["end"]
+    return f"{escape_text(text[:start])}<strong>{escape_text(text[start:end])}</strong>{escape_text(text[end:])}"
+
+
 def citation_line(citation: dict[str, Any]) -> str:
     """The citation as HTML: title · source · date · ¶paragraph · file name.
 
@@ -178,7 +186,7 @@ def render_reply(reply: dict[str, Any], lang: str = DEFAULT_LANGUAGE) -> str:
     passages = list(reply.get("passages") or ())
     if reply.get("found") and reply.get("sentence"):
         citation = reply.get("citation") or {}
-        blocks.append(f"<p>{emphasise_figures(reply['sentence'], reply.get('question'))}</p>")
+        blocks.append(f"<p>{emphasise_answer(reply['sentence'], reply.get('question'), reply.get('span'))}</p>")
         blocks.append(f"<p>— {citation_line(citation)}</p>")
         if passages:
             blocks.append(_passages_block(t(lang, "sources"), passages, reply["sentence"], citation, lang))

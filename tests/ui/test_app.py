@@ -120,6 +120,18 @@ def test_only_the_asked_for_figure_is_emphasised(sentence, question, bold, plain
     assert not any(f"<strong>{figure}</strong>" in html for figure in plain)
 
 
+def test_the_selectors_span_is_emphasised_instead_of_the_figure_rule():
+    from ui.render import emphasise_answer
+
+    sentence = "会议由市长<b>张三</b>主持,1000人参加。"
+    span = {"text": "市长<b>张三</b>", "start": 3, "end": 14}
+    html = emphasise_answer(sentence, "会议由谁主持？", span)
+    assert "<strong>市长&lt;b&gt;张三&lt;/b&gt;</strong>" in html and "<strong>1000" not in html
+    # No span (or one that does not fit the sentence): the asked-for figure rule, as before.
+    assert emphasise_answer(sentence, "多少人参加？", None) == emphasise_figures(sentence, "多少人参加？")
+    assert emphasise_answer(sentence, "多少人参加？", {"start": 5, "end": 99}) == emphasise_figures(sentence, "多少人参加？")
+
+
 def test_user_and_corpus_html_is_escaped():
     question = "<script>alert('x')</script> 火星 *bold* $x$"
     _, history, _ = app.chat(FakeQA(), question, [])
