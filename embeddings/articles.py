@@ -113,7 +113,7 @@ def add_articles(paths: Iterable[Path | str], corpus_dir: Path, index_dir: Path,
         CorpusError: the rebuild failed (the message says why).
         BuildBusyError: another build of the index is running; nothing was written.
     """
-    from embeddings.build import build_index
+    from embeddings.build import build_index, index_is_current
 
     paths = [Path(p) for p in paths]
     shown = list(names) if names is not None else [p.name for p in paths]
@@ -145,6 +145,12 @@ def add_articles(paths: Iterable[Path | str], corpus_dir: Path, index_dir: Path,
             known.update(dict.fromkeys(digests, target.name))
             added.append(target)
         if not added:
+            built_with = encoder.name if encoder is not None else model
+            if present and not index_is_current(corpus_dir, index_dir, built_with, store=store):
+                # Already in the corpus but not in the index: an earlier add was killed
+                # after copying the file. Finish it: index the corpus as it is.
+                report = build_index(corpus_dir, index_dir, model=model, encoder=encoder, store=store)
+                return AddReport((), tuple(present), tuple(refused), report.summary())
             return AddReport((), tuple(present), tuple(refused))
         try:
             report = build_index(corpus_dir, index_dir, model=model, encoder=encoder, store=store)

@@ -15,7 +15,7 @@ from embeddings.cache import CACHE_DIR, EmbeddingCache
 from embeddings.corpus import CorpusError, load_corpus
 from embeddings.encoder import TextEncoder, load_encoder, warm_up_in_background
 from embeddings.index import INDEX_PARTS, CorpusIndex
-from embeddings.lock import BuildBusyError, build_lock, remove_leftovers
+from embeddings.lock import BuildBusyError, build_lock, remove_corpus_leftovers, remove_leftovers
 from embeddings.split import segment_articles
 from embeddings.store import parse_store
 from embeddings.tokenize import load_in_background
@@ -99,9 +99,20 @@ def build_index(
     with build_lock(index_dir):
         report = _build_locked(corpus_dir, index_dir, model, encoder, show_progress, on_stage, incremental, store)
         # Only now: a killed fallback swap may have left the only copy of the previous index in `.old-*`.
-        for name in remove_leftovers(index_dir):
-            logger.warning("removed %s, left beside the index by a build that was killed", name)
+        clean_up_after_killed_builds(corpus_dir, index_dir)
     return report
+
+
+def clean_up_after_killed_builds(corpus_dir: Path, index_dir: Path) -> list[str]:
+    """Delete what killed builds, adds and removes left, once the index matches the corpus (lock held).
+
+    Returns:
+        The names removed, each also logged as a warning.
+    """
+    names = remove_leftovers(index_dir) + remove_corpus_leftovers(corpus_dir)
+    for name in names:
+        logger.warning("removed %s, left by a build, add or remove that was killed", name)
+    return names
 
 
 def _build_locked(corpus_dir: Path, index_dir: Path, model: str | None, encoder: TextEncoder | None,
@@ -220,6 +231,8 @@ def run_build(args: argparse.Namespace) -> int:
         skipped = []
         if not getattr(args, "full", False) and index_is_current(corpus_dir, index_dir, args.model, store=str(spec),
                                                                   on_error=skipped.append):
+            with build_lock(index_dir):  # nothing to build, but what killed runs left still goes
+                clean_up_after_killed_builds(corpus_dir, index_dir)
             for error in skipped:
                 print(f"aluqa build: skipped {error}", file=sys.stderr)
             print(f"index at {spec if spec.kind == 'milvus' else index_dir} is up to date "

@@ -115,3 +115,32 @@ def remove_leftovers(index_dir: Path | str) -> list[str]:
                 logger.info("removed %s, left by a build that did not finish", path)
                 removed.append(path.name)
     return removed
+
+
+# What a killed add or remove leaves in the corpus folder: a copy being written
+# (`.NAME.part`) and an article set aside until the index without it is in place
+# (`.NAME.removed`). Both are hidden, so no build reads them.
+CORPUS_LEFTOVER_SUFFIXES = (".part", ".removed")
+
+
+def remove_corpus_leftovers(corpus_dir: Path | str) -> list[str]:
+    """Delete the hidden files killed adds and removes left in the corpus folder.
+
+    Call this only while holding the build lock, once the index reflects the
+    corpus without them: an article set aside by a killed remove is then
+    removed for good (the remove is finished), and a half-written copy of a
+    killed add is dropped (that add did not happen).
+
+    Returns:
+        The names of the files removed.
+    """
+    corpus_dir = Path(corpus_dir)
+    if not corpus_dir.is_dir():
+        return []
+    removed = []
+    for path in corpus_dir.glob(".*"):
+        if path.is_file() and not path.is_symlink() and path.name.endswith(CORPUS_LEFTOVER_SUFFIXES):
+            path.unlink(missing_ok=True)
+            logger.info("removed %s, left by an add or remove that did not finish", path)
+            removed.append(path.name)
+    return removed

@@ -8,7 +8,9 @@ Heavy libraries (torch, faiss, sentence-transformers, gradio) load on first use,
 """
 
 from qa.api import QA, QuestionError, answer
+from qa.conversation import Conversation, resolve_history
 from qa.settings import Settings
-from qa.types import Answer, Citation, PassageHit
+from qa.types import Answer, AnswerSpan, Citation, PassageHit
 
-__all__ = ["QA", "Answer", "Citation", "PassageHit", "QuestionError", "Settings", "answer"]
+__all__ = ["QA", "Answer", "AnswerSpan", "Citation", "Conversation", "PassageHit", "QuestionError", "Settings",
+           "answer", "resolve_history"]

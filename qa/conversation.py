@@ -1,9 +1,17 @@
-"""Follow-up questions: rule-based carrying of place, organisation, year and topic from the previous turn."""
+"""Follow-up questions: rule-based carrying of place, organisation, year and topic from the previous turn.
+
+`Conversation` is the multi-turn API (`from qa import Conversation`);
+`ask_followup` is its one step, which the chat page runs too, and
+`resolve_history` the stateless form for clients that send the earlier
+questions with each request (the OpenAI chat protocol, MCP).
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 from embeddings.normalize import normalize
 from qa.question import ADMIN_SUFFIXES, OTHER, _posseg, expected_type, is_english_text, is_place_word
@@ -28,6 +36,10 @@ _NAME_FLAGS = frozenset({"n", "nr", "nrt", "nz", "ns", "nt", "j", "eng", "vn"})
 _EN_NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*(?:'s)?")
 _EN_NOT_NAMES = frozenset({"What", "How", "Which", "When", "Who", "Where", "Why", "Did", "Does", "Do", "Is",
                            "Are", "Was", "Were", "And", "So", "Then", "By", "In", "The", "About", "China", "Chinese"})
+if TYPE_CHECKING:
+    from qa.settings import Settings
+    from qa.types import Answer
+
 # A question this short (Chinese characters plus English words and numbers) may lean on the previous one.
 SHORT_UNITS = 10
 
@@ -268,3 +280,78 @@ def _prefix(previous: ConversationState, own: _Slots, body: str, english: bool) 
         core = _TRAILING.sub("", body)
         return f"{core}{context}?"
     return context + body
+
+
+def resolve_history(question: str, earlier: Sequence[str]) -> tuple[str, ConversationState]:
+    """The question to ask after these earlier user questions (oldest first), and the state after it.
+
+    The stateless form of a conversation: the earlier questions are resolved in
+    turn exactly as `Conversation.ask` would have, so the same history gives
+    the same question whichever client sends it.
+    """
+    state = None
+    for earlier_question in earlier:
+        if str(earlier_question).strip():
+            _, state = resolve_followup(_cleaned(earlier_question), state)
+    return resolve_followup(_cleaned(question), state)
+
+
+def _cleaned(question: str) -> str:
+    from qa.api import QuestionError, prepare_question
+
+    try:
+        # The rules read the question as it will be asked (no control or invisible characters).
+        return prepare_question(question)[0]
+    except QuestionError:
+        return str(question)  # asking it raises the error
+
+
+class _Asker(Protocol):
+    def ask(self, question: str) -> "Answer": ...
+
+
+def ask_followup(qa: _Asker, question: str, state: ConversationState | None) -> tuple["Answer", ConversationState]:
+    """Ask one question of a conversation: resolve it against `state`, answer it, return the new state.
+
+    The answer's `question` is the question actually asked; `typed` keeps the
+    user's words when they differ (a resolved follow-up).
+
+    Raises:
+        QuestionError, IndexLoadError: as `QA.ask`; the state is then unchanged.
+    """
+    typed = _cleaned(question)
+    asked, new_state = resolve_followup(typed, state)
+    answer = qa.ask(asked)
+    return (replace(answer, typed=typed) if asked != typed else answer), new_state
+
+
+class Conversation:
+    """Questions that may follow up on the ones before (“广元呢？”, “what about 2021?”).
+
+        >>> from qa import Conversation
+        >>> c = Conversation()
+        >>> c.ask("2022年百色市铝产业总产值是多少？").sentence
+        >>> c.ask("广元呢？").question    # the question actually asked
+        '2022年广元市铝产业总产值是多少？'
+
+    Args:
+        index_dir, settings: as for `QA`.
+        qa: an existing `QA` to ask through (shares its loaded index and models).
+    """
+
+    def __init__(self, index_dir: Path | str | None = None, settings: "Settings | None" = None, qa: _Asker | None = None):
+        if qa is None:
+            from qa.api import QA
+
+            qa = QA(index_dir, settings=settings)
+        self.qa = qa
+        self.state: ConversationState | None = None
+
+    def ask(self, question: str) -> "Answer":
+        """Answer a question of this conversation (a follow-up is resolved from the earlier ones)."""
+        answer, self.state = ask_followup(self.qa, question, self.state)
+        return answer
+
+    def reset(self) -> None:
+        """Forget the earlier questions: the next one stands alone."""
+        self.state = None

@@ -1,22 +1,31 @@
-"""`python -m qa.train_selector`: fine-tune the answer selector (a cross-encoder) and calibrate "not found".
+"""`python -m qa.train_selector`: fine-tune the answer selector (a cross-encoder with a span head) and calibrate "not found".
 
 Three stages, each written to `--work` as it finishes so a stopped run resumes:
 
 1. candidates: every question of the training files goes through today's
    retriever and linear ranker on an index of its own file (as `aluqa eval
    --squad` does); its top candidates, labelled by whether they hold a gold
-   span, are kept. SQuAD 2.0 `is_impossible` questions keep theirs, all wrong.
-2. training: multilingual-e5-small with a linear head, lower layers frozen,
-   trained with a softmax over each question's candidates plus a "no answer"
-   option of logit 0 (the target of unanswerable questions). Checkpoints
-   every `--checkpoint-every` steps.
+   span (and which), are kept. Unanswerable questions are made too: near
+   misses of a seeded half of the answerable questions (`qa.near_miss`: a
+   year, number, place, organisation or person replaced by one of another
+   article), and, once split, retrieval misses (answerable questions with
+   their right candidates taken away).
+2. training: multilingual-e5-small with a linear head on its pooled output
+   and a span head on its tokens, lower layers frozen, trained with a softmax
+   over each question's candidates plus a "no answer" option of logit 0 (the
+   target of unanswerable questions), and the gold span's start and end in
+   the right candidates. Checkpoints every `--checkpoint-every` steps.
 3. calibration, on the validation split only (a fifth of the articles of
-   each file, chosen by a hash of the article id, never by question): how
-   many candidates to score, the weight of the linear ranker's confidence,
-   and the refusal threshold: the highest one that refuses at most
-   `--max-answerable-refused` of the answerable validation questions.
+   each file, chosen by a hash of the article id, never by question; XQuAD's
+   Chinese and English questions share their articles' split): how many
+   candidates to score, the weight of the linear ranker's confidence, the
+   refusal threshold (the highest one that refuses at most
+   `--max-answerable-refused` of the answerable validation questions of all
+   files together), and the probability from which a span is shown.
 
-Only training data is read: CMRC 2018 trial, DRCD dev and ChineseSquad part A.
+Only training data is read: CMRC 2018 trial, DRCD dev and XQuAD part A
+(Chinese questions, and English questions over the Chinese passages). Never
+an evaluation file, and never the project's own articles.
 """
 
 from __future__ import annotations
@@ -594,7 +603,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=None,
                         help="folder for candidates, checkpoints and logs (default: <cache>/selector-train)")
     parser.add_argument("--out", type=Path, default=SELECTOR_WEIGHTS, help="where the delta weights go")
-    parser.add_argument("--epochs", type=float, default=1.5)
+    parser.add_argument("--epochs", type=float, default=1.25)
     parser.add_argument("--negatives", type=int, default=3, help="wrong candidates per question in training")
     parser.add_argument("--frozen-layers", type=int, default=6)
     parser.add_argument("--max-length", type=int, default=128)

@@ -75,6 +75,7 @@ class Answer:
     candidates: tuple[str, ...] = field(default=(), compare=False)
     selector: str = ""  # what chose the sentence: the cross-encoder (with its version) or the linear ranker
     span: AnswerSpan | None = None  # the exact answer inside the sentence, when the selector is sure of it
+    typed: str = ""  # the user's words when they differ from `question` (a follow-up, resolved)
 
     @property
     def answer_text(self) -> str | None:

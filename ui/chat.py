@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from embeddings.manifest import IndexLoadError
-from qa.api import QuestionError, prepare_question
-from qa.conversation import ConversationState, resolve_followup
+from qa.api import QuestionError
+from qa.conversation import ConversationState, ask_followup
 from qa.types import Answer
 from ui.i18n import DEFAULT_LANGUAGE, t
 from ui.render import escape_text, render_reply, understood_line
@@ -75,25 +75,18 @@ def answer_turn(qa: Asker, message: str | None,
         The turn, and the new state (unchanged when the question could not be asked).
     """
     message = message or ""
-    asked = message
     try:
         try:
-            # Follow-up rules read the cleaned question (no control or invisible characters).
-            typed = prepare_question(message)[0]
-        except QuestionError:
-            typed = message  # `respond` turns it into the error reply
-        asked, resolved_state = resolve_followup(typed, state)
-        try:
-            reply = qa.ask(asked).to_dict()
+            answer, resolved_state = ask_followup(qa, message, state)
         except QuestionError as error:
-            return Turn(message, asked, {"question": asked, "found": False, "error": str(error)}), state
+            return Turn(message, message, {"question": message, "found": False, "error": str(error)}), state
         except IndexLoadError as error:
-            return Turn(message, asked, {"question": asked, "found": False, "error": str(error)}, True), state
+            return Turn(message, message, {"question": message, "found": False, "error": str(error)}, True), state
     except Exception:
         # The page must keep working; the traceback is for the console, not the user.
         logger.exception("answering %r failed", message)
-        return Turn(message, asked, None), state
-    return Turn(message, asked, reply), resolved_state
+        return Turn(message, message, None), state
+    return Turn(message, answer.question, answer.to_dict()), resolved_state
 
 
 def render_turn(turn: Turn, lang: str = DEFAULT_LANGUAGE) -> list[dict[str, Any]]:

@@ -196,3 +196,40 @@ def test_cli_remove_during_another_build_says_so_and_keeps_the_file(folders, stu
 def test_cli_list_without_an_index_names_the_fix(tmp_path, capsys):
     assert _cli("list", "--corpus", str(SEEDS), "--index", str(tmp_path / "none")) == 3
     assert "aluqa build --index" in capsys.readouterr().err
+
+
+def test_what_a_killed_remove_leaves_goes_with_the_next_build_even_when_nothing_changed(folders, stub_model):
+    from embeddings.build import add_build_arguments, run_build
+
+    corpus, index = folders
+    # A remove killed after the swap: the article is set aside and the index no longer holds it.
+    (corpus / BAISE).rename(corpus / f".{BAISE}.removed")
+    from embeddings.build import build_index
+
+    build_index(corpus, index, encoder=StubEncoder())
+    assert not (corpus / f".{BAISE}.removed").exists()
+    # Killed folders and parked files are cleaned up by a build that finds the index up to date, too.
+    (corpus / ".other.txt.removed").write_text("x", encoding="utf-8")
+    (corpus / ".new.txt.part").write_text("x", encoding="utf-8")
+    (index.parent / f".{index.name}.tmp-123").mkdir()
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    add_build_arguments(parser)
+    assert run_build(parser.parse_args(["--corpus", str(corpus), "--index", str(index), "--model", stub_model])) == 0
+    assert not [p.name for p in corpus.iterdir() if p.name.startswith(".")]
+    assert not list(index.parent.glob(f".{index.name}.tmp-*"))
+
+
+def test_adding_again_an_article_a_killed_add_left_unindexed_indexes_it(folders, tmp_path):
+    from embeddings.articles import add_articles
+
+    corpus, index = folders
+    article = tmp_path / "new.txt"
+    article.write_text("新闻标题\n\n2023年,某市铝产业总产值达到987亿元,同比增长12%。", encoding="utf-8")
+    shutil.copy(article, corpus / "new.txt")  # the copy a killed add left, never indexed
+    report = add_articles([article], corpus, index, encoder=StubEncoder())
+    assert report.present and report.summary
+    assert "new.txt" in CorpusIndex.load(index).articles
+    # Asked once more, with the index now current: nothing to do.
+    assert not add_articles([article], corpus, index, encoder=StubEncoder()).summary

@@ -119,3 +119,56 @@ def test_nothing_to_carry_leaves_the_question_as_typed(first, follow_up):
 def test_clearing_is_starting_without_a_state():
     # The page's Clear button sets the state to None: the next question stands alone.
     assert resolve_followup("那电解铝占全国多少？", None)[0] == "那电解铝占全国多少？"
+
+
+class _EchoQA:
+    """Answers every question with itself as the sentence, and remembers what it was asked."""
+
+    def __init__(self):
+        self.asked = []
+
+    def ask(self, question):
+        from qa.api import QuestionError, prepare_question
+        from qa.types import Answer
+
+        if not question.strip():
+            raise QuestionError("the question is empty: type a question")
+        self.asked.append(question)
+        return Answer(prepare_question(question)[0], True, question, 0.9, None)
+
+
+def test_conversation_resolves_follow_ups_and_says_what_it_asked():
+    from qa import Conversation
+
+    fake = _EchoQA()
+    c = Conversation(qa=fake)
+    first = c.ask("2022年百色市铝产业总产值是多少？")
+    assert first.question == "2022年百色市铝产业总产值是多少？" and first.typed == ""
+    follow = c.ask("广元呢？")
+    assert follow.question == fake.asked[-1] and "广元" in follow.question and "2022年" in follow.question
+    assert follow.typed == "广元呢？" and follow.to_dict()["typed"] == "广元呢？"
+    c.reset()
+    assert c.ask("广元呢？").question == "广元呢？"
+
+
+def test_a_question_that_cannot_be_asked_leaves_the_conversation_as_it_was():
+    from qa import Conversation, QuestionError
+
+    c = Conversation(qa=_EchoQA())
+    c.ask("2022年百色市铝产业总产值是多少？")
+    state = c.state
+    with pytest.raises(QuestionError):
+        c.ask("   ")
+    assert c.state == state
+    assert "百色" in c.ask("那电解铝占全国多少？").question
+
+
+def test_the_stateless_form_resolves_as_the_conversation_does():
+    from qa import Conversation, resolve_history
+
+    history = ["2022年百色市铝产业总产值是多少？", "那电解铝占全国多少？"]
+    c = Conversation(qa=_EchoQA())
+    for question in history:
+        c.ask(question)
+    assert resolve_history("广元呢？", history)[0] == c.ask("广元呢？").question
+    assert resolve_history("广元呢？", [])[0] == "广元呢？"
