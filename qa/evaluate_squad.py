@@ -170,6 +170,7 @@ class Outcome:
     passage_docs: tuple[str, ...]  # docs of the retrieved passages, best first
     seconds: float  # wall time of `QA.ask`
     answer_text: str | None = None  # the exact answer the selector's span head gave, if any
+    span_probability: float = 0.0  # the span head's probability of it
 
     @property
     def right_rank(self) -> int | None:
@@ -209,6 +210,7 @@ class SquadReport:
     """Every outcome of a run; `figures()` summarises them."""
 
     outcomes: list[Outcome]
+    span_threshold: float = 0.0  # the probability from which the selector shows its span
 
     def figures(self) -> dict:
         """Sentence accuracy@1/@3, passage recall@1/@5 (docs deduped in rank order), refusals, latency.
@@ -239,15 +241,16 @@ class SquadReport:
         }
         spans = [o.span_scores for o in answerable]
         if any(o.answer_text for o in answerable):
-            # Over every answerable question (no span, or a wrong sentence, scores 0), and over
-            # the questions whose right sentence came with a span.
-            given = [o.span_scores for o in answerable if o.correct and o.answer_text]
+            # Over every answerable question (no span, or a wrong sentence, scores 0); then the
+            # spans the page shows (at or above the selector's threshold) among right sentences.
+            shown = [o for o in answerable if o.correct and o.answer_text and o.span_probability >= self.span_threshold]
             figures.update({
-                "span_given_share": round(sum(bool(o.answer_text) for o in answerable) / m, 4),
                 "span_exact_match": round(sum(e for e, _ in spans) / m, 4),
                 "span_f1": round(sum(f for _, f in spans) / m, 4),
-                "span_exact_match_when_given": round(sum(e for e, _ in given) / max(len(given), 1), 4),
-                "span_f1_when_given": round(sum(f for _, f in given) / max(len(given), 1), 4),
+                "span_threshold": round(self.span_threshold, 4),
+                "span_shown_share": round(len(shown) / m, 4),
+                "span_exact_match_when_shown": round(sum(o.span_scores[0] for o in shown) / max(len(shown), 1), 4),
+                "span_f1_when_shown": round(sum(o.span_scores[1] for o in shown) / max(len(shown), 1), 4),
             })
         if unanswerable:
             refused = [o for o in outcomes if not o.found]
@@ -291,7 +294,8 @@ def evaluate_squad(qa, questions: Sequence[SquadQuestion], progress: bool = True
             qa.trace(item.question)
         except QuestionError:
             pass
-    report = SquadReport([])
+    selector = qa.answerer.selector
+    report = SquadReport([], selector.config.span_threshold if selector is not None else 0.0)
     for item in tqdm(questions, desc="asking", unit="q", file=sys.stderr, disable=not progress):
         started = time.perf_counter()
         try:
@@ -302,7 +306,7 @@ def evaluate_squad(qa, questions: Sequence[SquadQuestion], progress: bool = True
         seconds, reply = time.perf_counter() - started, trace.answer
         report.outcomes.append(Outcome(item, reply.found, reply.sentence, tuple(reply.candidates),
                                        tuple(p.passage.doc for p in trace.retrieval.passages), seconds,
-                                       reply.answer_text))
+                                       reply.answer_text, reply.span.probability if reply.span else 0.0))
     return report
 
 

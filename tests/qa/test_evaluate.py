@@ -191,3 +191,18 @@ def test_squad2_unanswerable_questions_are_read_and_scored_as_refusals(tmp_path)
     assert figures["refusal_recall"] == 1.0 and figures["refusal_precision"] == 0.5
     assert figures["answerable_refused_share"] == 0.5 and figures["unanswerable_questions"] == 1
     assert figures["passage_recall_at_1"] == 1.0  # over answerable questions only
+
+
+def test_span_figures_score_the_answer_text_against_the_gold_spans():
+    from qa.evaluate_squad import Outcome, SquadQuestion, SquadReport
+
+    question = SquadQuestion("q", "产值多少？", ("1045亿元",), "A#1")
+    sentence = "2022年产值1045亿元。"
+    exact = Outcome(question, True, sentence, (sentence,), ("A#1",), 0.01, "1045亿元", 0.9)
+    partial = Outcome(question, True, sentence, (sentence,), ("A#1",), 0.01, "1045", 0.3)
+    none = Outcome(question, True, sentence, (sentence,), ("A#1",), 0.01)
+    figures = SquadReport([exact, partial, none], span_threshold=0.5).figures()
+    assert figures["span_exact_match"] == round(1 / 3, 4)
+    assert figures["span_f1"] == round((1 + 2 * (1.0 * 4 / 6) / (1.0 + 4 / 6)) / 3, 4)
+    assert figures["span_shown_share"] == round(1 / 3, 4) and figures["span_exact_match_when_shown"] == 1.0
+    assert "span_f1" not in SquadReport([none]).figures()  # no span head: no span figures
