@@ -99,6 +99,17 @@ def embed_units(articles: Sequence[Article], sentences: Sequence[Sentence], pass
     return EmbeddedUnits(sentence_match, passage_match, sentence_vecs, passage_vecs)
 
 
+# Reads of an index folder that a build swapped meanwhile are tried again, this many times in all.
+LOAD_ATTEMPTS = 3
+
+
+def _manifest_changed(folder: Path, manifest: Manifest) -> bool:
+    try:
+        return Manifest.read(folder) != manifest
+    except (IndexMissingError, IndexMismatchError):
+        return True
+
+
 @dataclass
 class CorpusIndex:
     """Everything retrieval needs, built from articles or loaded from a folder.
@@ -220,11 +231,24 @@ class CorpusIndex:
             IndexMissingError: no index there, or a part of it is missing or unreadable.
             IndexMismatchError: built with another model, normaliser, tokenizer or format.
         """
+        folder = Path(folder)
+        for attempt in range(LOAD_ATTEMPTS):
+            manifest = Manifest.read(folder)
+            try:
+                return cls._load_files(folder, manifest, expected_model)
+            except (IndexMissingError, IndexMismatchError):
+                # A build may have swapped its new index in while this one was read (the
+                # manifest of one, files of the other): then the manifest has changed, and
+                # reading again sees one whole index. An index that is really broken fails alike.
+                if attempt + 1 == LOAD_ATTEMPTS or not _manifest_changed(folder, manifest):
+                    raise
+        raise AssertionError("unreachable")
+
+    @classmethod
+    def _load_files(cls, folder: Path, manifest: Manifest, expected_model: str | None) -> "CorpusIndex":
         import bm25s
         import faiss
 
-        folder = Path(folder)
-        manifest = Manifest.read(folder)
         if expected_model is not None and manifest.model != expected_model:
             raise IndexMismatchError(
                 f"the index at {folder} was built with model {manifest.model!r}, not "

@@ -70,3 +70,36 @@ def test_save_replaces_an_existing_index_whole(stub_index_dir, index_copy):
     leftovers = [p.name for p in index_copy.parent.iterdir() if p.name.startswith(".index")]
     assert leftovers == []
     assert CorpusIndex.load(index_copy).manifest.documents == 5
+
+
+def test_a_load_across_a_swap_reads_the_new_index_whole(stub_index_dir, tmp_path, monkeypatch, stub_encoder):
+    import embeddings.index as index_module
+    from conftest import SEEDS
+    from embeddings.build import build_index
+
+    folder, other = tmp_path / "index", tmp_path / "other"
+    shutil.copytree(stub_index_dir, folder)
+    corpus = tmp_path / "corpus"
+    shutil.copytree(SEEDS, corpus)
+    next(corpus.glob("*.txt")).unlink()
+    build_index(corpus, other, encoder=stub_encoder)
+    real = index_module.verify_checksums
+    swapped = []
+
+    def swap_then_verify(where, manifest):
+        if not swapped:  # a build swaps its index in after this reader read the old manifest
+            shutil.rmtree(where)
+            shutil.copytree(other, where)
+            swapped.append(True)
+        return real(where, manifest)
+
+    monkeypatch.setattr(index_module, "verify_checksums", swap_then_verify)
+    loaded = CorpusIndex.load(folder)
+    assert swapped and loaded.manifest == CorpusIndex.load(other).manifest
+
+
+def test_a_damaged_index_is_still_refused_after_the_retries(index_copy):
+    victim = next(p for p in index_copy.iterdir() if p.suffix == ".faiss")
+    victim.write_bytes(victim.read_bytes()[:-10])
+    with pytest.raises(IndexMissingError):
+        CorpusIndex.load(index_copy)
