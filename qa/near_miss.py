@@ -132,3 +132,34 @@ def near_misses(items: Sequence[tuple[str, str, str]], share: float, seed: int) 
         if made is not None:
             result.append((i, made))
     return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m qa.near_miss FILE... [--sample N] [--seed S]`: print near misses to read their labels."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m qa.near_miss", description=main.__doc__)
+    parser.add_argument("files", nargs="+", help="SQuAD-style training files")
+    parser.add_argument("--sample", type=int, default=50, help="how many to print (default 50)")
+    parser.add_argument("--seed", type=int, default=50, help="seed of the sample (default 50)")
+    args = parser.parse_args(argv)
+    from qa.train_selector import NEAR_MISS, with_near_misses
+    from qa.evaluate_squad import read_squad
+
+    rows = []
+    for path in args.files:
+        squad = read_squad(path)
+        questions = with_near_misses(squad, 13)  # the training command's seed
+        originals = {q.id: q for q, _ in questions}
+        for question, kind in questions:
+            if kind.startswith(NEAR_MISS):
+                original = originals[question.id.split("~")[0]]
+                rows.append((squad.name, kind, original.question, question.question, original.answers[0]))
+    random.Random(args.seed).shuffle(rows)
+    for name, kind, original, new, answer in rows[: args.sample]:
+        print(f"{name} {kind}\n  asked:    {original}  [{answer}]\n  near miss: {new}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

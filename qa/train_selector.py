@@ -427,7 +427,7 @@ def compare_precisions(examples: list[Example], config: SelectorConfig, base_fol
             seconds[name] += time.perf_counter() - began
             pairs[name] += count
             losses[name].append(loss)
-        if (step + 1) % 20 == 0:
+        if (step + 1) % 20 == 0 or steps <= 20:
             print(f"compare step {step + 1}/{steps}: " + ", ".join(
                 f"{n} {pairs[n] / seconds[n]:.1f} pairs/s loss {np.mean(losses[n][-20:]):.4f}" for n in runs),
                 file=sys.stderr, flush=True)
