@@ -257,7 +257,7 @@ class SentenceAnswerer:
             # answer. Weak support *and* a ranker torn between candidates does.
             and (best.support >= self.settings.min_support or best.confidence >= self.settings.min_confidence)
             and (best.type_ok or question.expected not in (NUMBER, DATE))
-            and (not question.is_english or question.translated_share > self.settings.min_translated_share)
+            and self._corpus_speaks_of(question)
         )
         passages = self._passages(retrieval, best.hit.sentence.passage if found else None)
         candidates = tuple(j.hit.sentence.text for j in judged[:3])
@@ -270,6 +270,15 @@ class SentenceAnswerer:
                             sentence.start, sentence.end)
         return Answer(question.text, True, sentence.text, best.support, citation, passages, note, candidates,
                       LINEAR_RANKER)
+
+    def _corpus_speaks_of(self, question: Question) -> bool:
+        """False for an English question most of whose words have no Chinese counterpart in the corpus.
+
+        Such a question (“What is the population of Paris?”, `<script>...`) is about
+        something the corpus does not cover; the selector, which reads the
+        English with the candidates, does not refuse all of them by itself.
+        """
+        return not question.is_english or question.translated_share > self.settings.min_translated_share
 
     def selector_inputs(self, judged: list[Judged]) -> tuple[list[Judged], list[str], list[str], list[str]]:
         """The candidates the selector reads: their sentences, article titles and preceding sentences
@@ -298,8 +307,9 @@ class SentenceAnswerer:
         # The probability the model gives this sentence over "no answer".
         score = 1.0 / (1.0 + math.exp(-pick.logit)) if pick.position is not None else 0.0
         best = pool[pick.position] if pick.position is not None else None
-        passages = self._passages(retrieval, best.hit.sentence.passage if pick.found else None)
-        if not pick.found:
+        found = pick.found and self._corpus_speaks_of(question)
+        passages = self._passages(retrieval, best.hit.sentence.passage if found else None)
+        if not found:
             return Answer(question.text, False, None, score, None, passages, note, candidates, self.selector.name)
         sentence = best.hit.sentence
         article = self._article(sentence.doc)

@@ -38,9 +38,8 @@ class Settings:
             the support rule alone).
         min_translated_share: an English question at most this share of whose content words
             have a Chinese counterpart in the corpus is about something the
-            corpus does not cover: "not found". Only where the linear ranker
-            answers English questions (selector off, or one not trained on
-            English); the selector decides English questions by its logit alone.
+            corpus does not cover: "not found" (with the selector too: it
+            does not refuse every such question by itself).
         selector_candidates: how many ranked candidates the selector reads;
             0 means the number it was calibrated with.
         span_threshold: the span probability from which the selector's exact
