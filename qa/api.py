@@ -103,18 +103,46 @@ class QA:
     `aluqa build`.
     """
 
-    def __init__(self, index_dir: Path | str | None = None, settings: Settings | None = None, encoder=None):
+    def __init__(self, index_dir: Path | str | None = None, settings: Settings | None = None, encoder=None,
+                 watch_index: bool = False):
         settings = settings or Settings()
         self.settings = settings.with_(index_dir=Path(index_dir) if index_dir is not None else None)
         self._encoder = encoder
         self._ready = None
         self._lock = threading.Lock()
+        self.watch_index = watch_index
+        self._loaded_manifest: tuple | None = None
 
     def warm_up(self) -> None:
-        """Load (and for the default index, build if needed) the index and the model."""
+        """Load (and for the default index, build if needed) the index and the model.
+
+        With `watch_index`, a local index that another process replaced since it
+        was loaded (`aluqa add`, `remove`, `build`: a new manifest) is loaded again.
+        """
+        self._pipeline()
+
+    def _pipeline(self) -> "_Pipeline":
+        """The loaded pipeline (loading it first when needed), for one question."""
         with self._lock:
+            if self._ready is not None and self.watch_index and self._manifest_stamp() != self._loaded_manifest:
+                logger.info("the index at %s changed on disk: loading it again", self.settings.index_dir)
+                self._ready = None
             if self._ready is None:
+                stamp = self._manifest_stamp()
                 self._ready = self._load()
+                # The stamp from before loading: a swap during the load is seen on the next question.
+                self._loaded_manifest = stamp
+            return self._ready
+
+    def _manifest_stamp(self) -> tuple | None:
+        """What identifies the local index's manifest file on disk (a swap makes a new file), or None."""
+        from embeddings.manifest import MANIFEST_FILE
+
+        try:
+            info = (self.settings.index_dir / MANIFEST_FILE).stat()
+        except OSError:
+            return None
+        return info.st_ino, info.st_mtime_ns, info.st_size
 
     def reload(self) -> None:
         """Forget the loaded index so the next question loads it again (after a rebuild)."""
@@ -194,18 +222,15 @@ class QA:
 
     @property
     def retriever(self) -> "HybridRetriever":
-        self.warm_up()
-        return self._ready.retriever
+        return self._pipeline().retriever
 
     @property
     def answerer(self) -> "SentenceAnswerer":
-        self.warm_up()
-        return self._ready.answerer
+        return self._pipeline().answerer
 
     @property
     def index(self):
-        self.warm_up()
-        return self._ready.retriever.index
+        return self._pipeline().retriever.index
 
     def ask(self, question: str) -> Answer:
         """Answer one question with one cited sentence, or an explicit "not found".
@@ -224,17 +249,16 @@ class QA:
         """
         return self._parse(question)[0]
 
-    def _parse(self, question: str) -> tuple["Question", str]:
+    def _parse(self, question: str) -> tuple["Question", str, "_Pipeline"]:
         from qa.question import parse_question
 
         text, note = prepare_question(question)
-        self.warm_up()
-        return parse_question(text, self._ready.translate), note
+        pipeline = self._pipeline()  # one pipeline for the whole question, even if a reload follows
+        return parse_question(text, pipeline.translate), note, pipeline
 
     def trace(self, question: str) -> "Trace":
         """Answer a question and keep what led to the answer (for evaluation and debugging)."""
-        parsed, note = self._parse(question)
-        pipeline = self._ready
+        parsed, note, pipeline = self._parse(question)
         retrieval = pipeline.retriever.retrieve(parsed)
         return Trace(parsed, retrieval, pipeline.answerer.answer(parsed, retrieval, note=note))
 

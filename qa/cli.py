@@ -1,4 +1,4 @@
-"""The `aluqa` command: build the index, ask a question, evaluate, serve the chat page."""
+"""The `aluqa` command: build the index, ask a question, evaluate, serve the page and chat endpoints."""
 
 from __future__ import annotations
 
@@ -148,8 +148,31 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _api_key(args: argparse.Namespace) -> tuple[str | None, bool]:
+    """The chat endpoint's key: --api-key, else --api-key-file, else ALUQA_API_KEY (via Settings); ok flag."""
+    from qa.settings import Settings
+
+    if args.api_key is not None:
+        key = args.api_key.strip()
+        if not key:
+            print("aluqa serve: --api-key must not be empty", file=sys.stderr)
+            return None, False
+        return key, True
+    if args.api_key_file is not None:
+        try:
+            lines = [line.strip() for line in args.api_key_file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as error:
+            print(f"aluqa serve: cannot read --api-key-file {args.api_key_file}: {error}", file=sys.stderr)
+            return None, False
+        if len(lines) != 1:
+            print(f"aluqa serve: --api-key-file {args.api_key_file} must hold one line, the key", file=sys.stderr)
+            return None, False
+        return lines[0], True
+    return Settings().api_key, True
+
+
 def _serve(args: argparse.Namespace) -> int:
-    from ui.app import serve
+    from ui.server import serve
 
     def login(text: str, where: str) -> tuple[str, str] | None:
         user, colon, password = text.strip().partition(":")  # the password may hold ":"
@@ -183,7 +206,23 @@ def _serve(args: argparse.Namespace) -> int:
     except IndexLoadError as error:
         print(f"aluqa serve: {error}", file=sys.stderr)
         return 2
-    return serve(index_dir=args.index, host=args.host, port=args.port, auth=auth, store=args.store)
+    api_key, ok = _api_key(args)
+    if not ok:
+        return 2
+    return serve(index_dir=args.index, host=args.host, port=args.port, auth=auth, store=args.store, api_key=api_key)
+
+
+def _mcp(args: argparse.Namespace) -> int:
+    from embeddings.manifest import IndexLoadError
+    from embeddings.store import parse_store
+    from ui.mcp_server import run_stdio
+
+    try:
+        parse_store(args.store)
+    except IndexLoadError as error:
+        print(f"aluqa mcp: {error}", file=sys.stderr)
+        return 2
+    return run_stdio(index_dir=args.index, store=args.store)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -230,8 +269,19 @@ def build_parser() -> argparse.ArgumentParser:
                             "prefer --auth-file)")
     login.add_argument("--auth-file", metavar="FILE", type=Path, default=None,
                        help="ask for the login in FILE, one USER:PASSWORD line")
+    key = serve.add_mutually_exclusive_group()
+    key.add_argument("--api-key", metavar="KEY", default=None,
+                     help="ask /v1 chat clients for this Bearer key (default: ALUQA_API_KEY; visible in the "
+                          "process list: prefer --api-key-file)")
+    key.add_argument("--api-key-file", metavar="FILE", type=Path, default=None,
+                     help="ask /v1 chat clients for the key in FILE (one line)")
     add_store_argument(serve)
     serve.set_defaults(run=_serve)
+
+    mcp = commands.add_parser("mcp", help="answer as an MCP server over stdio (for agents and desktop chat apps)")
+    mcp.add_argument("--index", type=Path, default=None, help="index folder (default: the index of seeds/)")
+    add_store_argument(mcp)
+    mcp.set_defaults(run=_mcp)
     return parser
 
 

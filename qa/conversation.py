@@ -325,6 +325,19 @@ def ask_followup(qa: _Asker, question: str, state: ConversationState | None) -> 
     return (replace(answer, typed=typed) if asked != typed else answer), new_state
 
 
+def ask_with_history(qa: _Asker, question: str, earlier: Sequence[str]) -> "Answer":
+    """Ask a question after these earlier user questions (oldest first): the stateless form of `ask_followup`.
+
+    Used by the chat endpoint and the MCP tool, whose clients send the earlier
+    questions with each request; the answer equals the one `Conversation.ask`
+    gives at the same turn.
+    """
+    typed = _cleaned(question)
+    asked, _ = resolve_history(question, earlier)
+    answer = qa.ask(asked)
+    return replace(answer, typed=typed) if asked != typed else answer
+
+
 class Conversation:
     """Questions that may follow up on the ones before (“广元呢？”, “what about 2021?”).
 

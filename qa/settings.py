@@ -45,6 +45,8 @@ class Settings:
         span_threshold: the span probability from which the selector's exact
             answer is given (`Answer.span`); below 0 means the one it was
             calibrated with, 0 gives every span (for evaluation).
+        api_key: the Bearer key `aluqa serve` asks chat clients for on `/v1`
+            (default: `ALUQA_API_KEY`; `--api-key` overrides it). Never printed.
     """
 
     corpus_dir: Path = field(default_factory=default_corpus_dir)
@@ -65,6 +67,8 @@ class Settings:
     selector: str = field(default_factory=lambda: os.environ.get("ALUQA_SELECTOR") or "trained")
     selector_candidates: int = 0
     span_threshold: float = -1.0
+    api_key: str | None = field(default_factory=lambda: os.environ.get("ALUQA_API_KEY", "").strip() or None,
+                                repr=False)
 
     def __post_init__(self):
         for name in ("top_passages", "dense_candidates", "answer_candidates"):

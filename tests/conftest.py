@@ -83,3 +83,45 @@ def load_seed_qa() -> list[dict]:
         pytest.skip(f"seed QA set not found at {SEED_QA}")
     with open(SEED_QA, encoding="utf-8") as handle:
         return [json.loads(line) for line in handle if line.strip()]
+
+
+def free_port() -> int:
+    """A port nothing listens on now (for live servers in tests)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """An ASGI app served by uvicorn in a thread, on a free loopback port, as `aluqa serve` serves it."""
+
+    def __init__(self, app):
+        import threading
+
+        import uvicorn
+
+        from ui.server import listen
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._sock = listen("127.0.0.1", self.port)
+        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [self._sock]}, daemon=True)
+
+    def __enter__(self) -> "LiveServer":
+        import time
+
+        self._thread.start()
+        deadline = time.monotonic() + 60
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._server.should_exit = True
+        self._thread.join(timeout=30)
+        self._sock.close()

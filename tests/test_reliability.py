@@ -23,7 +23,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import ROOT, SEEDS
+from conftest import ROOT, SEEDS, free_port
 from embeddings.corpus import MAX_ARTICLE_BYTES, CorpusError, load_corpus, read_article, safe_article_name
 from embeddings.index import CorpusIndex
 from embeddings.manifest import MANIFEST_FILE, IndexLoadError, IndexMismatchError, sealed
@@ -671,60 +671,83 @@ class _FakeQA:
         raise QuestionError("not used")
 
 
-class _FakeDemo:
-    def __init__(self, calls):
-        self.calls = calls
+class _Listening:
+    """What `listen` returns in these tests: no socket is opened (hosts such as example.org need no DNS)."""
 
-    def queue(self, **kwargs):
+    def __init__(self, host, port):
+        self.address = (host, port)
+
+    def __enter__(self):
         return self
 
-    def launch(self, **kwargs):
-        self.calls.append(kwargs)
+    def __exit__(self, *exc):
+        pass
 
 
 @pytest.fixture
 def launches(monkeypatch):
-    """What serve() passes to Gradio's launch (the page itself is not built: fast)."""
+    """What serve() would serve: the host, the port and the app (nothing listens: fast)."""
+    from ui import server
+
     calls: list[dict] = []
-    monkeypatch.setattr(app, "build_demo", lambda qa: _FakeDemo(calls))
+    monkeypatch.setattr(server, "listen", _Listening)
+    monkeypatch.setattr(server, "run_app", lambda app, sock: calls.append({"app": app, "address": sock.address}))
     return calls
 
 
-def test_serve_never_asks_gradio_for_a_share_link(monkeypatch, capsys):
+def test_serve_never_makes_a_share_link(monkeypatch, launches, capsys):
     import gradio as gr
 
-    calls: list[dict] = []
-    monkeypatch.setattr(gr.Blocks, "launch", lambda self, **kwargs: calls.append(kwargs))
+    from ui import server
+
+    def launch(self, **kwargs):
+        raise AssertionError("serve() must not call Gradio's launch (it could open a share link)")
+
+    monkeypatch.setattr(gr.Blocks, "launch", launch)
     monkeypatch.setenv("GRADIO_SHARE", "True")  # even when the environment asks for one
-    assert app.serve(qa=_FakeQA()) == 0
-    assert calls[-1]["share"] is False and calls[-1]["server_name"] == "127.0.0.1"
-    assert capsys.readouterr().err == ""
+    assert server.serve(qa=_FakeQA()) == 0
+    assert launches[-1]["address"] == ("127.0.0.1", 7860)
+    assert "warning" not in capsys.readouterr().err
 
 
 def test_serve_on_loopback_prints_no_warning(launches, capsys):
+    from ui import server
+
     for host in ("127.0.0.1", "localhost", "::1", "127.0.0.2"):
-        assert app.serve(host=host, port=7001, qa=_FakeQA()) == 0
-        assert launches[-1]["server_name"] == host and launches[-1]["share"] is False
-        assert launches[-1].get("auth") is None
-        assert capsys.readouterr().err == ""
+        assert server.serve(host=host, port=7001, qa=_FakeQA()) == 0
+        assert launches[-1]["address"] == (host, 7001)
+        assert "warning" not in capsys.readouterr().err
 
 
 def test_serve_elsewhere_warns_on_stderr(launches, capsys):
+    from ui import server
+
     for host in ("0.0.0.0", "::", "192.168.1.20", "example.org"):
-        assert app.serve(host=host, port=7001, qa=_FakeQA()) == 0
+        assert server.serve(host=host, port=7001, qa=_FakeQA()) == 0
         err = capsys.readouterr().err
         assert f"warning: listening on {host}" in err and "reachable from the network" in err
         assert "no login" in err and "--host 127.0.0.1" in err
-        assert launches[-1]["server_name"] == host and launches[-1]["share"] is False
+        assert launches[-1]["address"] == (host, 7001)
 
 
-def test_serve_passes_a_login_to_gradio(launches, capsys):
-    assert app.serve(host="0.0.0.0", qa=_FakeQA(), auth=("ana", "s3cret:x")) == 0
-    assert launches[-1]["auth"] == ("ana", "s3cret:x") and launches[-1]["share"] is False
+def test_serve_asks_for_a_login_or_key_when_given(launches, capsys):
+    from fastapi.testclient import TestClient
+
+    from ui import server
+
+    assert server.serve(host="0.0.0.0", qa=_FakeQA(), auth=("ana", "s3cret:x")) == 0
     err = capsys.readouterr().err
     assert "reachable from the network" in err and "no login" not in err and "unencrypted" in err
-    assert app.serve(qa=_FakeQA(), auth=("ana", "")) == 2
+    with TestClient(launches[-1]["app"]) as client:
+        assert client.post("/login", data={"username": "ana", "password": "no"}).status_code == 400
+        assert client.post("/login", data={"username": "ana", "password": "s3cret:x"}).status_code == 200
+    assert server.serve(host="0.0.0.0", qa=_FakeQA(), api_key="k") == 0
+    err = capsys.readouterr().err
+    assert "--api-key key" in err and "no login" not in err
+    assert server.serve(qa=_FakeQA(), auth=("ana", "")) == 2
     assert "non-empty user and password" in capsys.readouterr().err
+    assert server.serve(qa=_FakeQA(), api_key="  ") == 2
+    assert "must not be empty" in capsys.readouterr().err
 
 
 @pytest.fixture
@@ -735,7 +758,9 @@ def serve_calls(monkeypatch):
         calls.append(kwargs)
         return 0
 
-    monkeypatch.setattr(app, "serve", fake_serve)
+    from ui import server
+
+    monkeypatch.setattr(server, "serve", fake_serve)
     return calls
 
 
@@ -769,36 +794,63 @@ def test_cli_serve_auth_options(serve_calls, tmp_path, capsys):
     assert info.value.code == 2
 
 
+def test_cli_serve_api_key_options(serve_calls, tmp_path, capsys, monkeypatch):
+    from qa.cli import main
+
+    monkeypatch.delenv("ALUQA_API_KEY", raising=False)
+    assert main(["serve"]) == 0 and serve_calls[-1]["api_key"] is None
+    assert main(["serve", "--api-key", "k1"]) == 0 and serve_calls[-1]["api_key"] == "k1"
+    key = tmp_path / "key"
+    key.write_text("\n k2 \n", encoding="utf-8")
+    assert main(["serve", "--api-key-file", str(key)]) == 0 and serve_calls[-1]["api_key"] == "k2"
+    monkeypatch.setenv("ALUQA_API_KEY", "k3")
+    assert main(["serve"]) == 0 and serve_calls[-1]["api_key"] == "k3"
+    assert main(["serve", "--api-key", "k1"]) == 0 and serve_calls[-1]["api_key"] == "k1"  # the option wins
+    count = len(serve_calls)
+    key.write_text("a\nb\n", encoding="utf-8")
+    for args, message in ((["--api-key", " "], "must not be empty"), (["--api-key-file", str(key)], "one line"),
+                          (["--api-key-file", str(tmp_path / "none")], "cannot read --api-key-file")):
+        assert main(["serve", *args]) == 2
+        assert message in capsys.readouterr().err
+    assert len(serve_calls) == count, "nothing is served after a bad key option"
+    from qa.settings import Settings
+
+    assert "k3" not in repr(Settings()), "the key is never printed with the settings"
+
+
 @pytest.mark.slow
 def test_login_is_enforced_by_a_live_server(monkeypatch):
     """`serve(auth=...)` reaches Gradio: without the login the page refuses, with it it answers."""
-    import socket
+    import threading
 
-    import gradio as gr
+    import uvicorn
     from gradio_client import Client
     from gradio_client.exceptions import AuthenticationError
 
     from qa.types import Answer
+    from ui import server
 
     class Echo:
         def ask(self, question):
             return Answer(question=question, found=False, sentence=None, score=0.0, citation=None)
 
-    launched = {}
-    real_launch = gr.Blocks.launch
+    running, status = {}, []
 
-    def launch(self, **kwargs):  # serve()'s own arguments, without blocking the test
-        launched.update(kwargs)
-        return real_launch(self, **kwargs, prevent_thread_lock=True)
+    def run_app(app, sock):  # serve()'s own app on its socket; the test stops it when done
+        running["server"] = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+        running["server"].run(sockets=[sock])
 
-    monkeypatch.setattr(gr.Blocks, "launch", launch)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    monkeypatch.setattr(server, "run_app", run_app)
+    port = free_port()
     url = f"http://127.0.0.1:{port}/"
+    serving = threading.Thread(target=lambda: status.append(
+        server.serve(port=port, qa=Echo(), auth=("ana", "s3cret"))), daemon=True)
+    serving.start()
+    deadline = time.monotonic() + 60
+    while not (running.get("server") and running["server"].started):
+        assert serving.is_alive() and time.monotonic() < deadline, f"serve() returned {status}"
+        time.sleep(0.05)
     try:
-        assert app.serve(port=port, qa=Echo(), auth=("ana", "s3cret")) == 0
-        assert launched["auth"] == ("ana", "s3cret") and launched["share"] is False
         with pytest.raises(AuthenticationError, match="credentials were not provided"):
             Client(url, verbose=False)
         with pytest.raises(ValueError, match="Could not login"):
@@ -806,7 +858,9 @@ def test_login_is_enforced_by_a_live_server(monkeypatch):
         reply = Client(url, auth=("ana", "s3cret"), verbose=False).predict("百色？", api_name="/answer")
         assert reply["found"] is False and reply["question"] == "百色？"
     finally:
-        gr.close_all()
+        running["server"].should_exit = True
+        serving.join(timeout=30)
+    assert status == [0]
 
 
 @pytest.mark.slow

@@ -1,8 +1,7 @@
-"""The AluQA chat page and its JSON endpoint (Gradio), and `serve()` behind `aluqa serve`."""
+"""The AluQA chat page and its JSON endpoint `/answer` (Gradio); `ui.server` serves it."""
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import sys
 from pathlib import Path
@@ -11,16 +10,13 @@ from typing import Any
 import gradio as gr
 
 from embeddings.corpus import MAX_ARTICLE_BYTES
-from embeddings.manifest import IndexLoadError
-from qa.api import QA
 from qa.conversation import ConversationState
-from qa.settings import Settings
 from ui.chat import Asker, Turn, answer_turn, chat, render_history, respond
 from ui.corpus_panel import corpus_panel, list_articles, remove, upload
 from ui.i18n import DEFAULT_LANGUAGE, GRADIO_LOCALES, LANGUAGES, catalogue, request_language, t
 from ui.verdicts import record_verdict
 
-__all__ = ["CSS", "EXAMPLES", "I18N", "build_demo", "chat", "list_articles", "remove", "respond", "serve", "upload"]
+__all__ = ["CSS", "EXAMPLES", "I18N", "build_demo", "chat", "list_articles", "remove", "respond", "upload"]
 
 logger = logging.getLogger(__name__)
 
@@ -168,68 +164,10 @@ def build_demo(qa: Asker, feedback_file: Path | str | None = None) -> gr.Blocks:
     return demo
 
 
-def _is_loopback(host: str) -> bool:
-    """True when only this machine can reach `host`."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def serve(index_dir: Path | str | None = None, host: str = "127.0.0.1", port: int = 7860,
-          qa: Asker | None = None, auth: tuple[str, str] | None = None, store: str | None = None) -> int:
-    """Load the index, then serve the chat page until stopped (Ctrl+C).
-
-    The page listens on loopback unless `host` says otherwise, and then a
-    warning is printed; a Gradio share link is never made.
-
-    Args:
-        index_dir: the index folder (default: the index of `seeds/`, built if needed).
-        host: address to listen on; anything but loopback exposes the page to the network.
-        port: port to listen on.
-        qa: an answerer to use instead of `QA(index_dir)`.
-        store: "local" or "milvus:URI" (default: `ALUQA_STORE`, else local).
-        auth: (user, password) that the page and its API then ask for (Gradio's login).
-
-    Returns:
-        0 once stopped, 3 when the index cannot be loaded, 1 when the port is taken,
-        2 when `auth` is not a (user, password) pair of non-empty strings.
-    """
-    if auth is not None and not (isinstance(auth, tuple) and len(auth) == 2
-                                 and all(isinstance(part, str) and part for part in auth)):
-        print("aluqa serve: the login must be a non-empty user and password", file=sys.stderr)
-        return 2
-    qa = qa if qa is not None else QA(index_dir, settings=Settings().with_(store=store))
-    try:
-        # Load before listening: the first question is fast, and a bad index is
-        # reported here rather than as an error on the page.
-        if hasattr(qa, "warm_up"):
-            qa.warm_up()
-    except IndexLoadError as error:
-        print(f"aluqa serve: {error}", file=sys.stderr)
-        return 3
-    if not _is_loopback(host):
-        login = ("it asks for the --auth login, which travels unencrypted over plain HTTP" if auth
-                 else "it has no login: add --auth-file FILE to ask for one")
-        print(f"aluqa serve: warning: listening on {host}, so the page is reachable from the network "
-              f"({login}); use --host 127.0.0.1 to keep it local.", file=sys.stderr)
-    demo = build_demo(qa)
-    # A few questions at once: answering is short and the model is shared.
-    demo.queue(default_concurrency_limit=4)
-    try:
-        # share=False always: never a public gradio.live tunnel, whatever GRADIO_SHARE says.
-        demo.launch(server_name=host, server_port=port, show_error=False, share=False, css=CSS, auth=auth,
-                    i18n=I18N)
-    except OSError as error:
-        print(f"aluqa serve: cannot listen on {host}:{port}: {error}", file=sys.stderr)
-        return 1
-    return 0
-
-
 def main() -> int:
     """Serve the default index on http://127.0.0.1:7860 (`python -m ui.app`)."""
+    from ui.server import serve
+
     return serve()
 
 

@@ -6,8 +6,8 @@ import html
 import re
 from typing import Any
 
-from embeddings.normalize import normalize
-from qa.question import NUMBER, asked_unit, expected_type
+from embeddings.normalize import normalize, to_simplified
+from qa.question import NUMBER, asked_unit, expected_type, is_english_text
 from ui.i18n import DEFAULT_LANGUAGE, localize_error, localize_note, t
 
 # The English texts, for callers that match on them.
@@ -84,6 +84,33 @@ def _asked_figures(text: str, question: str) -> list[re.Match]:
     return with_unit or figures
 
 
+def _wrap(text: str, spans: list[tuple[int, int]], escape, open_: str, close: str) -> str:
+    """`text` escaped, with each (start, end) span between `open_` and `close`."""
+    out, last = [], 0
+    for start, end in spans:
+        out.append(f"{escape(text[last:start])}{open_}{escape(text[start:end])}{close}")
+        last = end
+    out.append(escape(text[last:]))
+    return "".join(out)
+
+
+def figure_spans(text: str, question: str | None = None) -> list[tuple[int, int]]:
+    """Where the figures of a sentence stand; with a question, only those it asks for
+    (the asked unit, and not a year the question names)."""
+    figures = _asked_figures(text, question) if question else FIGURE.finditer(text)
+    return [(match.start(), match.end()) for match in figures]
+
+
+def answer_spans(text: str, question: str | None = None, span: dict[str, Any] | None = None) -> list[tuple[int, int]]:
+    """What to emphasise in an answer sentence: the selector's span when it gave one, else the asked figures.
+
+    The one rule behind the bold answer on the page and in chat clients' Markdown.
+    """
+    if span and 0 <= span.get("start", -1) < span.get("end", -1) <= len(text):
+        return [(span["start"], span["end"])]
+    return figure_spans(text, question)
+
+
 def emphasise_figures(text: str, question: str | None = None) -> str:
     """Escape text and wrap figures (numbers with their units) in `<strong>`.
 
@@ -95,22 +122,60 @@ def emphasise_figures(text: str, question: str | None = None) -> str:
     Returns:
         Text-safe HTML.
     """
-    out, last = [], 0
-    figures = _asked_figures(text, question) if question else FIGURE.finditer(text)
-    for match in figures:
-        out.append(escape_text(text[last:match.start()]))
-        out.append(f"<strong>{escape_text(match.group())}</strong>")
-        last = match.end()
-    out.append(escape_text(text[last:]))
-    return "".join(out)
+    return _wrap(text, figure_spans(text, question), escape_text, "<strong>", "</strong>")
 
 
 def emphasise_answer(text: str, question: str | None = None, span: dict[str, Any] | None = None) -> str:
     """The sentence with the answer in `<strong>`: the selector's span when it gave one, else the asked figures."""
-    if not span or not 0 <= span.get("start", -1) < span.get("end", -1) <= len(text):
-        return emphasise_figures(text, question)
-    start, end = span["start"], span["end"]
-    return f"{escape_text(text[:start])}<strong>{escape_text(text[start:end])}</strong>{escape_text(text[end:])}"
+    return _wrap(text, answer_spans(text, question, span), escape_text, "<strong>", "</strong>")
+
+
+# Characters that Markdown renderers of chat clients act on anywhere in a line, and
+# those that start a heading, a list or a quote at its start: escaped with a backslash.
+_MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]<>|~$])")
+_MARKDOWN_LINE_START = re.compile(r"^(\s*)([#+>-]|\d+[.)])")
+
+
+def escape_markdown(text: str) -> str:
+    """Text that a Markdown renderer shows as written (one line: line breaks become spaces)."""
+    escaped = _MARKDOWN_INLINE.sub(r"\\\1", " ".join(str(text).split()))
+    # "\\#" and "\\-" are literal, but a backslash before a digit is not an escape: "1\\." is.
+    return _MARKDOWN_LINE_START.sub(lambda m: m.group(1) + (f"{m.group(2)[:-1]}\\{m.group(2)[-1]}"
+                                                            if m.group(2)[0].isdigit() else f"\\{m.group(2)}"),
+                                    escaped)
+
+
+def reply_markdown(reply: dict[str, Any], lang: str = DEFAULT_LANGUAGE) -> str:
+    """One reply as Markdown for chat clients: the sentence with the answer in bold, then the citation.
+
+    Args:
+        reply: `Answer.to_dict()`.
+        lang: the language of the labels (the sentence stays as the article writes it).
+    """
+    blocks = []
+    if reply.get("typed") and reply.get("question"):
+        blocks.append(f"_{escape_markdown(t(lang, 'understood_as', question=reply['question']))}_")
+    if reply.get("note"):
+        blocks.append(f"_{escape_markdown(t(lang, 'note', note=localize_note(reply['note'], lang)))}_")
+    if reply.get("found") and reply.get("sentence"):
+        sentence = reply["sentence"]
+        blocks.append(_wrap(sentence, answer_spans(sentence, reply.get("question"), reply.get("span")),
+                            escape_markdown, "**", "**"))
+        citation = reply.get("citation") or {}
+        parts = [citation.get("title"), citation.get("source"), citation.get("date")]
+        cells = [escape_markdown(part) for part in parts if part]
+        cells += [f"¶{int(citation.get('paragraph', 0))}", f"`{citation.get('doc', '')}`"]
+        blocks.append("— " + " · ".join(cells))
+    else:
+        blocks.append(escape_markdown(t(lang, "not_found")))
+    return "\n\n".join(blocks)
+
+
+def reply_language(question: str) -> str:
+    """The language to label a reply in when no page language is known: that of the question."""
+    if is_english_text(question):
+        return "en"
+    return "zh-Hant" if to_simplified(question) != question else "zh-Hans"
 
 
 def citation_line(citation: dict[str, Any]) -> str:

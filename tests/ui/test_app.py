@@ -10,7 +10,7 @@ import pytest
 from embeddings.manifest import IndexMissingError
 from qa.api import QuestionError
 from qa.types import Answer, Citation, PassageHit
-from ui import app
+from ui import app, server
 from ui.render import CLOSEST, NOT_FOUND, emphasise_figures, render_reply
 
 SENTENCE = "2022年，百色市铝产业总产值达到1045亿元，同比增长50.1%。"
@@ -183,24 +183,28 @@ def test_serve_reports_index_error_with_exit_code_3(capsys):
         def warm_up(self):
             raise IndexMissingError("no index at /x; rebuild it with: aluqa build --index /x")
 
-    assert app.serve(qa=Broken()) == 3
+    assert server.serve(qa=Broken()) == 3
     assert "rebuild it with" in capsys.readouterr().err
 
 
-def test_serve_warms_up_then_launches_locally(monkeypatch, capsys):
+def test_serve_warms_up_then_listens_locally(monkeypatch, capsys):
     calls = {}
     fake = FakeQA()
 
-    def launch(self, **kwargs):
-        calls.update(kwargs, warmed=fake.warmed)
+    def run_app(app, sock):
+        calls.update(address=sock.getsockname(), warmed=fake.warmed, app=app)
 
-    monkeypatch.setattr(gr.Blocks, "launch", launch)
-    assert app.serve(qa=fake) == 0
-    assert calls["warmed"] and calls["server_name"] == "127.0.0.1" and calls["server_port"] == 7860
-    assert calls["show_error"] is False and not calls.get("share")
+    monkeypatch.setattr(server, "run_app", run_app)
+    assert server.serve(qa=fake, port=0) == 0
+    assert calls["warmed"] and calls["address"][0] == "127.0.0.1"
+    from fastapi.testclient import TestClient
+
+    with TestClient(calls["app"]) as client:  # the page and the chat endpoint on the same app
+        assert client.get("/v1/models").json()["data"][0]["id"] == "aluqa"
+        assert "AluQA" in client.get("/").text
     assert "reachable from the network" not in capsys.readouterr().err
 
-    assert app.serve(host="0.0.0.0", port=7000, qa=fake) == 0
+    assert server.serve(host="0.0.0.0", port=0, qa=fake) == 0
     assert "reachable from the network" in capsys.readouterr().err
 
 
@@ -218,7 +222,7 @@ def test_serve_reports_a_taken_port(capsys):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        assert app.serve(port=port, qa=FakeQA()) == 1
+        assert server.serve(port=port, qa=FakeQA()) == 1
     assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
 
 
