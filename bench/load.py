@@ -1,11 +1,13 @@
-"""Load test of the chat page's JSON endpoint: many users at once against `aluqa serve`, on loopback.
+"""Load test of `aluqa serve`: many users at once on the page's JSON endpoint and on `/v1/chat/completions`.
 
 Starts `aluqa serve` (the real default model and index unless --index is
 given) on a free port of 127.0.0.1, waits until it answers, asks every
 question once, one at a time (the reference answers), then lets N users (one
 `gradio_client.Client` each, in threads) ask Q questions each at the same
-time through `/answer`. Reports errors, the share of answers identical to the
-reference, latency percentiles and throughput; stops the server it started.
+time through `/answer`; then the same through `/v1/chat/completions` (one
+`openai.OpenAI` client per user). Reports, per route, errors, the share of
+answers identical to the reference, latency percentiles and throughput, and
+whether both routes gave the same answers; stops the server it started.
 
     PYTHONPATH=. python -m bench.load                      # 16 users x 25 questions
     PYTHONPATH=. python -m bench.load --users 4 --questions 5 --json /tmp/load.json
@@ -121,9 +123,41 @@ def canonical(reply) -> str:
 
 
 def ask(client, question: str) -> tuple[float, object]:
+    """One question through the page's `/answer` (gradio_client)."""
     started = time.perf_counter()
     reply = client.submit(question, api_name="/answer").result(timeout=REQUEST_TIMEOUT)
     return time.perf_counter() - started, reply
+
+
+def ask_v1(client, question: str) -> tuple[float, object]:
+    """One question through `/v1/chat/completions` (the openai SDK): the answer's JSON, or the refusal."""
+    import openai
+
+    started = time.perf_counter()
+    try:
+        completion = client.chat.completions.create(model="aluqa", messages=[{"role": "user", "content": question}],
+                                                    timeout=REQUEST_TIMEOUT)
+        reply = completion.model_extra["aluqa"]
+    except openai.BadRequestError as error:
+        # An unaskable question: the protocol's 400 is its reply, in the page API's error shape.
+        message = error.body.get("message") if isinstance(error.body, dict) else str(error)
+        reply = {"question": question, "found": False, "error": message}
+    return time.perf_counter() - started, reply
+
+
+def _page_client(url: str):
+    from gradio_client import Client
+
+    return Client(url, verbose=False)
+
+
+def _v1_client(url: str):
+    from openai import OpenAI
+
+    return OpenAI(base_url=f"{url}v1", api_key="unused", max_retries=0)
+
+
+ROUTES = {"answer": (_page_client, ask), "v1": (_v1_client, ask_v1)}
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -136,67 +170,50 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
-def run(users: int, questions: int, index: Path | None, deadline_s: float, startup_timeout: float) -> dict:
-    from gradio_client import Client
+def measure(route: str, url: str, users: int, asked: list[str], stop_at: float) -> dict:
+    """One route: every question once, one at a time (the reference), then `users` users at once."""
+    make_client, ask_one = ROUTES[route]
+    reference_client = make_client(url)
+    reference, sequential = {}, []
+    for question in dict.fromkeys(asked):
+        seconds, reply = ask_one(reference_client, question)
+        reference[question] = canonical(reply)
+        sequential.append(seconds)
 
-    asked = [QUESTIONS[i % len(QUESTIONS)] for i in range(questions)]
-    load_at_start = os.getloadavg()[0]  # other work on the machine skews the figures
-    port = free_port()
-    log_path = Path(tempfile.mkdtemp(prefix="aluqa-load-")) / "serve.log"
-    started = time.perf_counter()
-    server = start_server(port, index, log_path, startup_timeout)
-    startup = time.perf_counter() - started
-    stop_at = time.monotonic() + deadline_s
-    url = f"http://{HOST}:{port}/"
-    try:
-        # Reference: every question once, one at a time.
-        reference_client = Client(url, verbose=False)
-        reference, sequential = {}, []
-        for question in dict.fromkeys(asked):
-            seconds, reply = ask(reference_client, question)
-            reference[question] = canonical(reply)
-            sequential.append(seconds)
+    clients = [make_client(url) for _ in range(users)]
+    latencies: list[float] = []
+    errors: list[str] = []
+    differing: list[str] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(users)
 
-        clients = [Client(url, verbose=False) for _ in range(users)]
-        latencies: list[float] = []
-        errors: list[str] = []
-        differing: list[str] = []
-        lock = threading.Lock()
-        barrier = threading.Barrier(users)
-
-        def user(number: int) -> None:
-            client = clients[number]
-            order = asked[number % len(asked):] + asked[:number % len(asked)]
-            barrier.wait(timeout=60)
-            for question in order:
-                if time.monotonic() > stop_at:
-                    with lock:
-                        errors.append(f"user {number}: deadline reached before {question!r}")
-                    return
-                try:
-                    seconds, reply = ask(client, question)
-                except Exception as error:  # noqa: BLE001 - every failure is counted and reported
-                    with lock:
-                        errors.append(f"user {number}: {question!r}: {type(error).__name__}: {error}")
-                    continue
+    def user(number: int) -> None:
+        client = clients[number]
+        order = asked[number % len(asked):] + asked[:number % len(asked)]
+        barrier.wait(timeout=60)
+        for question in order:
+            if time.monotonic() > stop_at:
                 with lock:
-                    latencies.append(seconds)
-                    if canonical(reply) != reference[question]:
-                        differing.append(question)
+                    errors.append(f"user {number}: deadline reached before {question!r}")
+                return
+            try:
+                seconds, reply = ask_one(client, question)
+            except Exception as error:  # noqa: BLE001 - every failure is counted and reported
+                with lock:
+                    errors.append(f"user {number}: {question!r}: {type(error).__name__}: {error}")
+                continue
+            with lock:
+                latencies.append(seconds)
+                if canonical(reply) != reference[question]:
+                    differing.append(question)
 
-        wall_start = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=users) as pool:
-            list(pool.map(user, range(users)))
-        wall = time.perf_counter() - wall_start
-    finally:
-        stop_server(server)
-
-    total = users * len(asked)
+    wall_start = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=users) as pool:
+        list(pool.map(user, range(users)))
+    wall = time.perf_counter() - wall_start
     answered = len(latencies)
     return {
-        "users": users,
-        "questions_per_user": len(asked),
-        "requests": total,
+        "requests": users * len(asked),
         "answered": answered,
         "errors": len(errors),
         "error_examples": errors[:5],
@@ -210,11 +227,37 @@ def run(users: int, questions: int, index: Path | None, deadline_s: float, start
         "wall_s": round(wall, 1),
         "one_at_a_time_p50_s": round(statistics.median(sequential), 3),
         "one_at_a_time_p95_s": round(percentile(sequential, 95), 3),
-        "server_startup_s": round(startup, 1),
-        "cpus": os.cpu_count(),
-        "load_average_1m_at_start": round(load_at_start, 2),
-        "server_log": str(log_path),
+        "reference": reference,
     }
+
+
+def run(users: int, questions: int, index: Path | None, deadline_s: float, startup_timeout: float,
+        routes: tuple[str, ...] = ("answer",)) -> dict:
+    """Start the server, measure each route in turn on it, stop it. Figures per route, plus the run's."""
+    asked = [QUESTIONS[i % len(QUESTIONS)] for i in range(questions)]
+    load_at_start = os.getloadavg()[0]  # other work on the machine skews the figures
+    port = free_port()
+    log_path = Path(tempfile.mkdtemp(prefix="aluqa-load-")) / "serve.log"
+    started = time.perf_counter()
+    server = start_server(port, index, log_path, startup_timeout)
+    startup = time.perf_counter() - started
+    stop_at = time.monotonic() + deadline_s
+    url = f"http://{HOST}:{port}/"
+    try:
+        by_route = {route: measure(route, url, users, asked, stop_at) for route in routes}
+    finally:
+        stop_server(server)
+    first = by_route[routes[0]]
+    figures = {"users": users, "questions_per_user": len(asked),
+               **{key: value for key, value in first.items() if key != "reference"}}
+    if len(routes) > 1:
+        figures["routes"] = {route: {key: value for key, value in measured.items() if key != "reference"}
+                             for route, measured in by_route.items()}
+        # The same answer whichever route asked it (the /v1 reply is the answer's JSON, `aluqa ask --json`).
+        figures["routes_agree"] = all(measured["reference"] == first["reference"] for measured in by_route.values())
+    figures.update({"server_startup_s": round(startup, 1), "cpus": os.cpu_count(),
+                    "load_average_1m_at_start": round(load_at_start, 2), "server_log": str(log_path)})
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -226,16 +269,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--startup-timeout", type=float, default=600.0,
                         help="seconds to wait for the server (the first run builds the model and index)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
+    parser.add_argument("--routes", default="answer,v1",
+                        help="routes measured in turn on the same server: answer (the page's /answer), "
+                             "v1 (/v1/chat/completions); default both")
     args = parser.parse_args(argv)
+    routes = tuple(route.strip() for route in args.routes.split(",") if route.strip())
+    if not routes or any(route not in ROUTES for route in routes):
+        parser.error(f"--routes must name some of: {', '.join(ROUTES)}")
     if not (1 <= args.users <= MAX_USERS and 1 <= args.questions <= MAX_QUESTIONS):
         parser.error(f"--users must be 1..{MAX_USERS} and --questions 1..{MAX_QUESTIONS}")
-    figures = run(args.users, args.questions, args.index, args.deadline, args.startup_timeout)
+    figures = run(args.users, args.questions, args.index, args.deadline, args.startup_timeout, routes)
     width = max(map(len, figures))
     for key, value in figures.items():
         print(f"{key:<{width}}  {value}")
     if args.json is not None:
         args.json.write_text(json.dumps(figures, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    return 0 if figures["errors"] == 0 and figures["identical_share"] == 1.0 else 1
+    measured = figures.get("routes", {routes[0]: figures})
+    clean = all(route["errors"] == 0 and route["identical_share"] == 1.0 for route in measured.values())
+    return 0 if clean and figures.get("routes_agree", True) else 1
 
 
 if __name__ == "__main__":

@@ -47,7 +47,8 @@ def _eval(args: argparse.Namespace) -> int:
     from qa.evaluate_squad import EvalError
 
     try:
-        figures = _eval_squad(args) if args.squad else _eval_seed(args)
+        figures = (_eval_squad(args) if args.squad else _eval_conversations(args) if args.conversations
+                   else _eval_seed(args))
     except EvalError as error:
         print(f"aluqa eval: {error}", file=sys.stderr)
         return 2
@@ -109,6 +110,25 @@ def _eval_squad(args: argparse.Namespace) -> dict:
             **report.figures(),
             "index": str(ready.folder), "index_built": ready.built, "index_seconds": round(ready.seconds, 1),
             "run_seconds": round(time.perf_counter() - started, 1)}
+
+
+def _eval_conversations(args: argparse.Namespace) -> dict:
+    from qa.api import QA
+    from qa.conversation import Conversation
+    from qa.evaluate import evaluate_conversations, read_seed_qa
+    from qa.evaluate_squad import EvalError, write_jsonl
+
+    try:
+        conversations = read_seed_qa(args.conversations)[: args.limit]
+    except OSError as error:
+        raise EvalError(f"cannot read {args.conversations} ({error.strerror or error})") from None
+    except ValueError as error:
+        raise EvalError(f"{args.conversations} is not a JSONL file ({error})") from None
+    qa = QA(index_dir=args.index, settings=_settings(args).with_(store=args.store))
+    report = evaluate_conversations(lambda: Conversation(qa=qa), conversations)
+    if args.errors:
+        write_jsonl(args.errors, [vars(turn) for turn in report.turns if not turn.correct])
+    return {"file": str(args.conversations), "selector": _selector_name(qa), **report.figures()}
 
 
 def _eval_seed(args: argparse.Namespace) -> dict:
@@ -248,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     source = evaluate.add_mutually_exclusive_group(required=True)
     source.add_argument("--squad", type=Path, help="SQuAD-style JSON: its passages are the corpus, its questions asked")
     source.add_argument("--qa", type=Path, help="seed-format JSONL QA set (asked against the index)")
+    source.add_argument("--conversations", type=Path,
+                        help="JSONL conversations in the seed format, turns asked in order (follow-ups)")
     evaluate.add_argument("--index", type=Path, default=None,
                           help="index folder (default: --squad: built in the cache, reused while current; "
                                "--qa: the index of seeds/)")

@@ -83,3 +83,50 @@ def evaluate_seed_qa(ask, items: list[dict]) -> SeedQAReport:
             must_contain=tuple(item.get("must_contain", ())),
         ))
     return report
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    conversation: str
+    turn: int  # 0 for the first question, which stands alone
+    kind: str  # the conversation's follow-up kind (place, year, metric, pronoun ...)
+    typed: str
+    asked: str  # after follow-up resolution
+    correct: bool
+    sentence: str | None
+
+
+@dataclass
+class ConversationReport:
+    turns: list[TurnResult] = field(default_factory=list)
+
+    def figures(self) -> dict:
+        first = [t for t in self.turns if t.turn == 0]
+        follow = [t for t in self.turns if t.turn > 0]
+        by_kind: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for turn in follow:
+            by_kind[turn.kind][0] += turn.correct
+            by_kind[turn.kind][1] += 1
+        return {
+            "conversations": len(first),
+            "first_turns_right": f"{sum(t.correct for t in first)}/{len(first)}",
+            "follow_ups_right": f"{sum(t.correct for t in follow)}/{len(follow)}",
+            "follow_up_accuracy": round(sum(t.correct for t in follow) / max(len(follow), 1), 4),
+            "follow_ups_by_kind": {kind: f"{right}/{total}" for kind, (right, total) in sorted(by_kind.items())},
+        }
+
+
+def evaluate_conversations(new_conversation, conversations: list[dict]) -> ConversationReport:
+    """Ask each conversation's turns in order through `new_conversation()` (a fresh `qa.Conversation`),
+    scoring every turn by the seed set's rule (`is_right`)."""
+    report = ConversationReport()
+    for conversation in conversations:
+        asker = new_conversation()
+        for number, item in enumerate(conversation["turns"]):
+            reply = asker.ask(item["question"])
+            doc = reply.citation.doc if reply.citation else None
+            report.turns.append(TurnResult(
+                conversation=conversation.get("id", ""), turn=number, kind=conversation.get("followup", ""),
+                typed=item["question"], asked=reply.question,
+                correct=is_right(item, reply.found, reply.sentence, doc), sentence=reply.sentence))
+    return report

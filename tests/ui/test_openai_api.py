@@ -258,3 +258,27 @@ def test_a_damaged_index_is_a_503_through_the_sdk(tmp_path):
         with pytest.raises(openai.InternalServerError) as info:
             client.chat.completions.create(model="aluqa", messages=[{"role": "user", "content": FIRST}])
     assert info.value.status_code == 503 and "rebuild it with" in str(info.value)
+
+
+def test_conversation_page_and_v1_give_the_same_answers_on_the_dev_conversations(stub_qa):
+    """One follow-up code path: the same turns give the same questions and answers through
+    `qa.Conversation`, the page's chat turn and `/v1/chat/completions` (earlier user messages)."""
+    from conftest import SHARED
+    from qa import Conversation
+    from ui.chat import answer_turn
+
+    conversations = [json.loads(line) for line in
+                     (SHARED / "eval" / "seed_conversations_dev.jsonl").read_text(encoding="utf-8").splitlines()
+                     if line.strip()]
+    assert len(conversations) == 20
+    with TestClient(build_app(stub_qa)) as client:
+        for conversation in conversations:
+            talk, state, messages = Conversation(qa=stub_qa), None, []
+            for turn in conversation["turns"]:
+                by_api = json.loads(json.dumps(talk.ask(turn["question"]).to_dict(), ensure_ascii=False))
+                page_turn, state = answer_turn(stub_qa, turn["question"], state)
+                messages.append({"role": "user", "content": turn["question"]})
+                by_v1 = _chat(client, messages, key=None).json()
+                assert json.loads(json.dumps(page_turn.reply, ensure_ascii=False)) == by_api, conversation["id"]
+                assert by_v1["aluqa"] == by_api, conversation["id"]
+                messages.append({"role": "assistant", "content": by_v1["choices"][0]["message"]["content"]})
