@@ -12,6 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from embeddings.clean import clean_article
+from embeddings.split import split_paragraphs, split_sentences
 from embeddings.split import is_cjk
 from embeddings.types import Article
 
@@ -20,6 +21,11 @@ logger = logging.getLogger(__name__)
 # Larger files are refused from their size alone, before a byte is read. The
 # biggest seed is about 60 kB; 5 MB is ~1.7 million Chinese characters.
 MAX_ARTICLE_BYTES = 5_000_000
+# Sentences one article may hold (after long unpunctuated runs are cut at
+# split.MAX_SENTENCE_CHARS). The longest news articles hold a few hundred; 2,000
+# bounds what one file costs to embed (about 2,700 texts with its passages, well
+# under a minute on two cores), so one upload cannot hold the build lock for long.
+MAX_ARTICLE_SENTENCES = 2_000
 ARTICLE_SUFFIXES = (".txt", ".md")
 # Legacy encodings tried when a file is not UTF-8, most likely first.
 # Big5 bytes also decode as GB18030 (into nonsense), so every one that
@@ -144,7 +150,8 @@ def read_article(path: Path) -> Article:
     Raises:
         CorpusError: the file cannot be read, is larger than MAX_ARTICLE_BYTES,
             empty or blank, binary (holds NUL bytes), not UTF-8/GB18030/Big5
-            (or mojibake in them), or has no text left once page furniture is removed.
+            (or mojibake in them), has no text left once page furniture is removed,
+            or holds more than MAX_ARTICLE_SENTENCES sentences.
     """
     path = Path(path)
     try:
@@ -173,7 +180,16 @@ def read_article(path: Path) -> Article:
     article = clean_article(raw, path.name)
     if not article.text.strip():
         raise CorpusError(f"{path.name}: no article text left after removing page furniture")
+    sentences = count_sentences(article.text)
+    if sentences > MAX_ARTICLE_SENTENCES:
+        raise CorpusError(f"{path.name}: {sentences} sentences, over the limit of {MAX_ARTICLE_SENTENCES} per "
+                          "article: split it into several files")
     return article
+
+
+def count_sentences(text: str) -> int:
+    """How many sentences the index would hold for this article text (as `split.segment_articles` cuts it)."""
+    return sum(len(split_sentences(text, start, end)) for start, end in split_paragraphs(text))
 
 
 def load_corpus(

@@ -873,3 +873,35 @@ def test_the_load_benchmark_runs_clean_on_a_small_scale():
         measured = figures["routes"][route]
         assert measured["errors"] == 0 and measured["answered"] == 24 and measured["identical_share"] == 1.0
     assert figures["routes_agree"] is True
+
+
+def test_pathological_articles_are_refused_with_a_clear_message_and_nothing_is_added(tmp_path, stub_encoder):
+    """A 3 MB line of Chinese without punctuation and 100,000 short lines: both under the byte
+    limit, both over the sentence limit, so neither can hold the build lock for many minutes."""
+    from embeddings.articles import add_articles
+    from embeddings.build import build_index
+    from embeddings.corpus import MAX_ARTICLE_SENTENCES
+    from embeddings.split import MAX_SENTENCE_CHARS
+
+    one_line = tmp_path / "one_line.txt"
+    one_line.write_text("铝产业" * 333_333, encoding="utf-8")  # 3 MB
+    many_lines = tmp_path / "many_lines.txt"
+    many_lines.write_text("\n".join(f"第{i}行铝" for i in range(100_000)), encoding="utf-8")
+    assert one_line.stat().st_size <= MAX_ARTICLE_BYTES and many_lines.stat().st_size <= MAX_ARTICLE_BYTES
+    for path in (one_line, many_lines):
+        with pytest.raises(CorpusError, match=f"over the limit of {MAX_ARTICLE_SENTENCES} per article"):
+            read_article(path)
+    # Under the limit it is still an article: runs without punctuation are cut at most
+    # MAX_SENTENCE_CHARS apart (often sooner), so half the limit in full-length pieces fits.
+    fits = tmp_path / "fits.txt"
+    fits.write_text("铝" * (MAX_SENTENCE_CHARS * (MAX_ARTICLE_SENTENCES // 2)), encoding="utf-8")
+    assert read_article(fits).text
+
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    shutil.copytree(SEEDS, corpus)
+    build_index(corpus, index, encoder=stub_encoder)
+    before = sorted(p.name for p in corpus.iterdir())
+    report = add_articles([one_line, many_lines], corpus, index, encoder=stub_encoder)
+    assert not report.added and len(report.refused) == 2
+    assert all("split it into several files" in message for message in report.refused)
+    assert sorted(p.name for p in corpus.iterdir()) == before
