@@ -38,24 +38,34 @@ class _Worker:
     def encode(self, texts: list[str]) -> np.ndarray:
         return self.encoder.encode_documents(texts)
 
-# Ray gives a starting node a fixed 30 s to register; on a loaded machine the
-# first start can miss that, and a second start (files now cached) rarely does.
+# Ray waits 30 s by default for a starting node's GCS server to publish its port
+# file (`RAY_gcs_server_port_wait_time_s`, read by `ray._private.node`). The
+# first start on a fresh machine (nothing cached, the cores busy) can take
+# longer and then fails with "Timed out waiting for file .../gcs_server_port_...";
+# a node that does not come up in time is also reported as "timed out during
+# startup". The wait is lengthened (unless the user set it), and a start that
+# still times out is tried again: later starts find their files cached.
+GCS_PORT_WAIT_S = "120"
 LOCAL_START_ATTEMPTS = 3
+_START_TIMEOUTS = ("timed out during startup", "timed out waiting for file")
 
 
 def start_local_ray(**options) -> None:
-    """`ray.init` of a Ray on this machine, started again when the node times out during startup."""
+    """`ray.init` of a Ray on this machine, given time to start, and started again when it times out."""
+    import os
+
     import ray
 
+    os.environ.setdefault("RAY_gcs_server_port_wait_time_s", GCS_PORT_WAIT_S)
     for attempt in range(1, LOCAL_START_ATTEMPTS + 1):
         try:
             ray.init(**options)
             return
-        except Exception as error:  # Ray raises a bare Exception for this timeout
-            if "timed out during startup" not in str(error) or attempt == LOCAL_START_ATTEMPTS:
+        except Exception as error:  # Ray raises bare Exception / RuntimeError for these timeouts
+            if not any(text in str(error).lower() for text in _START_TIMEOUTS) or attempt == LOCAL_START_ATTEMPTS:
                 raise
-            logger.warning("Ray did not start in time (attempt %d of %d); starting it again",
-                           attempt, LOCAL_START_ATTEMPTS)
+            logger.warning("Ray did not start in time (attempt %d of %d): %s; starting it again",
+                           attempt, LOCAL_START_ATTEMPTS, error)
             ray.shutdown()
 
 

@@ -76,4 +76,32 @@ def test_a_local_ray_that_times_out_while_starting_is_started_again(monkeypatch)
     monkeypatch.setattr(ray, "init", refuse)
     with pytest.raises(ValueError, match="a bad option"):
         start_local_ray(num_cpus=2)
-    assert calls.count("refused") == 1, "only the startup timeout is tried again"
+    assert calls.count("refused") == 1, "only the startup timeouts are tried again"
+
+
+def test_the_gcs_port_file_timeout_of_a_first_start_is_waited_out_and_tried_again(monkeypatch):
+    """The failure seen on a fresh machine: Ray's port-file wait ran out. The wait is
+    lengthened (Ray's documented variable, unless the user set one), and the start tried again."""
+    import ray
+
+    from embeddings.ray_encode import GCS_PORT_WAIT_S, start_local_ray
+
+    monkeypatch.delenv("RAY_gcs_server_port_wait_time_s", raising=False)
+    calls, waits = [], []
+
+    def init(**options):
+        import os
+
+        waits.append(os.environ.get("RAY_gcs_server_port_wait_time_s"))
+        calls.append("init")
+        if len(calls) == 1:
+            raise RuntimeError("Timed out waiting for file /tmp/ray/session_x/gcs_server_port_abc.")
+
+    monkeypatch.setattr(ray, "init", init)
+    monkeypatch.setattr(ray, "shutdown", lambda: calls.append("shutdown"))
+    start_local_ray(num_cpus=2)
+    assert calls == ["init", "shutdown", "init"] and waits == [GCS_PORT_WAIT_S, GCS_PORT_WAIT_S]
+    monkeypatch.setenv("RAY_gcs_server_port_wait_time_s", "300")
+    calls.clear()
+    start_local_ray(num_cpus=2)
+    assert waits[-1] == "300", "a wait the user set is kept"
