@@ -54,6 +54,8 @@ class ConversationState:
         organisation: the organisation it names ("魏桥创业集团"), or "".
         year: the four-digit year it names ("2022"), or "".
         topic: the question with place, organisation and year taken out ("铝产业总产值是多少？").
+        answer: the sentence that answered it ("" before it is answered, or when not found):
+            what "他", "这个基地" or "he" in the next question may point at.
     """
 
     question: str = ""
@@ -61,6 +63,7 @@ class ConversationState:
     organisation: str = ""
     year: str = ""
     topic: str = ""
+    answer: str = ""
 
 
 @dataclass(frozen=True)
@@ -216,6 +219,101 @@ def _swap(previous: ConversationState, own: _Slots) -> str:
     return question
 
 
+# References to what the previous answer named. A person: 他/她/他们 (his, her, they...).
+# A thing by its kind: a demonstrative and a noun ("这个基地", "该公司", "这些项目"),
+# which stands for the name in the previous answer (or question) that ends with that noun.
+_ZH_PERSONS = ("他们", "她们", "他", "她")
+_EN_PERSON = re.compile(r"\b(?:he|she|him|his|her|they|them|their)\b", re.IGNORECASE)
+_DEMONSTRATIVES = frozenset({"该", "这", "这个", "这家", "这些", "这座", "这项", "这只", "这所", "这批", "此",
+                             "那个", "那家", "那些", "那座", "那只", "那项"})
+_ZH_IT = frozenset({"它", "它们", "其"})
+
+
+def _words(text: str) -> list[tuple[str, str, int, int]]:
+    """(word, flag, start, end) of jieba's cut of the matching form (offsets valid in `text` when lengths agree)."""
+    out, at = [], 0
+    for pair in _posseg().cut(normalize(text)):
+        out.append((pair.word, pair.flag, at, at + len(pair.word)))
+        at += len(pair.word)
+    return out
+
+
+def _surface(text: str, start: int, end: int) -> str:
+    match = normalize(text)
+    return (text if len(match) == len(text) else match)[start:end]
+
+
+def _person_in(text: str, besides: str = "") -> str:
+    """The first person's name (jieba nr, two characters or more) in `text` that `besides` does not hold."""
+    for word, flag, start, end in _words(text):
+        if flag == "nr" and len(word) >= 2 and word not in normalize(besides):
+            return _surface(text, start, end)
+    return ""
+
+
+def _named_kind(text: str, head: str) -> str:
+    """The name in `text` of a thing of kind `head`: name-like words ending with it ("魏桥"+"轻量化"+"基地")."""
+    words = _words(text)
+    for i, (word, flag, _, end) in enumerate(words):
+        if not word.endswith(head) or not flag.startswith(("n", "j", "v")):
+            continue
+        first = i
+        while first > 0 and i - first < 4 and words[first - 1][1] in _NAME_FLAGS:
+            first -= 1
+        if first < i or len(word) > len(head):  # more than the bare kind word itself
+            return _surface(text, words[first][2], end)
+    return ""
+
+
+def refers_to_answer(question: str) -> bool:
+    """Whether a question points at what the previous answer named (a pronoun or "this <kind>")."""
+    if is_english_text(question):
+        return bool(_EN_PERSON.search(question))
+    words = [(w, f) for w, f, _, _ in _words(question)]
+    return any(w in _ZH_PERSONS or w in _ZH_IT or (w in _DEMONSTRATIVES and i + 1 < len(words)
+                                                    and words[i + 1][1].startswith("n"))
+               for i, (w, f) in enumerate(words))
+
+
+def _names_nobody(text: str) -> bool:
+    """A personal pronoun (他, she ...): when no person can be found for it, nothing else is guessed."""
+    if is_english_text(text):
+        return bool(_EN_PERSON.search(text))
+    return any(word in _ZH_PERSONS for word, _, _, _ in _words(text))
+
+
+def _resolve_references(text: str, previous: ConversationState) -> str:
+    """`text` with a pronoun or "this <kind>" replaced by the name it stands for, or "" when none is found.
+
+    The name is looked for in the previous answer's sentence first (what the user
+    just read), then in the previous question.
+    """
+    sources = [source for source in (previous.answer, previous.question) if source]
+    if is_english_text(text):
+        found = _EN_PERSON.search(text)
+        name = next((n for n in (_person_in(s, previous.question if s is previous.answer else "") for s in sources)
+                     if n), "")
+        if not found or not name:
+            return ""
+        possessive = found.group().lower() in ("his", "her", "their")
+        return text[:found.start()] + name + ("'s" if possessive else "") + text[found.end():]
+    words = _words(text)
+    source_text = text if len(normalize(text)) == len(text) else normalize(text)
+    for i, (word, flag, start, end) in enumerate(words):
+        name, span_end = "", end
+        if word in _ZH_PERSONS:
+            name = next((n for n in (_person_in(s, previous.question if s is previous.answer else "")
+                                     for s in sources) if n), "")
+        elif word in _DEMONSTRATIVES and i + 1 < len(words) and words[i + 1][1].startswith("n"):
+            head = words[i + 1][0]
+            name, span_end = next((n for n in (_named_kind(s, head) for s in sources) if n), ""), words[i + 1][3]
+        elif word in _ZH_IT:
+            name = previous.organisation
+        if name:
+            return source_text[:start] + name + source_text[span_end:]
+    return ""
+
+
 def resolve_followup(question: str, previous: ConversationState | None) -> tuple[str, ConversationState]:
     """Turn a follow-up into the question to actually ask, carrying what it leaves out.
 
@@ -241,6 +339,11 @@ def resolve_followup(question: str, previous: ConversationState | None) -> tuple
     text = " ".join(str(question).split())
     if previous is None or not previous.question or not text:
         return text, _state(text)
+    referred = _resolve_references(text, previous)
+    if referred:
+        return referred, _state(referred)  # it names its subject now, through the previous answer
+    if _names_nobody(text):
+        return text, _state(text)  # a person it cannot name: asked as typed, no slot carried on a guess
     body, marked = _strip_marker(text)
     own = _slots(body)
     match = normalize(body)
@@ -287,7 +390,9 @@ def resolve_history(question: str, earlier: Sequence[str]) -> tuple[str, Convers
 
     The stateless form of a conversation: the earlier questions are resolved in
     turn exactly as `Conversation.ask` would have, so the same history gives
-    the same question whichever client sends it.
+    the same question whichever client sends it. Without the answers, a
+    pronoun that points at the previous answer ("他", "这个基地") is resolved
+    from the previous question only; `ask_with_history` asks for those answers.
     """
     state = None
     for earlier_question in earlier:
@@ -322,6 +427,7 @@ def ask_followup(qa: _Asker, question: str, state: ConversationState | None) -> 
     typed = _cleaned(question)
     asked, new_state = resolve_followup(typed, state)
     answer = qa.ask(asked)
+    new_state = replace(new_state, answer=answer.sentence or "")
     return (replace(answer, typed=typed) if asked != typed else answer), new_state
 
 
@@ -330,10 +436,28 @@ def ask_with_history(qa: _Asker, question: str, earlier: Sequence[str]) -> "Answ
 
     Used by the chat endpoint and the MCP tool, whose clients send the earlier
     questions with each request; the answer equals the one `Conversation.ask`
-    gives at the same turn.
+    gives at the same turn (an earlier question whose answer the next one points
+    at is asked again for that answer).
+
+    Raises:
+        QuestionError, IndexLoadError: as `QA.ask`, for the question itself.
     """
+    from qa.api import QuestionError
+
     typed = _cleaned(question)
-    asked, _ = resolve_history(question, earlier)
+    questions = [_cleaned(q) for q in earlier if str(q).strip()]
+    state = None
+    for number, earlier_question in enumerate(questions):
+        _, state = resolve_followup(earlier_question, state)
+        following = questions[number + 1] if number + 1 < len(questions) else typed
+        if refers_to_answer(following):
+            # The next question points at this one's answer, which the client did not send
+            # back as data: asked again (the same answer `Conversation` got).
+            try:
+                state = replace(state, answer=qa.ask(state.question).sentence or "")
+            except QuestionError:
+                pass
+    asked, _ = resolve_followup(typed, state)
     answer = qa.ask(asked)
     return replace(answer, typed=typed) if asked != typed else answer
 

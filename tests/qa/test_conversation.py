@@ -172,3 +172,48 @@ def test_the_stateless_form_resolves_as_the_conversation_does():
         c.ask(question)
     assert resolve_history("广元呢？", history)[0] == c.ask("广元呢？").question
     assert resolve_history("广元呢？", [])[0] == "广元呢？"
+
+
+def _after(question: str, answer: str, follow_up: str) -> str:
+    """What is asked for `follow_up` after `question` was answered with the sentence `answer`."""
+    _, state = resolve_followup(question, None)
+    return resolve_followup(follow_up, dataclasses.replace(state, answer=answer))[0]
+
+
+def test_a_pronoun_stands_for_the_person_the_previous_answer_named():
+    answer = "代表团由联盟会长张三丰带队，一行30人。"
+    assert _after("代表团的领队是谁？", answer, "他在联盟里担任什么职务？") == "张三丰在联盟里担任什么职务？"
+    assert _after("Who led the delegation?", answer, "What did he present?") == "What did 张三丰 present?"
+    assert _after("Who led the delegation?", answer, "What is his title?") == "What is 张三丰's title?"
+
+
+def test_this_kind_stands_for_the_name_of_that_kind_in_the_previous_answer():
+    answer = "与会领导首先参观了魏桥轻量化基地，该基地总投资100亿元。"
+    assert _after("与会领导先参观了哪里？", answer, "建这个基地一共要投多少钱？") == "建魏桥轻量化基地一共要投多少钱？"
+    # 它 stands for the organisation the previous question named.
+    assert _after("魏桥创业集团三年关停了几个热电厂？", "", "它的营业收入是多少？") == "魏桥创业集团的营业收入是多少？"
+
+
+def test_a_reference_with_nothing_to_point_at_is_left_to_the_other_rules():
+    # No person in the answer or the question: the follow-up is not rewritten with a guess.
+    assert _after("2022年百色市铝产业总产值是多少？", "总产值1045亿元。", "他说了什么？") == "他说了什么？"
+
+
+def test_the_stateless_form_asks_again_for_an_answer_the_next_question_points_at():
+    from qa.conversation import ask_with_history
+    from qa.types import Answer
+
+    class Named(_EchoQA):
+        def ask(self, question):
+            self.asked.append(question)
+            return Answer(question, True, "代表团由联盟会长张三丰带队。", 0.9, None)
+
+    first, follow_up = "代表团的领队是谁？", "他在联盟里担任什么职务？"
+    fake = Named()
+    reply = ask_with_history(fake, follow_up, [first])
+    assert fake.asked == [first, "张三丰在联盟里担任什么职务？"] and reply.typed == follow_up
+    from qa import Conversation
+
+    c = Conversation(qa=Named())
+    c.ask(first)
+    assert c.ask(follow_up).question == reply.question
