@@ -217,6 +217,33 @@ def add_store_argument(parser: argparse.ArgumentParser) -> None:
                              "file (./aluqa.db) or a server (http://host:19530) (default: ALUQA_STORE or local)")
 
 
+def update_index(corpus_dir: Path, index_dir: Path, model: str | None = None, encoder: TextEncoder | None = None,
+                 full: bool = False, store: str | None = None, show_progress: bool = False,
+                 on_stage: Callable[[str], None] | None = None,
+                 on_skip: Callable[[str], None] | None = None) -> BuildReport | None:
+    """What `aluqa build` does: bring the index up to date with the corpus.
+
+    Returns:
+        None when the index already matched the corpus (what killed builds,
+        adds and removes left is removed all the same, under the build lock);
+        otherwise the report of the build that ran.
+
+    Raises:
+        CorpusError, BuildBusyError, IndexLoadError: as `build_index`.
+    """
+    built_with = encoder.name if encoder is not None else model
+    skipped: list[str] = []
+    if not full and index_is_current(corpus_dir, index_dir, built_with, store=store, on_error=skipped.append):
+        with build_lock(index_dir):  # nothing to build, but what killed runs left still goes
+            clean_up_after_killed_builds(corpus_dir, index_dir)
+        for error in skipped:
+            if on_skip is not None:
+                on_skip(error)
+        return None
+    return build_index(corpus_dir, index_dir, model=model, encoder=encoder, show_progress=show_progress,
+                       on_stage=on_stage, incremental=not full, store=store)
+
+
 def run_build(args: argparse.Namespace) -> int:
     """Run a build from parsed arguments; prints progress and a one-line summary."""
     def stage(label: str) -> None:
@@ -227,30 +254,25 @@ def run_build(args: argparse.Namespace) -> int:
     corpus_dir, index_dir = args.corpus or default_corpus_dir(), args.index or default_index_dir()
     try:
         spec = parse_store(getattr(args, "store", None))
-        # A rebuild of an unchanged corpus would write the same index again: say so instead.
-        skipped = []
-        if not getattr(args, "full", False) and index_is_current(corpus_dir, index_dir, args.model, store=str(spec),
-                                                                  on_error=skipped.append):
-            with build_lock(index_dir):  # nothing to build, but what killed runs left still goes
-                clean_up_after_killed_builds(corpus_dir, index_dir)
-            for error in skipped:
-                print(f"aluqa build: skipped {error}", file=sys.stderr)
-            print(f"index at {spec if spec.kind == 'milvus' else index_dir} is up to date "
-                  f"(--full rebuilds it all the same)")
-            return 0
         encoder = None
         if getattr(args, "ray", None):
             from embeddings.ray_encode import RayEncoder  # only here: without --ray nothing imports Ray
 
             encoder = RayEncoder(args.model, address=args.ray)
-        report = build_index(corpus_dir, index_dir, model=args.model, encoder=encoder, show_progress=True,
-                             on_stage=stage, incremental=not getattr(args, "full", False), store=str(spec))
+        report = update_index(corpus_dir, index_dir, model=args.model, encoder=encoder,
+                              full=getattr(args, "full", False), store=str(spec), show_progress=True, on_stage=stage,
+                              on_skip=lambda error: print(f"aluqa build: skipped {error}", file=sys.stderr))
     except (CorpusError, BuildBusyError) as error:
         print(f"aluqa build: {error}", file=sys.stderr)
         return 2
     except IndexLoadError as error:  # Milvus unreachable, or an index there built otherwise
         print(f"aluqa build: {error}", file=sys.stderr)
         return 3
+    if report is None:
+        # A rebuild of an unchanged corpus would write the same index again: say so instead.
+        print(f"index at {spec if spec.kind == 'milvus' else index_dir} is up to date "
+              f"(--full rebuilds it all the same)")
+        return 0
     for message in report.skipped:
         print(f"aluqa build: skipped {message}", file=sys.stderr)
     print(report.summary())

@@ -246,3 +246,14 @@ def test_kill_between_the_two_renames_of_the_fallback_swap(setup, before):
                      "two os.replace calls of embeddings.index._swap_into_place leaves no index at the "
                      "folder until the next build (docs/reliability.md)")
     assert _answers(index) == before
+
+
+def test_every_kill_point_of_add_remove_and_full_build_is_healed_by_the_next_build():
+    """bench/kill_points.py once over its 12 cases (4 kill points x add, remove, build --full):
+    each child dies at its point, and after the next `aluqa build` corpus and index agree,
+    nothing hidden is left and the index answers."""
+    from bench.kill_points import COMMANDS, POINTS, run
+
+    figures = run(repetitions=1)
+    assert figures["problems"] == 0, figures["problem_examples"]
+    assert figures["outcomes"] == {f"{c}@{p}: killed": 1 for c in COMMANDS for p in POINTS}
