@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from embeddings.corpus import ARTICLE_SUFFIXES, CorpusError, load_corpus, read_article, safe_article_name
+from embeddings.corpus import (ARTICLE_SUFFIXES, CorpusError, count_sentences, load_corpus, read_article,
+                               safe_article_name)
 from embeddings.lock import build_lock
 
 
@@ -89,7 +90,7 @@ def _target_name(shown_name: str) -> str:
 
 def add_articles(paths: Iterable[Path | str], corpus_dir: Path, index_dir: Path, encoder: Any = None,
                  model: str | None = None, names: Iterable[str] | None = None,
-                 store: str | None = None) -> AddReport:
+                 store: str | None = None, max_new_sentences: int | None = None) -> AddReport:
     """Check article files, copy the good ones into the corpus folder, and rebuild the index.
 
     Each file must be `.txt`/`.md`, at most `MAX_ARTICLE_BYTES`, UTF-8 or
@@ -105,6 +106,9 @@ def add_articles(paths: Iterable[Path | str], corpus_dir: Path, index_dir: Path,
         model: the model to load when no encoder is given (None: the default).
         names: the names the files came with, when `paths` are temporary copies (uploads).
         store: "local" or "milvus:URI": where the index is (in Milvus only the new articles' rows are written).
+        max_new_sentences: at most this many new sentences in all (the page's bound on
+            one upload, so its build holds the lock for a bounded time); a file that
+            would go over it is refused with a message, the ones before it are added.
 
     Returns:
         What was added, already present and refused, and the build summary.
@@ -123,6 +127,7 @@ def add_articles(paths: Iterable[Path | str], corpus_dir: Path, index_dir: Path,
     with build_lock(index_dir):
         corpus_dir.mkdir(parents=True, exist_ok=True)
         known = _corpus_hashes(corpus_dir)
+        new_sentences = 0
         for path, shown_name in zip(paths, shown):
             if Path(shown_name).suffix.lower() not in ARTICLE_SUFFIXES:
                 refused.append(f"{shown_name}: only .txt and .md articles can be added")
@@ -141,6 +146,13 @@ def add_articles(paths: Iterable[Path | str], corpus_dir: Path, index_dir: Path,
             if same is not None:
                 present.append(f"{shown_name}: already in the corpus as {same}")
                 continue
+            if max_new_sentences is not None:
+                sentences = count_sentences(article.text)
+                if new_sentences + sentences > max_new_sentences:
+                    refused.append(f"{shown_name}: not added, one upload adds at most {max_new_sentences} sentences "
+                                   f"and this file holds {sentences} more; add it in another upload")
+                    continue
+                new_sentences += sentences
             target = _write_new(_free_target(corpus_dir, _target_name(shown_name)), data)
             known.update(dict.fromkeys(digests, target.name))
             added.append(target)

@@ -905,3 +905,29 @@ def test_pathological_articles_are_refused_with_a_clear_message_and_nothing_is_a
     assert not report.added and len(report.refused) == 2
     assert all("split it into several files" in message for message in report.refused)
     assert sorted(p.name for p in corpus.iterdir()) == before
+
+
+def test_one_page_upload_adds_a_bounded_number_of_sentences(tmp_path, stub_encoder):
+    """The page's build holds the lock for a bounded time: an upload over MAX_UPLOAD_SENTENCES
+    adds the files that fit and refuses the rest with a message naming the file."""
+    from embeddings.articles import add_articles
+    from embeddings.build import build_index
+    from ui.articles import MAX_UPLOAD_SENTENCES, add_to_qa
+
+    corpus, index = tmp_path / "corpus", tmp_path / "index"
+    shutil.copytree(SEEDS, corpus)
+    build_index(corpus, index, encoder=stub_encoder)
+    files = []
+    for number in range(3):
+        path = tmp_path / f"report{number}.txt"
+        path.write_text("\n".join(f"第{number}号报告第{i}段:某市铝产业产值为{i}亿元。" for i in range(1500)),
+                        encoding="utf-8")
+        files.append(path)
+    report = add_articles(files, corpus, index, encoder=stub_encoder, max_new_sentences=MAX_UPLOAD_SENTENCES)
+    assert [Path(p).name for p in report.added] == ["report0.txt", "report1.txt"]
+    (refusal,) = report.refused
+    assert refusal.startswith("report2.txt: not added") and "add it in another upload" in refusal
+    assert not (corpus / "report2.txt").exists()
+    import inspect
+
+    assert inspect.signature(add_to_qa).parameters["max_new_sentences"].default == MAX_UPLOAD_SENTENCES

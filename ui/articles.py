@@ -23,7 +23,15 @@ def _model_and_encoder(qa: Any) -> tuple[str | None, Any]:
     return (None if encoder is not None else qa.index.manifest.model), encoder
 
 
-def add_to_qa(qa: Any, paths: Iterable[Path | str], names: Iterable[str] | None = None) -> AddReport:
+# One upload from the page adds at most this many sentences: with their passages
+# about 5,500 texts, about 90 s of embedding at the seed build's rate on two
+# cores, the longest the page's build holds the build lock (reading goes on
+# meanwhile from the loaded index).
+MAX_UPLOAD_SENTENCES = 4_000
+
+
+def add_to_qa(qa: Any, paths: Iterable[Path | str], names: Iterable[str] | None = None,
+              max_new_sentences: int | None = MAX_UPLOAD_SENTENCES) -> AddReport:
     """Add articles to the corpus a `QA` answers from, rebuild its index and make it load the new one.
 
     Args:
@@ -33,7 +41,8 @@ def add_to_qa(qa: Any, paths: Iterable[Path | str], names: Iterable[str] | None 
     """
     model, encoder = _model_and_encoder(qa)
     report = add_articles(paths, qa.settings.corpus_dir, qa.settings.index_dir, encoder=encoder,
-                          model=model, names=names, store=getattr(qa.settings, "store", None))
+                          model=model, names=names, store=getattr(qa.settings, "store", None),
+                          max_new_sentences=max_new_sentences)
     if report.added:
         qa.reload()
         qa.warm_up()
