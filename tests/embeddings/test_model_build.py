@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -330,10 +329,9 @@ def test_long_input_is_truncated_to_512_tokens(st_model, e5):
 def test_second_build_returns_at_once(model_dir):
     watched = [model_dir / mb.MARKER_FILE, model_dir / "model.safetensors"]
     before = [p.stat().st_mtime_ns for p in watched]
-    started = time.perf_counter()
+    # Nothing is converted again (the files stay as they were), and nothing heavy is imported (below).
     assert mb.build_default_model() == model_dir
     assert mb.build_default_model(model_dir) == model_dir
-    assert time.perf_counter() - started < 0.5
     assert [p.stat().st_mtime_ns for p in watched] == before
     # The fast path must not pull in torch or the tokenizer stack.
     probe = ("import sys; from embeddings.model_build import build_default_model as b; "
