@@ -7,6 +7,7 @@ import socket
 import gradio as gr
 import pytest
 
+from conftest import free_port
 from embeddings.manifest import IndexMissingError
 from qa.api import QuestionError
 from qa.types import Answer, Citation, PassageHit
@@ -228,11 +229,6 @@ def test_serve_reports_a_taken_port(capsys):
 
 # --- live server with the real pipeline -------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def live_client(real_qa):
@@ -240,7 +236,7 @@ def live_client(real_qa):
     from gradio_client import Client
 
     demo = app.build_demo(real_qa).queue(default_concurrency_limit=4)
-    port = _free_port()
+    port = free_port()
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, show_error=False)
     try:
         yield Client(f"http://127.0.0.1:{port}/", verbose=False)

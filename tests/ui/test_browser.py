@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SEEDS
+from conftest import ROOT, SEEDS, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
@@ -30,11 +29,6 @@ pytestmark = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
@@ -53,7 +47,7 @@ def site(tmp_path_factory):
     qa = QA(index, settings=Settings(corpus_dir=corpus))
     qa.warm_up()
     demo = app.build_demo(qa).queue(default_concurrency_limit=4)
-    port = _free_port()
+    port = free_port()
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, show_error=False,
                 css=app.CSS, i18n=app.I18N)
     try:

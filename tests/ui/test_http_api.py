@@ -4,27 +4,23 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import urllib.request
 
 import pytest
+
+from conftest import free_port
 
 from ui import app
 
 QUESTION = "2022年百色市铝产业总产值是多少？"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
 def base_url(real_qa):
     demo = app.build_demo(real_qa).queue(default_concurrency_limit=4)
-    port = _free_port()
+    port = free_port()
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, show_error=False)
     try:
         yield f"http://127.0.0.1:{port}"
