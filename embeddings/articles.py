@@ -130,7 +130,7 @@ def add_articles(paths: Iterable[Path | str], corpus_dir: Path, index_dir: Path,
         new_sentences = 0
         for path, shown_name in zip(paths, shown):
             if Path(shown_name).suffix.lower() not in ARTICLE_SUFFIXES:
-                refused.append(f"{shown_name}: only .txt and .md articles can be added")
+                refused.append(f"{shown_name}: only {', '.join(ARTICLE_SUFFIXES)} articles can be added")
                 continue
             try:
                 article = read_article(path)  # size, binary, encoding and emptiness checks

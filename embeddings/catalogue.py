@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace, dataclass
 from pathlib import Path
 from typing import Iterable
 
@@ -19,6 +19,7 @@ class CatalogueEntry:
     Attributes:
         doc: the file name (the citation key).
         title, date, source: as the cleaned article gives them ("" when it names none).
+        author: as the article's file states it (HTML, PDF, Word metadata; "" when none).
         sentences: how many of its sentences the index holds (0 when it is not indexed).
         note: "" for an indexed article whose file is present; otherwise why the
             file and the index disagree (not indexed yet, unreadable, a repeat, gone).
@@ -30,6 +31,7 @@ class CatalogueEntry:
     source: str
     sentences: int
     note: str = ""
+    author: str = ""
 
     @property
     def indexed(self) -> bool:
@@ -43,7 +45,7 @@ def index_entries(index: IndexStore, articles: Iterable[Article] | None = None) 
         articles: the index's articles when already read (a Milvus store reads them all for a listing).
     """
     counts = index.sentence_counts()
-    return [CatalogueEntry(a.doc, a.title, a.date, a.source, counts.get(a.doc, 0))
+    return [CatalogueEntry(a.doc, a.title, a.date, a.source, counts.get(a.doc, 0), author=a.author)
             for a in sorted(index.iter_articles() if articles is None else articles, key=lambda a: a.doc)]
 
 
@@ -59,8 +61,7 @@ def catalogue(corpus_dir: Path, index: IndexStore) -> list[CatalogueEntry]:
     files = article_files(corpus_dir)
     for doc in set(entries) - set(files):
         entry = entries[doc]
-        entries[doc] = CatalogueEntry(entry.doc, entry.title, entry.date, entry.source, entry.sentences,
-                                      "the file is gone from the corpus folder; rebuild the index")
+        entries[doc] = replace(entry, note="the file is gone from the corpus folder; rebuild the index")
     for doc in set(files) - set(entries):
         try:
             article = read_article(Path(corpus_dir) / doc)
@@ -71,7 +72,7 @@ def catalogue(corpus_dir: Path, index: IndexStore) -> list[CatalogueEntry]:
         same = [a.doc for a in indexed
                 if a.content_hash == article.content_hash or a.text == article.text]
         note = f"not indexed: same article as {same[0]}" if same else "not indexed yet; rebuild the index"
-        entries[doc] = CatalogueEntry(doc, article.title, article.date, article.source, 0, note)
+        entries[doc] = CatalogueEntry(doc, article.title, article.date, article.source, 0, note, author=article.author)
     return [entries[doc] for doc in sorted(entries)]
 
 

@@ -8,9 +8,11 @@ import os
 import re
 import unicodedata
 from collections.abc import Callable
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
+from embeddings import formats
 from embeddings.clean import clean_article
 from embeddings.split import split_paragraphs, split_sentences
 from embeddings.split import is_cjk
@@ -26,7 +28,7 @@ MAX_ARTICLE_BYTES = 5_000_000
 # bounds what one file costs to embed (about 2,700 texts with its passages, well
 # under a minute on two cores), so one upload cannot hold the build lock for long.
 MAX_ARTICLE_SENTENCES = 2_000
-ARTICLE_SUFFIXES = (".txt", ".md")
+ARTICLE_SUFFIXES = (".txt", ".md", *formats.SUFFIXES)
 # Legacy encodings tried when a file is not UTF-8, most likely first.
 # Big5 bytes also decode as GB18030 (into nonsense), so every one that
 # decodes is scored and the most plausible reading wins (see _plausibility).
@@ -170,6 +172,12 @@ def read_article(path: Path) -> Article:
         raise CorpusError(f"{path.name}: over the {MAX_ARTICLE_BYTES}-byte limit")
     if not data.strip():
         raise CorpusError(f"{path.name}: the file is empty or blank")
+    if path.suffix.lower() in formats.SUFFIXES:
+        return _read_formatted(path, data)
+    found = formats.sniffed(data)
+    if found is not None:
+        raise CorpusError(f"{path.name}: named {path.suffix or 'without a suffix'} but the file is {found[1]}: "
+                          "rename it with its own suffix")
     if b"\x00" in data:
         # UTF-16 text also holds NULs; say so, since re-saving as UTF-8 fixes it.
         hint = " (UTF-16? save it as UTF-8)" if data[:2] in (b"\xff\xfe", b"\xfe\xff") else ""
@@ -185,6 +193,27 @@ def read_article(path: Path) -> Article:
         raise CorpusError(f"{path.name}: {sentences} sentences, over the limit of {MAX_ARTICLE_SENTENCES} per "
                           "article: split it into several files")
     return article
+
+
+def _read_formatted(path: Path, data: bytes) -> Article:
+    """An HTML, PDF or Word article: its text cleaned as any article's, the file's own metadata first."""
+    try:
+        extracted = formats.extract(path.suffix, data)
+    except formats.FormatError as error:
+        raise CorpusError(f"{path.name}: {error}") from None
+    if len(extracted.text.encode("utf-8")) > MAX_ARTICLE_BYTES:
+        raise CorpusError(f"{path.name}: its text is over the {MAX_ARTICLE_BYTES}-byte limit of an article")
+    article = clean_article(extracted.text, path.name)
+    if not article.text.strip():
+        raise CorpusError(f"{path.name}: no article text left after removing page furniture")
+    sentences = count_sentences(article.text)
+    if sentences > MAX_ARTICLE_SENTENCES:
+        raise CorpusError(f"{path.name}: {sentences} sentences, over the limit of {MAX_ARTICLE_SENTENCES} per "
+                          "article: split it into several files")
+    # Metadata the file states wins over what the cleaning rules guess from the text.
+    return replace(article, title=extracted.title or article.title, source=extracted.source or article.source,
+                   date=extracted.date or article.date, author=extracted.author or article.author,
+                   content_hash=hashlib.sha256(data).hexdigest())
 
 
 def count_sentences(text: str) -> int:
@@ -227,7 +256,7 @@ def load_corpus(
         if p.suffix.lower() in ARTICLE_SUFFIXES and not p.name.startswith(".") and p.is_file()
     )
     if not files:
-        raise CorpusError(f"corpus folder {folder} holds no *.txt or *.md article")
+        raise CorpusError(f"corpus folder {folder} holds no article (*.txt, *.md, *.html, *.htm, *.pdf, *.docx)")
     articles: list[Article] = []
     seen: dict[str, str] = {}  # raw and cleaned-text hashes -> first file name
     inside = folder.resolve()
@@ -267,8 +296,8 @@ def safe_article_name(name: str) -> str:
     ideograph, "-", "_" or "." becomes "_" (runs collapse); runs of dots
     become one dot, so ".." cannot survive; leading dots, dashes and
     underscores go (no hidden files, no option-like names); the stem is cut
-    to MAX_NAME_CHARS; and the suffix is forced to ".txt" or ".md" (".md"
-    kept, anything else gets ".txt" added).
+    to MAX_NAME_CHARS; and the suffix is one of ARTICLE_SUFFIXES, lower
+    case (".md", ".html", ".pdf" ... kept; anything else gets ".txt" added).
 
     Examples:
         "../../etc/passwd" -> "passwd.txt"; "新闻 2023.TXT" -> "新闻_2023.txt";
@@ -290,7 +319,7 @@ def safe_article_name(name: str) -> str:
     if not dot:
         stem, suffix = text, ""
     suffix = suffix.lower()
-    if suffix not in ("txt", "md"):
+    if f".{suffix}" not in ARTICLE_SUFFIXES:
         stem, suffix = (f"{stem}.{text.rpartition('.')[2]}" if dot else text), "txt"
     stem = stem.lstrip("._-")[:MAX_NAME_CHARS].rstrip("._-")
     if not any(ch.isalnum() for ch in stem):

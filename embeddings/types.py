@@ -30,6 +30,7 @@ class Article:
         date: ISO date "YYYY-MM-DD" or "YYYY-MM" the text gives ("" when none).
         text: cleaned text in the article's own script, paragraphs split by "\\n".
         content_hash: sha256 of the raw file bytes; changes whenever the file does.
+        author: the author the file states (HTML, PDF and Word metadata), "" when none.
     """
 
     doc: str
@@ -38,6 +39,7 @@ class Article:
     date: str
     text: str
     content_hash: str
+    author: str = ""
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,13 @@ class Neighbourhood:
         return ""
 
 
+def cite(sentence, article) -> Citation:
+    """The citation of a sentence of an article: the one place both answer paths build it."""
+    return Citation(doc=sentence.doc, title=article.title, source=article.source, date=article.date,
+                    paragraph=sentence.paragraph, start=sentence.start, end=sentence.end,
+                    author=getattr(article, "author", ""))
+
+
 class SentenceAnswerer:
     """Chooses one sentence among the retriever's candidates.
 
@@ -266,8 +273,7 @@ class SentenceAnswerer:
                           LINEAR_RANKER)
         sentence = best.hit.sentence
         article = self._article(sentence.doc)
-        citation = Citation(sentence.doc, article.title, article.source, article.date, sentence.paragraph,
-                            sentence.start, sentence.end)
+        citation = cite(sentence, article)
         return Answer(question.text, True, sentence.text, best.support, citation, passages, note, candidates,
                       LINEAR_RANKER)
 
@@ -313,8 +319,7 @@ class SentenceAnswerer:
             return Answer(question.text, False, None, score, None, passages, note, candidates, self.selector.name)
         sentence = best.hit.sentence
         article = self._article(sentence.doc)
-        citation = Citation(sentence.doc, article.title, article.source, article.date, sentence.paragraph,
-                            sentence.start, sentence.end)
+        citation = cite(sentence, article)
         span = self._span(sentence, sentences[pick.position], reading.spans[pick.position])
         return Answer(question.text, True, sentence.text, score, citation, passages, note, candidates,
                       self.selector.name, span)

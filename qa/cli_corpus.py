@@ -118,12 +118,12 @@ def _list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps([asdict(entry) for entry in entries], ensure_ascii=False, indent=2))
         return 0
-    header = ("FILE", "DATE", "SOURCE", "SENTENCES", "TITLE")
-    rows = [(e.doc, e.date or "-", e.source or "-", str(e.sentences), e.title + (f"  [{e.note}]" if e.note else ""))
-            for e in entries]
-    widths = [max(_width(row[i]) for row in [header, *rows]) for i in range(4)]
+    header = ("FILE", "DATE", "SOURCE", "AUTHOR", "SENTENCES", "TITLE")
+    rows = [(e.doc, e.date or "-", e.source or "-", e.author or "-", str(e.sentences),
+             e.title + (f"  [{e.note}]" if e.note else "")) for e in entries]
+    widths = [max(_width(row[i]) for row in [header, *rows]) for i in range(5)]
     for row in [header, *rows]:
-        print("  ".join(_pad(cell, width) for cell, width in zip(row, widths)) + "  " + row[4])
+        print("  ".join(_pad(cell, width) for cell, width in zip(row, widths)) + "  " + row[5])
     indexed = [e for e in entries if e.indexed]
     where = spec if spec.kind == "milvus" else index_dir
     print(f"{len(indexed)} articles, {sum(e.sentences for e in indexed)} sentences in the index at {where} "

@@ -11,6 +11,7 @@ class Citation:
     """Where an answer sentence stands: enough for an analyst to check it.
 
     `start`/`end` are character offsets of the sentence in the cleaned article text.
+    `author` is known for articles whose file states one (HTML, PDF, Word).
     """
 
     doc: str
@@ -20,10 +21,11 @@ class Citation:
     paragraph: int
     start: int
     end: int
+    author: str = ""
 
     def line(self) -> str:
-        """One human-readable citation line: title · source · date · paragraph."""
-        parts = [self.title or self.doc, self.source, self.date, f"¶{self.paragraph}"]
+        """One human-readable citation line: title · author · source · date · paragraph."""
+        parts = [self.title or self.doc, self.author, self.source, self.date, f"¶{self.paragraph}"]
         return " · ".join(p for p in parts if p) + f"  [{self.doc}]"
 
 

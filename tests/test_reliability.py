@@ -441,7 +441,7 @@ def test_the_corpus_reads_only_files_directly_inside_its_folder(tmp_path):
     ("-rf.txt", "rf.txt"),
     ("a..b.txt", "a.b.txt"),
     ("evil\x00name\n.txt", "evilname.txt"),
-    ("report.pdf", "report.pdf.txt"),
+    ("report.pdf", "report.pdf"), ("scan.PDF", "scan.pdf"), ("page.HTM", "page.htm"), ("a.docx", "a.docx"),
     ("<script>alert(1)</script>.md", "script.md"),  # "/" separates: only "script>.md" is left
     ("<i>新闻稿|*?.md", "i_新闻稿.md"),
     ("滨州铝业", "滨州铝业.txt"),

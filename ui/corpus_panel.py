@@ -109,11 +109,11 @@ class CorpusPanel:
 
 def corpus_panel(qa: Any, i18n: gr.I18n, lang_state: Any) -> CorpusPanel:
     """Lay out the upload and article-list parts of the page (inside a `gr.Blocks`) and wire them."""
-    from embeddings.corpus import MAX_ARTICLE_BYTES
+    from embeddings.corpus import ARTICLE_SUFFIXES, MAX_ARTICLE_BYTES
 
     with gr.Accordion(i18n("add_articles"), open=False) as add_part:
         add_help = gr.Markdown(i18n("add_help"))
-        upload_button = gr.UploadButton(i18n("upload_button"), file_count="multiple", file_types=[".txt", ".md"],
+        upload_button = gr.UploadButton(i18n("upload_button"), file_count="multiple", file_types=list(ARTICLE_SUFFIXES),
                                         elem_id="aluqa-upload")
         upload_status = gr.HTML(elem_id="aluqa-upload-status")
     with gr.Accordion(i18n("articles_in_index"), open=False) as list_part:

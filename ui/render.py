@@ -162,7 +162,7 @@ def reply_markdown(reply: dict[str, Any], lang: str = DEFAULT_LANGUAGE) -> str:
         blocks.append(_wrap(sentence, answer_spans(sentence, reply.get("question"), reply.get("span")),
                             escape_markdown, "**", "**"))
         citation = reply.get("citation") or {}
-        parts = [citation.get("title"), citation.get("source"), citation.get("date")]
+        parts = [citation.get("title"), citation.get("author"), citation.get("source"), citation.get("date")]
         cells = [escape_markdown(part) for part in parts if part]
         cells += [f"¶{int(citation.get('paragraph', 0))}", f"`{citation.get('doc', '')}`"]
         blocks.append("— " + " · ".join(cells))
@@ -184,7 +184,7 @@ def citation_line(citation: dict[str, Any]) -> str:
     Args:
         citation: `Citation` fields, as in `Answer.to_dict()["citation"]`.
     """
-    parts = [citation.get("title"), citation.get("source"), citation.get("date")]
+    parts = [citation.get("title"), citation.get("author"), citation.get("source"), citation.get("date")]
     cells = [escape_text(p) for p in parts if p]
     cells.append(f"¶{int(citation.get('paragraph', 0))}")
     cells.append(f"<code>{escape_text(citation.get('doc', ''))}</code>")

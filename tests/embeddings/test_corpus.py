@@ -67,10 +67,10 @@ def test_size_limit(tmp_path, monkeypatch):
 def test_missing_and_empty_folder(tmp_path):
     with pytest.raises(CorpusError, match="does not exist"):
         load_corpus(tmp_path / "nope")
-    with pytest.raises(CorpusError, match="no \\*.txt or \\*.md"):
+    with pytest.raises(CorpusError, match=r"holds no article \(\*.txt, \*.md, \*.html"):
         load_corpus(tmp_path)
     (tmp_path / "notes.csv").write_text("a,b", encoding="utf-8")
-    with pytest.raises(CorpusError, match="no \\*.txt or \\*.md"):
+    with pytest.raises(CorpusError, match=r"holds no article \(\*.txt, \*.md, \*.html"):
         load_corpus(tmp_path)
     with pytest.raises(CorpusError, match="not a folder"):
         load_corpus(tmp_path / "notes.csv")

@@ -157,7 +157,7 @@ def test_cli_remove_and_list(folders, stub_model, capsys):
     corpus, index = folders
     assert _cli("list", "--corpus", str(corpus), "--index", str(index)) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].split() == ["FILE", "DATE", "SOURCE", "SENTENCES", "TITLE"]
+    assert out.splitlines()[0].split() == ["FILE", "DATE", "SOURCE", "AUTHOR", "SENTENCES", "TITLE"]
     assert BAISE in out and out.rstrip().endswith(f"(corpus {corpus})")
     assert f"5 articles, {Manifest.read(index).sentences} sentences" in out
 
@@ -169,7 +169,7 @@ def test_cli_remove_and_list(folders, stub_model, capsys):
     assert _cli("list", "--json", "--corpus", str(corpus), "--index", str(index)) == 0
     listed = json.loads(capsys.readouterr().out)
     assert BAISE not in [e["doc"] for e in listed] and len(listed) == 4
-    assert set(listed[0]) == {"doc", "title", "date", "source", "sentences", "note"}
+    assert set(listed[0]) == {"doc", "title", "date", "source", "sentences", "note", "author"}
 
 
 def test_cli_remove_during_another_build_says_so_and_keeps_the_file(folders, stub_model, capsys):

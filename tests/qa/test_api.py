@@ -35,7 +35,7 @@ def test_year_the_corpus_does_not_cover_is_not_answered(stub_qa):
 def test_to_dict_has_the_documented_shape(stub_qa):
     data = stub_qa.ask("2022年百色市铝产业总产值是多少？").to_dict()
     assert set(data) >= {"question", "found", "sentence", "score", "citation", "passages"}
-    assert set(data["citation"]) == {"doc", "title", "source", "date", "paragraph", "start", "end"}
+    assert set(data["citation"]) == {"doc", "title", "source", "date", "paragraph", "start", "end", "author"}
     assert {"doc", "text", "score"} <= set(data["passages"][0])
 
 

@@ -61,7 +61,7 @@ def test_gb18030_article_is_accepted_and_kept_as_uploaded(tmp_path, corpus_and_q
 @pytest.mark.parametrize("name, data, reason", [
     ("binary.txt", b"\x00\x01\x02abc" * 10, "binary"),
     ("empty.txt", b"   \n", "empty"),
-    ("script.exe", "测试市铝产业".encode("utf-8"), "only .txt and .md"),
+    ("script.exe", "测试市铝产业".encode("utf-8"), "only .txt, .md, .html, .htm, .pdf, .docx"),
 ])
 def test_refused_file_is_named_and_nothing_is_written(tmp_path, corpus_and_qa, name, data, reason):
     corpus, qa = corpus_and_qa

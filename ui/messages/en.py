@@ -23,9 +23,9 @@ MESSAGES = {
     "verdict_no_answer": "There is no answer at that place to judge.",
     # adding and removing articles
     "add_articles": "Add articles",
-    "add_help": ("Upload news articles as `.txt` or `.md` files (UTF-8, or GB18030/Big5; at most {mb} MB each). "
+    "add_help": ("Upload news articles as `.txt`/`.md` (UTF-8, or GB18030/Big5), saved web pages (`.html`), PDFs with a text layer or Word files (`.docx`), at most {mb} MB each. "
                  "They are added to the corpus and the index is rebuilt, so you can ask about them right away."),
-    "upload_button": "Upload articles (.txt, .md)",
+    "upload_button": "Upload articles (.txt, .md, .html, .pdf, .docx)",
     "articles_in_index": "Articles in the index",
     "remove_choice": "Article to remove",
     "remove_button": "Remove…",

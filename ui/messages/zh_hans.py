@@ -23,9 +23,9 @@ MESSAGES = {
     "verdict_no_answer": "该位置没有可评价的回答。",
     # 添加和删除文章
     "add_articles": "添加文章",
-    "add_help": ("上传 `.txt` 或 `.md` 格式的新闻文章（UTF-8，或 GB18030/Big5；每个不超过 {mb} MB）。"
+    "add_help": ("上传新闻文章：`.txt`/`.md`（UTF-8，或 GB18030/Big5）、保存的网页（`.html`）、带文字层的 PDF 或 Word 文件（`.docx`），每个不超过 {mb} MB。"
                  "文章会加入语料库并重建索引，随后即可提问。"),
-    "upload_button": "上传文章（.txt、.md）",
+    "upload_button": "上传文章（.txt、.md、.html、.pdf、.docx）",
     "articles_in_index": "索引中的文章",
     "remove_choice": "要删除的文章",
     "remove_button": "删除…",

@@ -23,9 +23,9 @@ MESSAGES = {
     "verdict_no_answer": "該位置沒有可評價的回答。",
     # 新增和刪除文章
     "add_articles": "新增文章",
-    "add_help": ("上傳 `.txt` 或 `.md` 格式的新聞文章（UTF-8，或 GB18030/Big5；每個不超過 {mb} MB）。"
+    "add_help": ("上傳新聞文章：`.txt`/`.md`（UTF-8，或 GB18030/Big5）、儲存的網頁（`.html`）、帶文字層的 PDF 或 Word 檔案（`.docx`），每個不超過 {mb} MB。"
                  "文章會加入語料庫並重建索引，隨後即可提問。"),
-    "upload_button": "上傳文章（.txt、.md）",
+    "upload_button": "上傳文章（.txt、.md、.html、.pdf、.docx）",
     "articles_in_index": "索引中的文章",
     "remove_choice": "要刪除的文章",
     "remove_button": "刪除…",
