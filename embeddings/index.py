@@ -298,21 +298,48 @@ class CorpusIndex:
                                            count=len(self.sentences))
         return Scored(ids, scores, self._passage_of[ids])
 
-    def dense_search(self, unit: Unit, query: np.ndarray, k: int) -> Scored:
+    def _ids_of(self, unit: Unit, docs: frozenset[str]) -> np.ndarray:
+        """The ids (sorted) of the units of these articles; kept for the next question with the same filter."""
+        cache = self.__dict__.setdefault("_ids_by_docs", {})
+        key = (unit, docs)
+        if key not in cache:
+            units = self.sentences if unit == SENTENCES else self.passages
+            if len(cache) > 32:  # a few filters in use at a time; never unbounded
+                cache.clear()
+            cache[key] = np.asarray([u.id for u in units if u.doc in docs], dtype=np.int64)
+        return cache[key]
+
+    def dense_search(self, unit: Unit, query: np.ndarray, k: int, docs: frozenset[str] | None = None) -> Scored:
+        import faiss
+
         vectors = self.sentence_vectors if unit == SENTENCES else self.passage_vectors
-        k = min(k, vectors.ntotal)
+        allowed = None if docs is None else self._ids_of(unit, docs)
+        k = min(k, vectors.ntotal if allowed is None else allowed.size)
         if k <= 0:
             return Scored.empty()
-        found, ids = vectors.search(query, k)
+        if allowed is None:
+            found, ids = vectors.search(query, k)
+        else:
+            try:  # FAISS skips every other id during the search itself
+                found, ids = vectors.search(query, k, params=faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed)))
+            except (RuntimeError, TypeError):  # an index type without selectors: rank all, keep the allowed
+                found, ids = vectors.search(query, vectors.ntotal)
+                inside = np.isin(ids[0], allowed)
+                found, ids = found[:, inside][:, :k], ids[:, inside][:, :k]
         keep = ids[0] >= 0
         return self._with_passages(unit, ids[0][keep].astype(np.int64), found[0][keep].astype(np.float32))
 
-    def lexical_search(self, unit: Unit, tokens: Sequence[str], k: int | None = None) -> Scored:
+    def lexical_search(self, unit: Unit, tokens: Sequence[str], k: int | None = None,
+                       docs: frozenset[str] | None = None) -> Scored:
         bm25 = self.sentence_bm25 if unit == SENTENCES else self.passage_bm25
         token_ids = bm25.get_tokens_ids(list(tokens))
         if not token_ids:
             return Scored.empty()
         scores = np.asarray(bm25.get_scores_from_ids(token_ids), dtype=np.float32)
+        if docs is not None:
+            inside = np.zeros(scores.size, dtype=bool)
+            inside[self._ids_of(unit, docs)] = True
+            scores = np.where(inside, scores, 0.0).astype(np.float32)
         ids = np.flatnonzero(scores > 0)
         ids = ids[np.argsort(-scores[ids], kind="stable")][:k]
         return self._with_passages(unit, ids.astype(np.int64), scores[ids])

@@ -319,21 +319,28 @@ class MilvusStore:
         # Never []: pymilvus then returns every field of each hit, text included (2-3x the time).
         return ["passage"] if unit == SENTENCES else ["id"]
 
-    def dense_search(self, unit: Unit, query: np.ndarray, k: int) -> Scored:
+    @staticmethod
+    def _filter(docs: frozenset[str] | None) -> str:
+        """The Milvus filter expression for units of these articles ("" for every unit)."""
+        return "" if docs is None else f"doc in [{', '.join(quoted(doc) for doc in sorted(docs))}]"
+
+    def dense_search(self, unit: Unit, query: np.ndarray, k: int, docs: frozenset[str] | None = None) -> Scored:
         k = min(k, self.count(unit), MAX_TOPK)
-        if k <= 0:
+        if k <= 0 or (docs is not None and not docs):
             return Scored.empty()
         result = self.client.search(collection(unit), data=[np.asarray(query[0], dtype=np.float32).tolist()],
                                     anns_field="dense", limit=k, output_fields=self._output(unit),
+                                    filter=self._filter(docs),
                                     search_params={"metric_type": "IP", "params": {"ef": max(k, HNSW_EF_MIN)}})
         return self._hits(unit, result)
 
-    def lexical_search(self, unit: Unit, tokens: Sequence[str], k: int | None = None) -> Scored:
+    def lexical_search(self, unit: Unit, tokens: Sequence[str], k: int | None = None,
+                       docs: frozenset[str] | None = None) -> Scored:
         limit = min(k or self.count(unit), self.count(unit), MAX_TOPK)
-        if not tokens or limit <= 0:
+        if not tokens or limit <= 0 or (docs is not None and not docs):
             return Scored.empty()
         result = self.client.search(collection(unit), data=[encode_tokens(tokens)], anns_field="sparse",
-                                    limit=limit, output_fields=self._output(unit),
+                                    limit=limit, output_fields=self._output(unit), filter=self._filter(docs),
                                     search_params={"metric_type": "BM25"})
         # BM25 is never negative; Milvus Lite reports it negated (smaller is better there).
         found = self._hits(unit, result, negate_bm25=True)

@@ -76,12 +76,17 @@ class IndexStore(Protocol):
         """How many sentences or passages the index holds."""
         ...
 
-    def dense_search(self, unit: Unit, query: np.ndarray, k: int) -> Scored:
-        """The k units of largest inner product with `query` (shape (1, dim)); scores are cosines."""
+    def dense_search(self, unit: Unit, query: np.ndarray, k: int, docs: frozenset[str] | None = None) -> Scored:
+        """The k units of largest inner product with `query` (shape (1, dim)); scores are cosines.
+
+        `docs`: search only the units of these articles (a date or source filter), inside
+        the search itself, so the k best of them come back; None searches every unit.
+        """
         ...
 
-    def lexical_search(self, unit: Unit, tokens: Sequence[str], k: int | None = None) -> Scored:
-        """BM25 over the units' tokens; k=None: every unit with a score above zero."""
+    def lexical_search(self, unit: Unit, tokens: Sequence[str], k: int | None = None,
+                       docs: frozenset[str] | None = None) -> Scored:
+        """BM25 over the units' tokens; k=None: every unit with a score above zero; `docs` as for dense_search."""
         ...
 
     def get_sentences(self, ids: Iterable[int]) -> dict[int, Sentence]:

@@ -6,7 +6,7 @@ import logging
 import re
 import threading
 from functools import lru_cache
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -232,14 +232,22 @@ class QA:
     def index(self):
         return self._pipeline().retriever.index
 
-    def ask(self, question: str) -> Answer:
+    def ask(self, question: str, since: str | None = None, until: str | None = None,
+            source: str | None = None) -> Answer:
         """Answer one question with one cited sentence, or an explicit "not found".
 
+        Args:
+            question: the question, in Chinese or English.
+            since, until: only articles dated in this range ("2022", "2022-08" or
+                "2022-08-14", both ends included); articles without a date are left out
+                and the answer's note says how many.
+            source: only articles whose source holds this name.
+
         Raises:
-            QuestionError: the question is empty or has nothing to search for.
+            QuestionError: the question is empty or has nothing to search for, or a date is unreadable.
             IndexLoadError: the index is missing, damaged or built with another model.
         """
-        return self.trace(question).answer
+        return self.trace(question, since=since, until=until, source=source).answer
 
     def parse(self, question: str) -> "Question":
         """The question as the retriever and answerer read it (English ones with their Chinese search words).
@@ -256,11 +264,25 @@ class QA:
         pipeline = self._pipeline()  # one pipeline for the whole question, even if a reload follows
         return parse_question(text, pipeline.translate), note, pipeline
 
-    def trace(self, question: str) -> "Trace":
+    def trace(self, question: str, since: str | None = None, until: str | None = None,
+              source: str | None = None) -> "Trace":
         """Answer a question and keep what led to the answer (for evaluation and debugging)."""
+        from qa.scope import Scope, scope_docs
+
+        scope = Scope(since or "", until or "", source or "")  # a bad date is refused before any work
         parsed, note, pipeline = self._parse(question)
-        retrieval = pipeline.retriever.retrieve(parsed)
-        return Trace(parsed, retrieval, pipeline.answerer.answer(parsed, retrieval, note=note))
+        if not scope:
+            retrieval = pipeline.retriever.retrieve(parsed)
+            return Trace(parsed, retrieval, pipeline.answerer.answer(parsed, retrieval, note=note))
+        docs, undated = scope_docs(scope, pipeline.articles())
+        notes = [note] if note else []
+        if undated:
+            notes.append(f"{undated} articles without a date were left out by the date filter")
+        retrieval = pipeline.retriever.retrieve(parsed, docs=docs)
+        answer = pipeline.answerer.answer(parsed, retrieval, note="; ".join(notes))
+        within = (f"answered within the filter ({scope.describe()})" if answer.found else
+                  f"nothing found within the filter ({scope.describe()}, {len(docs)} articles); the filter may be why")
+        return Trace(parsed, retrieval, replace(answer, note="; ".join(part for part in (answer.note, within) if part)))
 
 
 @dataclass(frozen=True)
@@ -268,6 +290,13 @@ class _Pipeline:
     retriever: "HybridRetriever"
     answerer: "SentenceAnswerer"
     translate: Callable[[str], "Translation"]
+    _articles: list = field(default_factory=list, compare=False)  # read on the first filtered question
+
+    def articles(self) -> list:
+        """The index's articles (their dates and sources decide what a filter lets in)."""
+        if not self._articles:
+            self._articles.extend(self.retriever.index.iter_articles())
+        return self._articles
 
 
 @dataclass(frozen=True)

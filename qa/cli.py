@@ -20,7 +20,7 @@ def _ask(args: argparse.Namespace) -> int:
 
     try:
         qa = QA(index_dir=args.index, settings=Settings().with_(model=args.model, store=args.store))
-        reply = qa.ask(args.question)
+        reply = qa.ask(args.question, since=args.since, until=args.until, source=args.source)
     except QuestionError as error:
         print(f"aluqa ask: {error}", file=sys.stderr)
         return 2
@@ -259,6 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--index", type=Path, default=None, help="index folder (default: the index of seeds/)")
     ask.add_argument("--model", default=None, help="refuse an index built with another model")
     ask.add_argument("--json", action="store_true", help="print one JSON object")
+    ask.add_argument("--since", metavar="DATE", default=None,
+                     help="only articles dated on or after DATE (YYYY, YYYY-MM or YYYY-MM-DD); undated ones are left out")
+    ask.add_argument("--until", metavar="DATE", default=None, help="only articles dated on or before DATE")
+    ask.add_argument("--source", metavar="NAME", default=None, help="only articles whose source holds NAME")
     add_store_argument(ask)
     ask.set_defaults(run=_ask)
 

@@ -415,7 +415,8 @@ class _Asker(Protocol):
     def ask(self, question: str) -> "Answer": ...
 
 
-def ask_followup(qa: _Asker, question: str, state: ConversationState | None) -> tuple["Answer", ConversationState]:
+def ask_followup(qa: _Asker, question: str, state: ConversationState | None,
+                 **scope: str) -> tuple["Answer", ConversationState]:
     """Ask one question of a conversation: resolve it against `state`, answer it, return the new state.
 
     The answer's `question` is the question actually asked; `typed` keeps the
@@ -426,7 +427,8 @@ def ask_followup(qa: _Asker, question: str, state: ConversationState | None) -> 
     """
     typed = _cleaned(question)
     asked, new_state = resolve_followup(typed, state)
-    answer = qa.ask(asked)
+    scope = {name: value for name, value in scope.items() if value}
+    answer = qa.ask(asked, **scope)  # `since`, `until`, `source`: as `QA.ask`
     new_state = replace(new_state, answer=answer.sentence or "")
     return (replace(answer, typed=typed) if asked != typed else answer), new_state
 

@@ -134,7 +134,8 @@ class HybridRetriever:
         self.encoder = encoder
         self.settings = settings
 
-    def retrieve(self, question: Question, query_vector: np.ndarray | None = None) -> Retrieval:
+    def retrieve(self, question: Question, query_vector: np.ndarray | None = None,
+                 docs: frozenset[str] | None = None) -> Retrieval:
         """Rank sentences and passages for a question.
 
         Only the units the four searches return are scored one by one; every
@@ -144,6 +145,8 @@ class HybridRetriever:
         Args:
             question: the parsed question.
             query_vector: its embedding, when already computed (batch evaluation); shape (1, dim).
+            docs: rank only the sentences of these articles (a date or source filter); the
+                stores apply it inside their searches.
         """
         index, settings = self.index, self.settings
         n_sentences, n_passages = index.count(SENTENCES), index.count(PASSAGES)
@@ -151,10 +154,11 @@ class HybridRetriever:
             return Retrieval((), ())
         query = self.encoder.encode_queries([question.match]) if query_vector is None else query_vector
         k = settings.dense_candidates
-        sentence_dense = _dense(index.dense_search(SENTENCES, query, k), n_sentences)
-        passage_dense = _dense(index.dense_search(PASSAGES, query, k), n_passages)
-        sentence_lexical = _lexical(index.lexical_search(SENTENCES, question.tokens), n_sentences)
-        passage_lexical = _lexical(index.lexical_search(PASSAGES, question.tokens), n_passages)
+        scope = {} if docs is None else {"docs": docs}
+        sentence_dense = _dense(index.dense_search(SENTENCES, query, k, **scope), n_sentences)
+        passage_dense = _dense(index.dense_search(PASSAGES, query, k, **scope), n_passages)
+        sentence_lexical = _lexical(index.lexical_search(SENTENCES, question.tokens, **scope), n_sentences)
+        passage_lexical = _lexical(index.lexical_search(PASSAGES, question.tokens, **scope), n_passages)
 
         def passage_fused(ids: np.ndarray) -> np.ndarray:
             return settings.weight_dense * passage_dense.scaled(ids) + settings.weight_lexical * passage_lexical.scaled(ids)

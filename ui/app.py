@@ -53,7 +53,7 @@ def static_texts(lang: str) -> dict[str, str]:
 # then sets the language the server chose (zh-HK and bare zh too), and the switch
 # changes it.
 STATIC_KEYS = ("header", "language", "chat_label", "placeholder", "ask", "clear", "comment_label",
-               "comment_placeholder", "examples", "add_articles", "add_help", "upload_button",
+               "comment_placeholder", "filter", "filter_since", "filter_until", "filter_source", "examples", "add_articles", "add_help", "upload_button",
                "articles_in_index", "remove_choice", "remove_button", "remove_yes", "remove_cancel")
 I18N = gr.I18n(**{locale: {key: static_texts(lang)[key] for key in STATIC_KEYS}
                   for locale, lang in GRADIO_LOCALES.items()})
@@ -76,16 +76,22 @@ def build_demo(qa: Asker, feedback_file: Path | str | None = None) -> gr.Blocks:
         feedback_file = feedback_path(qa.settings.index_dir)
 
     def on_message(message: str, history: list, state: ConversationState | None, turns: list[Turn] | None,
-                   lang: str | None, request: gr.Request = None):
+                   lang: str | None, since: str = "", until: str = "", source: str = "",
+                   request: gr.Request = None):
         """Ask a question of the conversation; the history shown is re-rendered from the kept turns."""
         lang = lang or request_language(request)
-        turn, state = answer_turn(qa, message, state)
+        turn, state = answer_turn(qa, message, state, since=since, until=until, source=source)
         turns = [*(turns or []), turn]
         return "", render_history(turns, lang), state, turns
 
     def answer(question: str) -> dict:
         """Answer a question with one cited sentence from the corpus (the JSON of `Answer.to_dict()`)."""
         return respond(qa, question)
+
+    def answer_within(question: str, since: str, until: str, source: str) -> dict:
+        """`answer`, searching only the articles dated from `since` to `until` (YYYY, YYYY-MM or
+        YYYY-MM-DD; "" for no bound) whose source holds `source` ("" for any)."""
+        return respond(qa, question, since=since, until=until, source=source)
 
     i18n = I18N
     # Analytics off: the page must not call out to the internet.
@@ -109,6 +115,11 @@ def build_demo(qa: Asker, feedback_file: Path | str | None = None) -> gr.Blocks:
                              autofocus=True, elem_id="aluqa-question")
             ask = gr.Button(i18n("ask"), variant="primary", scale=1, min_width=80, elem_id="aluqa-ask")
             clear = gr.Button(i18n("clear"), scale=1, min_width=80, elem_id="aluqa-clear")
+        with gr.Accordion(i18n("filter"), open=False, elem_id="aluqa-filter") as filter_part:
+            with gr.Row():
+                since = gr.Textbox("", label=i18n("filter_since"), max_lines=1, elem_id="aluqa-since")
+                until = gr.Textbox("", label=i18n("filter_until"), max_lines=1, elem_id="aluqa-until")
+                source = gr.Textbox("", label=i18n("filter_source"), max_lines=1, elem_id="aluqa-source")
         comment = gr.Textbox(label=i18n("comment_label"), placeholder=i18n("comment_placeholder"), lines=1,
                              elem_id="aluqa-comment")
         examples_title = gr.Markdown(i18n("examples"))
@@ -117,12 +128,13 @@ def build_demo(qa: Asker, feedback_file: Path | str | None = None) -> gr.Blocks:
             example_buttons = [gr.Button(text, size="sm", min_width=120) for text in EXAMPLES]
         panel = corpus_panel(qa, i18n, lang_state)
 
-        chat_io = ([box, chatbot, state, turns, lang_state], [box, chatbot, state, turns])
+        filters = [since, until, source]
+        chat_io = ([box, chatbot, state, turns, lang_state, *filters], [box, chatbot, state, turns])
         box.submit(on_message, *chat_io, api_name="chat")
         ask.click(on_message, *chat_io, api_visibility="private")
         for button in example_buttons:
             # A button's value is its label, so the example asks itself in one click.
-            button.click(on_message, [button, chatbot, state, turns, lang_state], chat_io[1],
+            button.click(on_message, [button, chatbot, state, turns, lang_state, *filters], chat_io[1],
                          api_visibility="private")
         # Clearing also forgets the follow-up state and the turns.
         clear.click(lambda: ("", [], None, [], ""), None, [box, chatbot, state, turns, verdict_status],
@@ -135,7 +147,8 @@ def build_demo(qa: Asker, feedback_file: Path | str | None = None) -> gr.Blocks:
 
         chatbot.like(on_like, [turns, comment, lang_state], [verdict_status, comment], api_visibility="private")
 
-        fixed = [header, chatbot, box, ask, clear, comment, examples_title, *panel.fixed]
+        fixed = [header, chatbot, box, ask, clear, comment, filter_part, since, until, source, examples_title,
+                 *panel.fixed]
 
         def relabel(lang: str, kept: list[Turn]) -> list:
             texts = static_texts(lang)
@@ -145,6 +158,8 @@ def build_demo(qa: Asker, feedback_file: Path | str | None = None) -> gr.Blocks:
                     gr.update(placeholder=texts["placeholder"]), gr.update(value=texts["ask"]),
                     gr.update(value=texts["clear"]),
                     gr.update(label=texts["comment_label"], placeholder=texts["comment_placeholder"]),
+                    gr.update(label=texts["filter"]), gr.update(label=texts["filter_since"]),
+                    gr.update(label=texts["filter_until"]), gr.update(label=texts["filter_source"]),
                     gr.update(value=texts["examples"]), *panel.relabel(lang)]
 
         def on_load(request: gr.Request):
@@ -161,6 +176,7 @@ def build_demo(qa: Asker, feedback_file: Path | str | None = None) -> gr.Blocks:
         switch.input(on_switch, [switch, turns, panel.pending], [lang_state, switch, *fixed, *panel.refreshed],
                      api_visibility="private")
         gr.api(answer, api_name="answer")
+        gr.api(answer_within, api_name="answer_within")
     return demo
 
 

@@ -27,19 +27,21 @@ class Asker(Protocol):
     def ask(self, question: str) -> Answer: ...
 
 
-def respond(qa: Asker, question: str) -> dict[str, Any]:
+def respond(qa: Asker, question: str, **scope: str) -> dict[str, Any]:
     """Answer one question as JSON: the one code path of the chat and the API.
 
     Args:
         qa: the question answerer.
         question: the question as typed.
+        scope: `since`, `until`, `source` filters (`QA.ask`); empty ones are left out.
 
     Returns:
         `Answer.to_dict()`, or `{"question", "found": False, "error": message}`
         when the question cannot be asked or the index cannot be loaded.
     """
+    scope = {name: value for name, value in scope.items() if value}
     try:
-        return qa.ask(question).to_dict()
+        return qa.ask(question, **scope).to_dict()
     except (QuestionError, IndexLoadError) as error:
         # Both messages are written for the user (the index one says how to rebuild).
         return {"question": question, "found": False, "error": str(error)}
@@ -67,9 +69,10 @@ class Turn:
         return self.reply is not None and not self.reply.get("error")
 
 
-def answer_turn(qa: Asker, message: str | None,
-                state: ConversationState | None) -> tuple[Turn, ConversationState | None]:
-    """Ask one question of the conversation, resolving a follow-up from `state`.
+def answer_turn(qa: Asker, message: str | None, state: ConversationState | None,
+                **scope: str) -> tuple[Turn, ConversationState | None]:
+    """Ask one question of the conversation, resolving a follow-up from `state`
+    (`scope`: the page's date and source filter, as `QA.ask` takes it).
 
     Returns:
         The turn, and the new state (unchanged when the question could not be asked).
@@ -77,7 +80,7 @@ def answer_turn(qa: Asker, message: str | None,
     message = message or ""
     try:
         try:
-            answer, resolved_state = ask_followup(qa, message, state)
+            answer, resolved_state = ask_followup(qa, message, state, **scope)
         except QuestionError as error:
             return Turn(message, message, {"question": message, "found": False, "error": str(error)}), state
         except IndexLoadError as error:

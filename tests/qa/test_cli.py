@@ -64,3 +64,17 @@ def test_build_summarises_and_the_new_index_answers(tmp_path):
     assert "broken.txt" in result.stderr, "a skipped file is named"
     asked = run("ask", "--json", "--index", str(index), "2022年百色市铝产业总产值是多少？")
     assert json.loads(asked.stdout)["citation"]["doc"] == "004.txt"
+
+
+@pytest.mark.slow
+def test_ask_with_a_date_and_source_filter(real_qa):
+    result = run("ask", "--json", "--since", "2023", "2022年百色市铝产业总产值是多少？")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data == json.loads(json.dumps(real_qa.ask("2022年百色市铝产业总产值是多少？", since="2023").to_dict(),
+                                         ensure_ascii=False))
+    assert "left out by the date filter" in data["note"]
+    outside = run("ask", "--source", "滨州日报", "--until", "2021", "2022年百色市铝产业总产值是多少？")
+    assert outside.returncode == 0 and "the filter may be why" in outside.stdout
+    bad = run("ask", "--since", "2022-13", "百色铝产业总产值？")
+    assert bad.returncode == 2 and "no month 13" in bad.stderr and "Traceback" not in bad.stderr

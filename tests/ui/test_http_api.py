@@ -85,3 +85,15 @@ def test_gradio_client_gives_the_ask_json(base_url, real_qa):
     # Stateless: a follow-up is answered as it stands, without the previous question's place.
     follow_up = client.predict("那电解铝占全国多少？", api_name="/answer")
     assert follow_up["question"] == "那电解铝占全国多少？"
+
+
+@pytest.mark.slow
+def test_answer_within_limits_the_articles_searched(base_url, real_qa):
+    from gradio_client import Client
+
+    client = Client(base_url, verbose=False)
+    within = client.predict(QUESTION, "2023", "", "", api_name="/answer_within")
+    assert within == json.loads(json.dumps(real_qa.ask(QUESTION, since="2023").to_dict(), ensure_ascii=False))
+    assert "within the filter (since 2023)" in within["note"]
+    refused = client.predict(QUESTION, "2022-13", "", "", api_name="/answer_within")
+    assert refused["found"] is False and "no month 13" in refused["error"]
