@@ -433,7 +433,7 @@ def ask_followup(qa: _Asker, question: str, state: ConversationState | None,
     return (replace(answer, typed=typed) if asked != typed else answer), new_state
 
 
-def ask_with_history(qa: _Asker, question: str, earlier: Sequence[str]) -> "Answer":
+def ask_with_history(qa: _Asker, question: str, earlier: Sequence[str], **scope: str) -> "Answer":
     """Ask a question after these earlier user questions (oldest first): the stateless form of `ask_followup`.
 
     Used by the chat endpoint and the MCP tool, whose clients send the earlier
@@ -460,7 +460,8 @@ def ask_with_history(qa: _Asker, question: str, earlier: Sequence[str]) -> "Answ
             except QuestionError:
                 pass
     asked, _ = resolve_followup(typed, state)
-    answer = qa.ask(asked)
+    scope = {name: value for name, value in scope.items() if value}
+    answer = qa.ask(asked, **scope)  # `since`, `until`, `source`: as `QA.ask`
     return replace(answer, typed=typed) if asked != typed else answer
 
 

@@ -45,10 +45,13 @@ def build_mcp_server(qa: QA) -> MCPServer:
     server = MCPServer(name="aluqa", title="AluQA", instructions=INSTRUCTIONS)
 
     @server.tool(description="Answer a question with one cited sentence from the news corpus, or 'not found'. "
-                             "history: the user's earlier questions in this conversation, oldest first.")
-    def ask(question: str, history: list[str] | None = None) -> CallToolResult:
+                             "history: the user's earlier questions in this conversation, oldest first. "
+                             "since, until (YYYY, YYYY-MM or YYYY-MM-DD) and source: search only the articles "
+                             "dated in that range, or whose source holds that name.")
+    def ask(question: str, history: list[str] | None = None, since: str = "", until: str = "",
+            source: str = "") -> CallToolResult:
         try:
-            answer = ask_with_history(qa, question, history or [])
+            answer = ask_with_history(qa, question, history or [], since=since, until=until, source=source)
         except QuestionError as error:
             return _error(f"the question cannot be asked: {error}")
         except IndexLoadError as error:

@@ -8,6 +8,8 @@ is resolved from the earlier user messages exactly as `qa.Conversation` does.
 The assistant message is Markdown (the sentence with the answer in bold, then
 the citation line); the answer's JSON, the object `aluqa ask --json` prints,
 is in the response's extra field `aluqa` (in the last chunk when streaming).
+A request may carry the extra field `aluqa`: {"since", "until", "source"}, the
+date and source filter of `QA.ask` (the `openai` SDK sends it as `extra_body`).
 Errors come in the protocol's error format: 400 for a question that cannot be
 asked or a malformed request, 401 for a missing or wrong key, 404 for another
 model, 413 for a request over `MAX_REQUEST_BYTES`, 429 after repeated wrong
@@ -75,8 +77,9 @@ def _text_of(content: Any) -> str:
     raise ProtocolError(400, "a message's content must be a string or a list of content parts", param="messages")
 
 
-def parse_chat_request(body: Any) -> tuple[str, list[str], bool]:
-    """The question (the last message, from the user), the earlier user questions, and whether to stream."""
+def parse_chat_request(body: Any) -> tuple[str, list[str], bool, dict[str, str]]:
+    """The question (the last message, from the user), the earlier user questions, whether to stream,
+    and the date and source filter of the extra field `aluqa` ({"since", "until", "source"})."""
     if not isinstance(body, dict):
         raise ProtocolError(400, "the request body must be a JSON object")
     model = body.get("model", MODEL)
@@ -94,7 +97,11 @@ def parse_chat_request(body: Any) -> tuple[str, list[str], bool]:
     if not isinstance(stream, bool):
         raise ProtocolError(400, "'stream' must be true or false", param="stream")
     questions = [_text_of(m.get("content")) for m in messages if m["role"] == "user"]
-    return questions[-1], questions[:-1][-HISTORY_QUESTIONS:], stream
+    extra = body.get("aluqa") or {}
+    if not isinstance(extra, dict) or not all(isinstance(extra.get(k, ""), str) for k in ("since", "until", "source")):
+        raise ProtocolError(400, "'aluqa' must be an object of strings: since, until, source", param="aluqa")
+    scope = {key: extra[key] for key in ("since", "until", "source") if extra.get(key)}
+    return questions[-1], questions[:-1][-HISTORY_QUESTIONS:], stream, scope
 
 
 def completion(answer: Answer, completion_id: str) -> dict[str, Any]:
@@ -174,9 +181,9 @@ def openai_router(qa, api_key: str | None = None, login_required: bool = False,
             raise ProtocolError(401, "the API key is not the server's", code="invalid_api_key")
         attempts.succeeded(client)
 
-    def answer(question: str, earlier: list[str]) -> Answer:
+    def answer(question: str, earlier: list[str], scope: dict[str, str]) -> Answer:
         try:
-            return ask_with_history(qa, question, earlier)
+            return ask_with_history(qa, question, earlier, **scope)
         except QuestionError as error:
             raise ProtocolError(400, str(error), param="messages") from None
         except IndexLoadError as error:
@@ -205,9 +212,9 @@ def openai_router(qa, api_key: str | None = None, login_required: bool = False,
     async def chat_completions(request: Request):
         try:
             check_key(request)
-            question, earlier, stream = parse_chat_request(await _read_body(request))
+            question, earlier, stream, scope = parse_chat_request(await _read_body(request))
             # Answering is CPU work: a worker thread keeps the server's event loop free.
-            reply = await run_in_threadpool(answer, question, earlier)
+            reply = await run_in_threadpool(answer, question, earlier, scope)
         except ProtocolError as error:
             return error_response(error)
         except Exception:

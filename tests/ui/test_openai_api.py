@@ -282,3 +282,15 @@ def test_conversation_page_and_v1_give_the_same_answers_on_the_dev_conversations
                 assert json.loads(json.dumps(page_turn.reply, ensure_ascii=False)) == by_api, conversation["id"]
                 assert by_v1["aluqa"] == by_api, conversation["id"]
                 messages.append({"role": "assistant", "content": by_v1["choices"][0]["message"]["content"]})
+
+
+def test_the_extra_field_aluqa_carries_a_date_and_source_filter(stub_qa):
+    with TestClient(build_app(stub_qa)) as client:
+        question = [{"role": "user", "content": "2022年百色市铝产业总产值是多少？"}]
+        within = _chat(client, question, key=None, aluqa={"since": "2030"}).json()["aluqa"]
+        assert within == json.loads(json.dumps(stub_qa.ask(question[0]["content"], since="2030").to_dict(),
+                                               ensure_ascii=False))
+        assert "the filter may be why" in within["note"]
+        bad = _chat(client, question, key=None, aluqa={"since": "2022-13"})
+        assert bad.status_code == 400 and "no month 13" in bad.json()["error"]["message"]
+        assert _chat(client, question, key=None, aluqa="2022").status_code == 400
