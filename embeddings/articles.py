@@ -13,6 +13,7 @@ from typing import Any, Iterable
 
 from embeddings.corpus import (ARTICLE_SUFFIXES, CorpusError, count_sentences, load_corpus, read_article,
                                safe_article_name)
+from embeddings.duplicates import DuplicateFinder
 from embeddings.lock import build_lock
 
 
@@ -63,21 +64,23 @@ def _text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _corpus_hashes(folder: Path) -> dict[str, str]:
-    """Raw-file and cleaned-text hashes of the corpus's articles, to their file names.
+def _corpus_hashes(folder: Path) -> tuple[dict[str, str], DuplicateFinder]:
+    """Raw-file and cleaned-text hashes of the corpus's articles, to their file names; and
+    their near-duplicate finder.
 
-    The build keeps an article once when either repeats (see `load_corpus`), so a
-    file matching one of them would be written and then silently left out.
+    The build keeps an article once when it repeats or nearly repeats another (see
+    `load_corpus`), so a file matching one would be written and then silently left out.
     """
+    hashes, near = {}, DuplicateFinder()
     try:
         articles = load_corpus(folder, on_error=lambda error: None)
     except CorpusError:
-        return {}  # an empty or new folder
-    hashes = {}
+        return hashes, near  # an empty or new folder
     for article in articles:
         hashes.setdefault(article.content_hash, article.doc)
         hashes.setdefault(_text_hash(article.text), article.doc)
-    return hashes
+        near.add(article.doc, article.text)
+    return hashes, near
 
 
 def _target_name(shown_name: str) -> str:
@@ -126,7 +129,7 @@ def add_articles(paths: Iterable[Path | str], corpus_dir: Path, index_dir: Path,
     # Held from the duplicate check to the end of the rebuild, so no other change slips in between.
     with build_lock(index_dir):
         corpus_dir.mkdir(parents=True, exist_ok=True)
-        known = _corpus_hashes(corpus_dir)
+        known, near = _corpus_hashes(corpus_dir)
         new_sentences = 0
         for path, shown_name in zip(paths, shown):
             if Path(shown_name).suffix.lower() not in ARTICLE_SUFFIXES:
@@ -146,6 +149,11 @@ def add_articles(paths: Iterable[Path | str], corpus_dir: Path, index_dir: Path,
             if same is not None:
                 present.append(f"{shown_name}: already in the corpus as {same}")
                 continue
+            nearly = near.near(article.text)
+            if nearly is not None:
+                present.append(f"{shown_name}: nearly the same article as {nearly[0]} "
+                               f"({100 * nearly[1]:.0f}% of its text) is already in the corpus; not added")
+                continue
             if max_new_sentences is not None:
                 sentences = count_sentences(article.text)
                 if new_sentences + sentences > max_new_sentences:
@@ -155,6 +163,7 @@ def add_articles(paths: Iterable[Path | str], corpus_dir: Path, index_dir: Path,
                 new_sentences += sentences
             target = _write_new(_free_target(corpus_dir, _target_name(shown_name)), data)
             known.update(dict.fromkeys(digests, target.name))
+            near.add(target.name, article.text)
             added.append(target)
         if not added:
             built_with = encoder.name if encoder is not None else model

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import replace, dataclass
+from dataclasses import dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
 from embeddings.articles import article_files
 from embeddings.corpus import CorpusError, read_article
+from embeddings.duplicates import DuplicateFinder
 from embeddings.store import IndexStore
 from embeddings.types import Article
 
@@ -57,6 +59,13 @@ def catalogue(corpus_dir: Path, index: IndexStore) -> list[CatalogueEntry]:
         index: the loaded index store of that folder (local or Milvus).
     """
     indexed = list(index.iter_articles())
+
+    @lru_cache(maxsize=1)
+    def near_indexed() -> DuplicateFinder:
+        finder = DuplicateFinder()
+        for article in indexed:
+            finder.add(article.doc, article.text)
+        return finder
     entries = {entry.doc: entry for entry in index_entries(index, indexed)}
     files = article_files(corpus_dir)
     for doc in set(entries) - set(files):
@@ -71,7 +80,10 @@ def catalogue(corpus_dir: Path, index: IndexStore) -> list[CatalogueEntry]:
         # A readable file the build left out repeats an article (as `load_corpus` judges), or is newer.
         same = [a.doc for a in indexed
                 if a.content_hash == article.content_hash or a.text == article.text]
-        note = f"not indexed: same article as {same[0]}" if same else "not indexed yet; rebuild the index"
+        nearly = near_indexed().near(article.text) if not same else None
+        note = (f"not indexed: same article as {same[0]}" if same
+                else f"not indexed: nearly the same article as {nearly[0]}" if nearly
+                else "not indexed yet; rebuild the index")
         entries[doc] = CatalogueEntry(doc, article.title, article.date, article.source, 0, note, author=article.author)
     return [entries[doc] for doc in sorted(entries)]
 

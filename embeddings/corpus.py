@@ -14,6 +14,7 @@ from pathlib import Path
 
 from embeddings import formats
 from embeddings.clean import clean_article
+from embeddings.duplicates import DuplicateFinder
 from embeddings.split import split_paragraphs, split_sentences
 from embeddings.split import is_cjk
 from embeddings.types import Article
@@ -230,8 +231,9 @@ def load_corpus(
     as macOS "._x.txt" forks. Only files directly inside the folder are read:
     sub-folders are not searched, and a symbolic link that leads outside the
     folder is refused (a CorpusError naming it). A file whose raw content
-    (same content_hash) or cleaned text repeats an earlier one is kept once,
-    under the first name.
+    (same content_hash) or cleaned text repeats an earlier one, or nearly does
+    (`embeddings.duplicates`: the HTML and the PDF of one report), is kept
+    once, under the first name.
 
     Args:
         corpus_dir: the folder (not searched recursively).
@@ -259,6 +261,7 @@ def load_corpus(
         raise CorpusError(f"corpus folder {folder} holds no article (*.txt, *.md, *.html, *.htm, *.pdf, *.docx)")
     articles: list[Article] = []
     seen: dict[str, str] = {}  # raw and cleaned-text hashes -> first file name
+    near = DuplicateFinder()  # the HTML and the PDF of one report, say
     inside = folder.resolve()
     for path in files:
         try:
@@ -276,7 +279,13 @@ def load_corpus(
             # The same article saved twice (another name, encoding or line endings).
             logger.warning("%s: same article as %s, kept once", path.name, first)
             continue
+        nearly = near.near(article.text)
+        if nearly is not None:
+            logger.warning("%s: nearly the same article as %s (%.0f%% of its text), kept once",
+                           path.name, nearly[0], 100 * nearly[1])
+            continue
         seen[article.content_hash] = seen[text_hash] = path.name
+        near.add(path.name, article.text)
         articles.append(article)
     if not articles:
         raise CorpusError(f"corpus folder {folder}: none of its {len(files)} files could be used")
