@@ -186,6 +186,11 @@ def read_article(path: Path) -> Article:
     raw = _decode(path, data)
     if not raw.strip():
         raise CorpusError(f"{path.name}: the file holds only whitespace")
+    return _cleaned(raw, path)
+
+
+def _cleaned(raw: str, path: Path) -> Article:
+    """The cleaned article of a file's text, within the limits every article keeps."""
     article = clean_article(raw, path.name)
     if not article.text.strip():
         raise CorpusError(f"{path.name}: no article text left after removing page furniture")
@@ -204,13 +209,7 @@ def _read_formatted(path: Path, data: bytes) -> Article:
         raise CorpusError(f"{path.name}: {error}") from None
     if len(extracted.text.encode("utf-8")) > MAX_ARTICLE_BYTES:
         raise CorpusError(f"{path.name}: its text is over the {MAX_ARTICLE_BYTES}-byte limit of an article")
-    article = clean_article(extracted.text, path.name)
-    if not article.text.strip():
-        raise CorpusError(f"{path.name}: no article text left after removing page furniture")
-    sentences = count_sentences(article.text)
-    if sentences > MAX_ARTICLE_SENTENCES:
-        raise CorpusError(f"{path.name}: {sentences} sentences, over the limit of {MAX_ARTICLE_SENTENCES} per "
-                          "article: split it into several files")
+    article = _cleaned(extracted.text, path)
     # Metadata the file states wins over what the cleaning rules guess from the text.
     return replace(article, title=extracted.title or article.title, source=extracted.source or article.source,
                    date=extracted.date or article.date, author=extracted.author or article.author,

@@ -112,18 +112,26 @@ def _eval_squad(args: argparse.Namespace) -> dict:
             "run_seconds": round(time.perf_counter() - started, 1)}
 
 
+def _read_jsonl(path: Path) -> list[dict]:
+    """A seed-format JSONL file (QA items or conversations), or an EvalError that says what is wrong."""
+    from qa.evaluate import read_seed_qa
+    from qa.evaluate_squad import EvalError
+
+    try:
+        return read_seed_qa(path)
+    except OSError as error:
+        raise EvalError(f"cannot read {path} ({error.strerror or error})") from None
+    except ValueError as error:
+        raise EvalError(f"{path} is not a JSONL file ({error})") from None
+
+
 def _eval_conversations(args: argparse.Namespace) -> dict:
     from qa.api import QA
     from qa.conversation import Conversation
-    from qa.evaluate import evaluate_conversations, read_seed_qa
-    from qa.evaluate_squad import EvalError, write_jsonl
+    from qa.evaluate import evaluate_conversations
+    from qa.evaluate_squad import write_jsonl
 
-    try:
-        conversations = read_seed_qa(args.conversations)[: args.limit]
-    except OSError as error:
-        raise EvalError(f"cannot read {args.conversations} ({error.strerror or error})") from None
-    except ValueError as error:
-        raise EvalError(f"{args.conversations} is not a JSONL file ({error})") from None
+    conversations = _read_jsonl(args.conversations)[: args.limit]
     qa = QA(index_dir=args.index, settings=_settings(args).with_(store=args.store))
     report = evaluate_conversations(lambda: Conversation(qa=qa), conversations)
     if args.errors:
@@ -135,15 +143,10 @@ def _eval_seed(args: argparse.Namespace) -> dict:
     from tqdm import tqdm
 
     from qa.api import QA
-    from qa.evaluate import evaluate_seed_qa, read_seed_qa
-    from qa.evaluate_squad import EvalError, refusal_figures, seed_misses, write_jsonl
+    from qa.evaluate import evaluate_seed_qa
+    from qa.evaluate_squad import refusal_figures, seed_misses, write_jsonl
 
-    try:
-        items = read_seed_qa(args.qa)[: args.limit]
-    except OSError as error:
-        raise EvalError(f"cannot read {args.qa} ({error.strerror or error})") from None
-    except ValueError as error:
-        raise EvalError(f"{args.qa} is not a JSONL file ({error})") from None
+    items = _read_jsonl(args.qa)[: args.limit]
     qa = QA(index_dir=args.index, settings=_settings(args).with_(store=args.store))
     qa.warm_up()
     with tqdm(total=len(items), desc="asking", unit="q", file=sys.stderr) as bar:
