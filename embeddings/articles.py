@@ -9,7 +9,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from embeddings.corpus import (ARTICLE_SUFFIXES, CorpusError, count_sentences, load_corpus, read_article,
                                safe_article_name)
@@ -93,7 +93,8 @@ def _target_name(shown_name: str) -> str:
 
 def add_articles(paths: Iterable[Path | str], corpus_dir: Path, index_dir: Path, encoder: Any = None,
                  model: str | None = None, names: Iterable[str] | None = None,
-                 store: str | None = None, max_new_sentences: int | None = None) -> AddReport:
+                 store: str | None = None, max_new_sentences: int | None = None,
+                 on_stage: Callable[[str], None] | None = None) -> AddReport:
     """Check article files, copy the good ones into the corpus folder, and rebuild the index.
 
     Each file must be `.txt`/`.md`, at most `MAX_ARTICLE_BYTES`, UTF-8 or
@@ -112,6 +113,7 @@ def add_articles(paths: Iterable[Path | str], corpus_dir: Path, index_dir: Path,
         max_new_sentences: at most this many new sentences in all (the page's bound on
             one upload, so its build holds the lock for a bounded time); a file that
             would go over it is refused with a message, the ones before it are added.
+        on_stage: called with a label as each stage of the rebuild starts (progress on the page).
 
     Returns:
         What was added, already present and refused, and the build summary.
@@ -174,7 +176,7 @@ def add_articles(paths: Iterable[Path | str], corpus_dir: Path, index_dir: Path,
                 return AddReport((), tuple(present), tuple(refused), report.summary())
             return AddReport((), tuple(present), tuple(refused))
         try:
-            report = build_index(corpus_dir, index_dir, model=model, encoder=encoder, store=store)
+            report = build_index(corpus_dir, index_dir, model=model, encoder=encoder, store=store, on_stage=on_stage)
         except Exception:
             for target in added:
                 target.unlink(missing_ok=True)

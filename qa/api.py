@@ -29,6 +29,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _INVISIBLE = re.compile(r"[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f"
                         r"\ufeff\ufff9-\ufffb\ud800-\udfff\U000e0000-\U000e007f]")
 _WORDLIKE = re.compile(r"[^\W_]", re.UNICODE)
+# A number as people write one: digits with separators, a sign, a decimal point, a percent sign.
+_NUMBER_ONLY = re.compile(r"[\s\d.,，。:：+\-−/%％?？!！]*", re.UNICODE)
 # Text longer than this is cut before cleaning, so that a huge paste costs
 # little; what is left is still far above MAX_QUESTION_CHARS.
 _RAW_LIMIT = 20 * MAX_QUESTION_CHARS
@@ -77,8 +79,11 @@ def prepare_question(text: object) -> tuple[str, str]:
         raise QuestionError("the question has no words to search for: type a question in Chinese or English")
     letters = [ch for ch in cleaned if ch.isalpha()]
     if not letters:
-        raise QuestionError(f"the question is only a number ({cleaned[:40]}): say what you want to know "
-                            f"about it, e.g. {EXAMPLE_QUESTION}")
+        if _NUMBER_ONLY.fullmatch(cleaned):
+            raise QuestionError(f"the question is only a number ({cleaned[:40]}): say what you want to know "
+                                f"about it, e.g. {EXAMPLE_QUESTION}")
+        # Digits among other signs ("{0}", "{{7*7}}"): no words, and not a number either.
+        raise QuestionError("the question has no words to search for: type a question in Chinese or English")
     if not any(_is_han_or_latin(ch) for ch in letters):
         notes.append(OTHER_SCRIPT_NOTE)
     return cleaned, "; ".join(notes)

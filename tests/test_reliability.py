@@ -49,6 +49,8 @@ REFUSED_QUESTIONS = [
     pytest.param("2022", "only a number", id="number-only"),
     pytest.param(" 1,045.5%？ ", "only a number", id="number-with-signs-only"),
     pytest.param("１２３", "only a number", id="full-width-number-only"),
+    pytest.param("{0}", "no words to search for", id="template-placeholder"),
+    pytest.param("{{7*7}}", "no words to search for", id="template-expression"),
     pytest.param(42, "must be text", id="not-text"),
 ]
 

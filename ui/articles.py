@@ -31,7 +31,7 @@ MAX_UPLOAD_SENTENCES = 4_000
 
 
 def add_to_qa(qa: Any, paths: Iterable[Path | str], names: Iterable[str] | None = None,
-              max_new_sentences: int | None = MAX_UPLOAD_SENTENCES) -> AddReport:
+              max_new_sentences: int | None = MAX_UPLOAD_SENTENCES, on_stage=None) -> AddReport:
     """Add articles to the corpus a `QA` answers from, rebuild its index and make it load the new one.
 
     Args:
@@ -42,7 +42,7 @@ def add_to_qa(qa: Any, paths: Iterable[Path | str], names: Iterable[str] | None 
     model, encoder = _model_and_encoder(qa)
     report = add_articles(paths, qa.settings.corpus_dir, qa.settings.index_dir, encoder=encoder,
                           model=model, names=names, store=getattr(qa.settings, "store", None),
-                          max_new_sentences=max_new_sentences)
+                          max_new_sentences=max_new_sentences, on_stage=on_stage)
     if report.added:
         qa.reload()
         qa.warm_up()

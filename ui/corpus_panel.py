@@ -41,13 +41,15 @@ def article_names(qa: Any) -> list[str]:
         return []
 
 
-def upload(qa: Any, files: list[str] | str | None, lang: str = DEFAULT_LANGUAGE) -> tuple[str, str]:
+def upload(qa: Any, files: list[str] | str | None, lang: str = DEFAULT_LANGUAGE,
+           on_stage: Callable[[str], None] | None = None) -> tuple[str, str]:
     """Add uploaded article files to the QA's corpus and index; they are answerable at once.
 
     Args:
         qa: a `qa.QA` (its corpus and index folders are used).
         files: paths of the uploaded copies (Gradio keeps the original file names).
         lang: the page language of the message.
+        on_stage: called with a label as each stage of the rebuild starts (the page's progress).
 
     Returns:
         A message naming each file and what happened to it, and the refreshed article list.
@@ -59,7 +61,7 @@ def upload(qa: Any, files: list[str] | str | None, lang: str = DEFAULT_LANGUAGE)
         return upload_message((), (), (), lang=lang), list_articles(qa, lang)
 
     def add():
-        report = add_to_qa(qa, paths)
+        report = add_to_qa(qa, paths, on_stage=on_stage)
         return upload_message(report.added, report.present, report.refused, report.summary, lang)
 
     return _change_corpus(qa, add, "add_failed", f"adding {paths}", lang)
@@ -145,9 +147,11 @@ def corpus_panel(qa: Any, i18n: gr.I18n, lang_state: Any) -> CorpusPanel:
         return [list_articles(qa, lang), gr.update(label=t(lang, "remove_choice"), choices=names, value=pending),
                 confirmation(lang, pending)]
 
-    def on_upload(files, lang):
+    def on_upload(files, lang, progress=gr.Progress()):
         lang = lang or DEFAULT_LANGUAGE
-        message, _ = upload(qa, files, lang)
+        # The rebuild's stages (reading, embedding N texts, writing) show on the status while it runs;
+        # questions are answered meanwhile from the index already loaded.
+        message, _ = upload(qa, files, lang, on_stage=lambda label: progress(None, desc=label))
         return [message, *refresh(lang)[:2]]
 
     def on_remove_asked(doc, lang):

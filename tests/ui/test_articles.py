@@ -195,3 +195,11 @@ def test_remove_from_the_page_lists_what_is_left(corpus_and_qa):
         qa.ask("2022年百色市铝产业总产值是多少？").citation.doc != "004_7ed03d3179984da0.txt"
     message, _ = app.remove(qa, None, "en")
     assert message == "<p>Choose an article to remove first.</p>"
+
+
+def test_an_upload_reports_the_stages_of_its_rebuild(tmp_path, corpus_and_qa):
+    corpus, qa = corpus_and_qa
+    stages = []
+    message, _ = app.upload(qa, [str(_write(tmp_path, "progress.txt", NEW_ARTICLE))], on_stage=stages.append)
+    assert "Added and indexed" in message
+    assert len(stages) >= 2 and any("embed" in stage for stage in stages), stages
