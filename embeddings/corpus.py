@@ -26,8 +26,9 @@ logger = logging.getLogger(__name__)
 MAX_ARTICLE_BYTES = 5_000_000
 # Sentences one article may hold (after long unpunctuated runs are cut at
 # split.MAX_SENTENCE_CHARS). The longest news articles hold a few hundred; 2,000
-# bounds what one file costs to embed (about 2,700 texts with its passages, well
-# under a minute on two cores), so one upload cannot hold the build lock for long.
+# bound what one file costs to embed (at most about 4,000 texts with its
+# passages; docs/reliability.md has the measured time), so one upload cannot
+# hold the build lock for long.
 MAX_ARTICLE_SENTENCES = 2_000
 ARTICLE_SUFFIXES = (".txt", ".md", *formats.SUFFIXES)
 # Legacy encodings tried when a file is not UTF-8, most likely first.

@@ -924,10 +924,10 @@ def test_one_page_upload_adds_a_bounded_number_of_sentences(tmp_path, stub_encod
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     shutil.copytree(SEEDS, corpus)
     build_index(corpus, index, encoder=stub_encoder)
-    files = []
+    files, each = [], MAX_UPLOAD_SENTENCES * 3 // 8  # two fit, the third goes over
     for number in range(3):
         path = tmp_path / f"report{number}.txt"
-        path.write_text("\n".join(f"第{number}号报告第{i}段:某市铝产业产值为{i}亿元。" for i in range(1500)),
+        path.write_text("\n".join(f"第{number}号报告第{i}段:某市铝产业产值为{i}亿元。" for i in range(each)),
                         encoding="utf-8")
         files.append(path)
     report = add_articles(files, corpus, index, encoder=stub_encoder, max_new_sentences=MAX_UPLOAD_SENTENCES)

@@ -23,11 +23,13 @@ def _model_and_encoder(qa: Any) -> tuple[str | None, Any]:
     return (None if encoder is not None else qa.index.manifest.model), encoder
 
 
-# One upload from the page adds at most this many sentences: with their passages
-# about 5,500 texts, about 90 s of embedding at the seed build's rate on two
-# cores, the longest the page's build holds the build lock (reading goes on
-# meanwhile from the loaded index).
-MAX_UPLOAD_SENTENCES = 4_000
+# One upload from the page adds at most this many sentences, as many as the largest
+# article may hold: the longest a page upload holds the build lock. With one
+# sentence per paragraph that is up to twice as many texts to embed (a passage
+# each); 4,000 sentences (7,579 texts) took 342 s with the test suite running
+# beside it, so this bound is about half that (docs/reliability.md). Questions
+# are answered meanwhile from the loaded index.
+MAX_UPLOAD_SENTENCES = 2_000
 
 
 def add_to_qa(qa: Any, paths: Iterable[Path | str], names: Iterable[str] | None = None,
