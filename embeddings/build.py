@@ -139,7 +139,7 @@ def _build_locked(corpus_dir: Path, index_dir: Path, model: str | None, encoder:
         if not articles:
             raise CorpusError(f"no usable article in {corpus_dir}")
         spec = parse_store(store)
-        if spec.kind == "milvus":
+        if spec.is_milvus:
             from embeddings.milvus_write import sync_milvus
 
             synced = sync_milvus(spec.uri, articles, encoder, full=not incremental, on_stage=on_stage)
@@ -174,7 +174,7 @@ def index_is_current(corpus_dir: Path, index_dir: Path, model: str | None = None
 
     try:
         spec = parse_store(store)
-        if spec.kind == "milvus":
+        if spec.is_milvus:
             from embeddings.milvus_store import connect, read_manifest
 
             manifest = read_manifest(connect(spec.uri), spec.uri)
@@ -270,7 +270,7 @@ def run_build(args: argparse.Namespace) -> int:
         return 3
     if report is None:
         # A rebuild of an unchanged corpus would write the same index again: say so instead.
-        print(f"index at {spec if spec.kind == 'milvus' else index_dir} is up to date "
+        print(f"index at {spec.where(index_dir)} is up to date "
               f"(--full rebuilds it all the same)")
         return 0
     for message in report.skipped:

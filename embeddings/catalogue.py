@@ -94,13 +94,6 @@ def list_corpus(corpus_dir: Path, index_dir: Path, store: str | None = None) -> 
     Raises:
         IndexLoadError: the index is missing, damaged or unreachable (the message names the fix).
     """
-    from embeddings.store import parse_store
+    from embeddings.store import open_index_store
 
-    spec = parse_store(store)
-    if spec.kind == "milvus":
-        from embeddings.milvus_store import open_store
-
-        return catalogue(corpus_dir, open_store(spec.uri))
-    from embeddings.index import CorpusIndex
-
-    return catalogue(corpus_dir, CorpusIndex.load(index_dir))
+    return catalogue(corpus_dir, open_index_store(store, index_dir))

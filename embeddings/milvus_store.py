@@ -382,8 +382,4 @@ class MilvusStore:
         return [decode_tokens(row["key"])[0] for row in scan_rows(self.client, collection("terms"), ["key"])]
 
 
-def open_store(uri: str, expected_model: str | None = None) -> MilvusStore:
-    return MilvusStore.open(uri, expected_model)
-
-
-__all__ = ["MilvusStore", "MilvusUnavailableError", "SENTENCES", "open_store"]
+__all__ = ["MilvusStore", "MilvusUnavailableError", "SENTENCES"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable, Iterator, Literal, Protocol, Sequence
 
 import numpy as np
@@ -131,6 +132,34 @@ class StoreSpec:
 
     def __str__(self) -> str:
         return LOCAL if self.kind == LOCAL else f"{MILVUS_PREFIX}{self.uri}"
+
+    @property
+    def is_milvus(self) -> bool:
+        return self.kind == "milvus"
+
+    def where(self, index_dir: Path | str) -> str:
+        """Where the index is, for messages: the Milvus spec, or the index folder."""
+        return str(self) if self.is_milvus else str(index_dir)
+
+
+def open_index_store(store: "StoreSpec | str | None", index_dir: Path | str,
+                     expected_model: str | None = None) -> IndexStore:
+    """The loaded index of a store spec: the index folder, or the collections in Milvus.
+
+    The one place that chooses between the two stores for reading; builds write
+    through `embeddings.build`, which makes the same choice for writing.
+
+    Raises:
+        IndexLoadError: the index is missing, damaged, built with another model, or unreachable.
+    """
+    spec = store if isinstance(store, StoreSpec) else parse_store(store)
+    if spec.is_milvus:
+        from embeddings.milvus_store import MilvusStore
+
+        return MilvusStore.open(spec.uri, expected_model=expected_model)
+    from embeddings.index import CorpusIndex
+
+    return CorpusIndex.load(index_dir, expected_model=expected_model)
 
 
 def parse_store(text: str | None) -> StoreSpec:

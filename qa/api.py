@@ -157,12 +157,11 @@ class QA:
     def _load(self):
         from embeddings.background import BackgroundTask
         from embeddings.encoder import load_encoder, warm_up_in_background
-        from embeddings.index import CorpusIndex
         from qa.answerer import SentenceAnswerer
         from qa.crosslingual import EnglishQueryExpander
         from qa.retriever import HybridRetriever
 
-        from embeddings.store import parse_store
+        from embeddings.store import open_index_store, parse_store
         from embeddings.tokenize import load_in_background
 
         settings = self.settings
@@ -178,14 +177,9 @@ class QA:
             selector_loading = BackgroundTask(selector.warm_up, name="aluqa-selector-load")
         dictionaries_loading = load_in_background()
         spec = parse_store(settings.store)
-        if spec.kind == "milvus":
-            from embeddings.milvus_store import MilvusStore
-
-            index = MilvusStore.open(spec.uri, expected_model=self._expected_model())
-        else:
-            if self._owns_default_index():
-                self._refresh_default_index()
-            index = CorpusIndex.load(settings.index_dir, expected_model=self._expected_model())
+        if not spec.is_milvus and self._owns_default_index():
+            self._refresh_default_index()
+        index = open_index_store(spec, settings.index_dir, expected_model=self._expected_model())
         # ONNX Runtime for the default model: a question never imports torch.
         encoder = self._encoder or load_encoder(settings.model or index.manifest.model)
         if getattr(encoder, "dimension", index.manifest.dimension) != index.manifest.dimension:

@@ -24,7 +24,7 @@ def _index_model(spec, index_dir: Path) -> str | None:
     """
     from embeddings.manifest import IndexLoadError, Manifest
 
-    if spec.kind == "milvus":
+    if spec.is_milvus:
         from embeddings.milvus_store import connect, read_manifest
 
         manifest = read_manifest(connect(spec.uri), spec.uri)
@@ -125,7 +125,7 @@ def _list(args: argparse.Namespace) -> int:
     for row in [header, *rows]:
         print("  ".join(_pad(cell, width) for cell, width in zip(row, widths)) + "  " + row[5])
     indexed = [e for e in entries if e.indexed]
-    where = spec if spec.kind == "milvus" else index_dir
+    where = spec.where(index_dir)
     print(f"{len(indexed)} articles, {sum(e.sentences for e in indexed)} sentences in the index at {where} "
           f"(corpus {corpus_dir})")
     return 0
