@@ -169,8 +169,6 @@ def index_is_current(corpus_dir: Path, index_dir: Path, model: str | None = None
     from embeddings.index import corpus_hash
     from embeddings.manifest import IndexLoadError, Manifest
     from embeddings.model_build import resolve_model
-    from embeddings.normalize import NORMALIZER_NAME
-    from embeddings.tokenize import TOKENIZER_NAME
 
     try:
         spec = parse_store(store)
@@ -187,8 +185,7 @@ def index_is_current(corpus_dir: Path, index_dir: Path, model: str | None = None
         articles = load_corpus(Path(corpus_dir), on_error=on_error or (lambda error: None))
     except (IndexLoadError, CorpusError):
         return False
-    return (manifest.corpus_hash == corpus_hash(articles) and manifest.model == resolve_model(model)[0]
-            and manifest.normalizer == NORMALIZER_NAME and manifest.tokenizer == TOKENIZER_NAME)
+    return manifest.matches(corpus_hash(articles), resolve_model(model)[0])
 
 
 def add_build_arguments(parser: argparse.ArgumentParser) -> None:

@@ -249,16 +249,7 @@ class CorpusIndex:
         import bm25s
         import faiss
 
-        if expected_model is not None and manifest.model != expected_model:
-            raise IndexMismatchError(
-                f"the index at {folder} was built with model {manifest.model!r}, not "
-                f"{expected_model!r}; {rebuild_hint(folder)} --model {expected_model}"
-            )
-        for have, want, what in ((manifest.normalizer, NORMALIZER_NAME, "normaliser"),
-                                 (manifest.tokenizer, TOKENIZER_NAME, "tokenizer")):
-            if have != want:
-                raise IndexMismatchError(f"the index at {folder} uses {what} {have!r}, this AluQA uses "
-                                         f"{want!r}; {rebuild_hint(folder)}")
+        manifest.check_compatible(f"the index at {folder}", rebuild_hint(folder), expected_model)
         verify_checksums(folder, manifest)
         try:
             articles = {a["doc"]: Article(**a) for a in _read_json(folder / ARTICLES_FILE)}

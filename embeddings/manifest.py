@@ -69,6 +69,36 @@ class Manifest:
     # itself is refused even when it keeps the manifest well formed.
     checksum: str = ""
 
+    def check_compatible(self, where: str, rebuild: str, expected_model: str | None = None) -> None:
+        """Refuse an index this AluQA cannot answer from: another model than `expected_model`
+        (when given), another normaliser or tokenizer. The one check every store and build makes.
+
+        Args:
+            where: how messages name the index ("the index at /x", "the Milvus index at ./a.db").
+            rebuild: the command that fixes it ("rebuild it with: aluqa build --index /x").
+
+        Raises:
+            IndexMismatchError: naming what differs and the command that fixes it.
+        """
+        from embeddings.normalize import NORMALIZER_NAME
+        from embeddings.tokenize import TOKENIZER_NAME
+
+        if expected_model is not None and self.model != expected_model:
+            raise IndexMismatchError(f"{where} was built with model {self.model!r}, not {expected_model!r}; "
+                                     f"{rebuild} --model {expected_model}")
+        for have, want, what in ((self.normalizer, NORMALIZER_NAME, "normaliser"),
+                                 (self.tokenizer, TOKENIZER_NAME, "tokenizer")):
+            if have != want:
+                raise IndexMismatchError(f"{where} uses {what} {have!r}, this AluQA uses {want!r}; {rebuild}")
+
+    def matches(self, corpus_hash: str, model: str) -> bool:
+        """Whether this index is the one a build of that corpus with that model would write now."""
+        try:
+            self.check_compatible("", "", expected_model=model)
+        except IndexMismatchError:
+            return False
+        return self.corpus_hash == corpus_hash
+
     def write(self, folder: Path) -> None:
         text = json.dumps(sealed(asdict(self)), ensure_ascii=False, indent=2)
         (folder / MANIFEST_FILE).write_text(text + "\n", encoding="utf-8")

@@ -29,9 +29,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from embeddings.manifest import IndexMismatchError, IndexMissingError, Manifest
-from embeddings.normalize import NORMALIZER_NAME
 from embeddings.store import SENTENCES, Scored, Unit
-from embeddings.tokenize import TOKENIZER_NAME
 from embeddings.types import Article, Passage, Sentence
 
 PREFIX = "aluqa"
@@ -165,15 +163,8 @@ def read_manifest(client, uri: str) -> Manifest | None:
 
 
 def check_manifest(manifest: Manifest, uri: str, expected_model: str | None) -> None:
-    rebuild = f"rebuild it with: aluqa build --full --store milvus:{uri}"
-    if expected_model is not None and manifest.model != expected_model:
-        raise IndexMismatchError(f"the Milvus index at {uri} was built with model {manifest.model!r}, not "
-                                 f"{expected_model!r}; {rebuild} --model {expected_model}")
-    for have, want, what in ((manifest.normalizer, NORMALIZER_NAME, "normaliser"),
-                             (manifest.tokenizer, TOKENIZER_NAME, "tokenizer")):
-        if have != want:
-            raise IndexMismatchError(f"the Milvus index at {uri} uses {what} {have!r}, this AluQA uses "
-                                     f"{want!r}; {rebuild}")
+    manifest.check_compatible(f"the Milvus index at {uri}", f"rebuild it with: aluqa build --full --store milvus:{uri}",
+                              expected_model)
 
 
 def scan_rows(client, name: str, output_fields: list[str], filter: str = "", batch: int = 1000) -> Iterator[dict]:

@@ -104,15 +104,12 @@ class IndexReady:
 
 def _is_current(folder: Path, squad: SquadSet, model: str) -> bool:
     from embeddings.manifest import IndexLoadError, Manifest
-    from embeddings.normalize import NORMALIZER_NAME
-    from embeddings.tokenize import TOKENIZER_NAME
 
     try:
         manifest = Manifest.read(folder)
     except IndexLoadError:
         return False
-    return (manifest.corpus_hash == squad.corpus_hash and manifest.model == model
-            and manifest.normalizer == NORMALIZER_NAME and manifest.tokenizer == TOKENIZER_NAME)
+    return manifest.matches(squad.corpus_hash, model)
 
 
 def ensure_squad_index(squad: SquadSet, folder: Path, encoder, show_progress: bool = False,
