@@ -59,6 +59,12 @@ class Judged:
     around: "Neighbourhood"  # the question's candidates and their neighbours, as read from the store
 
 
+def eligible(judged: Judged, question: Question) -> bool:
+    """Whether a candidate may be the answer: it agrees with the years and places the question
+    names, and holds a number or a date when one is asked. The one rule of serving and training."""
+    return judged.agrees and (judged.type_ok or question.expected not in (NUMBER, DATE))
+
+
 @lru_cache(maxsize=4096)
 def _names(match_text: str, flag_prefix: str) -> frozenset[str]:
     """Words of one part-of-speech family (jieba: nr persons, ns places) in a text."""
@@ -259,11 +265,10 @@ class SentenceAnswerer:
         best = judged[0] if judged else None
         found = (
             best is not None
-            and best.agrees
+            and eligible(best, question)
             # Weak support alone does not refuse: a paraphrase shares few words with its
             # answer. Weak support *and* a ranker torn between candidates does.
             and (best.support >= self.settings.min_support or best.confidence >= self.settings.min_confidence)
-            and (best.type_ok or question.expected not in (NUMBER, DATE))
             and self._corpus_speaks_of(question)
         )
         passages = self._passages(retrieval, best.hit.sentence.passage if found else None)
@@ -304,10 +309,8 @@ class SentenceAnswerer:
         pool, sentences, titles, previous = self.selector_inputs(judged)
         reading = self.selector.read(question.match, sentences, titles, previous)
         logits = reading.logits
-        needs_type = question.expected in (NUMBER, DATE)
-        eligible = [j.agrees and (j.type_ok or not needs_type) for j in pool]
-        pick = choose(logits, np.array([j.confidence for j in pool]), eligible, config.ranker_weight,
-                      config.refuse_below)
+        pick = choose(logits, np.array([j.confidence for j in pool]), [eligible(j, question) for j in pool],
+                      config.ranker_weight, config.refuse_below)
         order = sorted(range(len(pool)), key=lambda i: -pick.combined[i])
         candidates = tuple(pool[i].hit.sentence.text for i in order[:3])
         # The probability the model gives this sentence over "no answer".

@@ -119,9 +119,9 @@ def collect(squad_file: Path, seed: int) -> list[Group]:
 
     from embeddings.encoder import SentenceTransformerEncoder
     from embeddings.normalize import normalize
+    from qa.answerer import eligible
     from qa.api import QA, QuestionError
     from qa.evaluate_squad import contains_answer, default_eval_index_dir, ensure_squad_index, read_squad
-    from qa.question import DATE, NUMBER
     from qa.settings import Settings
 
     squad = read_squad(squad_file)
@@ -143,13 +143,12 @@ def collect(squad_file: Path, seed: int) -> list[Group]:
                                                unit="q", file=sys.stderr):
         retrieval = qa.retriever.retrieve(question, vector[None, :])
         judged = answerer.judge(question, retrieval)[:POOL]
-        needs_type = question.expected in (NUMBER, DATE)
         candidates = []
         for j in judged:
             match = j.around.match(j.hit.sentence)
             right = item.answerable and contains_answer(j.hit.sentence.text, item.answers)
             candidates.append(Candidate(match, titles[j.hit.sentence.doc], right, j.confidence,
-                                        j.agrees and (j.type_ok or not needs_type),
+                                        eligible(j, question),
                                         j.around.neighbour(j.hit.sentence, -1),
                                         gold_span(match, item.answers) if right else ""))
         groups.append(Group(squad.name, _article_key(item.doc), question.match, item.answerable, tuple(candidates),
