@@ -62,6 +62,14 @@ def print_table(rows: list[dict], columns: Sequence[str] | None = None, title: s
         print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
 
 
+def print_figures(figures: dict, skip: Sequence[str] = ()) -> None:
+    """The figures of a run, one `key  value` line each (what `--json` writes, for reading)."""
+    shown = {key: value for key, value in figures.items() if key not in skip}
+    width = max(map(len, shown), default=0)
+    for key, value in shown.items():
+        print(f"{key:<{width}}  {value}")
+
+
 def write_json(path: Path | None, data) -> None:
     """Write `data` as JSON to `path` ("-" is stdout); nothing when path is None."""
     if path is None:

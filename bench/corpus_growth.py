@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.common import CMRC_DEV, SEED_QA, SEEDS, squad_articles, write_json
+from bench.common import CMRC_DEV, SEED_QA, SEEDS, print_figures, squad_articles, write_json
 
 
 def _answers(qa, items) -> list[dict]:
@@ -85,9 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here ('-': stdout)")
     args = parser.parse_args(argv)
     figures = run(args.articles, args.seed)
-    for key, value in figures.items():
-        if key != "changes":
-            print(f"{key:<20} {value}")
+    print_figures(figures, skip=("changes",))
     for change in figures["changes"]:
         print(f"  {change['id']}: {change['before']} -> {change['after']}")
     write_json(args.json, figures)

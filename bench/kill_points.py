@@ -29,7 +29,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.common import ROOT, SEEDS, write_json
+from bench.common import ROOT, SEEDS, print_figures, write_json
 
 sys.path.insert(0, str(ROOT / "tests"))  # the stub encoder of the tests
 
@@ -197,8 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here ('-': stdout)")
     args = parser.parse_args(argv)
     figures = run(args.repetitions)
-    for key, value in figures.items():
-        print(f"{key:<16} {value}")
+    print_figures(figures)
     write_json(args.json, figures)
     return 0 if figures["problems"] == 0 else 1
 
