@@ -290,11 +290,13 @@ class _Pipeline:
     answerer: "SentenceAnswerer"
     translate: Callable[[str], "Translation"]
     _articles: list = field(default_factory=list, compare=False)  # read on the first filtered question
+    _articles_lock: threading.Lock = field(default_factory=threading.Lock, compare=False)
 
     def articles(self) -> list:
         """The index's articles (their dates and sources decide what a filter lets in)."""
-        if not self._articles:
-            self._articles.extend(self.retriever.index.iter_articles())
+        with self._articles_lock:  # filtered questions may arrive together: read them once
+            if not self._articles:
+                self._articles.extend(self.retriever.index.iter_articles())
         return self._articles
 
 

@@ -80,3 +80,14 @@ def test_a_filtered_question_gets_the_best_sentence_inside_the_filter_milvus(tmp
     _check(milvus, *answers)
     local = _filtered_answers(stub_qa)
     assert [(a.found, a.sentence) for a in answers] == [(a.found, a.sentence) for a in local]
+
+
+def test_filtered_questions_asked_at_once_count_the_articles_once(stub_index_dir, stub_encoder):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from qa import QA, Settings
+
+    qa = QA(stub_index_dir, settings=Settings(dense_band=(0.3, 0.7), selector="off"), encoder=stub_encoder)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        notes = list(pool.map(lambda _: qa.ask(QUESTION, since="2023").note, range(16)))
+    assert len(set(notes)) == 1 and notes[0].startswith("2 articles without a date were left out")
