@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 from embeddings.normalize import normalize
 from qa.question import ADMIN_SUFFIXES, OTHER, _posseg, expected_type, is_english_text, is_place_word
@@ -385,20 +385,26 @@ def _prefix(previous: ConversationState, own: _Slots, body: str, english: bool) 
     return context + body
 
 
-def resolve_history(question: str, earlier: Sequence[str]) -> tuple[str, ConversationState]:
+def resolve_history(question: str, earlier: Sequence[str],
+                    answer_of: Callable[[str], str] | None = None) -> tuple[str, ConversationState]:
     """The question to ask after these earlier user questions (oldest first), and the state after it.
 
     The stateless form of a conversation: the earlier questions are resolved in
     turn exactly as `Conversation.ask` would have, so the same history gives
-    the same question whichever client sends it. Without the answers, a
-    pronoun that points at the previous answer ("他", "这个基地") is resolved
-    from the previous question only; `ask_with_history` asks for those answers.
+    the same question whichever client sends it. A pronoun that points at the
+    previous answer ("他", "这个基地") needs that answer: `answer_of(question)`
+    gives an earlier question's answer sentence when the next question points
+    at it; without it, such a pronoun is resolved from the previous question only.
     """
+    questions = [_cleaned(q) for q in earlier if str(q).strip()]
+    typed = _cleaned(question)
     state = None
-    for earlier_question in earlier:
-        if str(earlier_question).strip():
-            _, state = resolve_followup(_cleaned(earlier_question), state)
-    return resolve_followup(_cleaned(question), state)
+    for number, earlier_question in enumerate(questions):
+        _, state = resolve_followup(earlier_question, state)
+        following = questions[number + 1] if number + 1 < len(questions) else typed
+        if answer_of is not None and refers_to_answer(following):
+            state = replace(state, answer=answer_of(state.question))
+    return resolve_followup(typed, state)
 
 
 def _cleaned(question: str) -> str:
@@ -427,10 +433,8 @@ def ask_followup(qa: _Asker, question: str, state: ConversationState | None,
     """
     typed = _cleaned(question)
     asked, new_state = resolve_followup(typed, state)
-    scope = {name: value for name, value in scope.items() if value}
-    answer = qa.ask(asked, **scope)  # `since`, `until`, `source`: as `QA.ask`
-    new_state = replace(new_state, answer=answer.sentence or "")
-    return (replace(answer, typed=typed) if asked != typed else answer), new_state
+    answer = _ask_resolved(qa, typed, asked, scope)
+    return answer, replace(new_state, answer=answer.sentence or "")
 
 
 def ask_with_history(qa: _Asker, question: str, earlier: Sequence[str], **scope: str) -> "Answer":
@@ -446,20 +450,20 @@ def ask_with_history(qa: _Asker, question: str, earlier: Sequence[str], **scope:
     """
     from qa.api import QuestionError
 
+    def answer_of(earlier_question: str) -> str:
+        # The client did not send that answer back as data: asked again (the answer `Conversation` got).
+        try:
+            return qa.ask(earlier_question).sentence or ""
+        except QuestionError:
+            return ""
+
     typed = _cleaned(question)
-    questions = [_cleaned(q) for q in earlier if str(q).strip()]
-    state = None
-    for number, earlier_question in enumerate(questions):
-        _, state = resolve_followup(earlier_question, state)
-        following = questions[number + 1] if number + 1 < len(questions) else typed
-        if refers_to_answer(following):
-            # The next question points at this one's answer, which the client did not send
-            # back as data: asked again (the same answer `Conversation` got).
-            try:
-                state = replace(state, answer=qa.ask(state.question).sentence or "")
-            except QuestionError:
-                pass
-    asked, _ = resolve_followup(typed, state)
+    asked, _ = resolve_history(question, earlier, answer_of)
+    return _ask_resolved(qa, typed, asked, scope)
+
+
+def _ask_resolved(qa: _Asker, typed: str, asked: str, scope: dict[str, str]) -> "Answer":
+    """Ask the resolved question (with the filters given); the answer keeps the user's words when they differ."""
     scope = {name: value for name, value in scope.items() if value}
     answer = qa.ask(asked, **scope)  # `since`, `until`, `source`: as `QA.ask`
     return replace(answer, typed=typed) if asked != typed else answer

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import calendar
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -31,6 +32,7 @@ class ScopeError(QuestionError):
     """
 
 
+@lru_cache(maxsize=1024)  # every article's date, and the filter's, are read for each filtered question
 def _bounds(text: str, what: str) -> tuple[str, str]:
     """The first and last day a date stands for: "2022" -> ("2022-01-01", "2022-12-31")."""
     found = _DATE.match(text.strip())

@@ -162,8 +162,7 @@ def reply_markdown(reply: dict[str, Any], lang: str = DEFAULT_LANGUAGE) -> str:
         blocks.append(_wrap(sentence, answer_spans(sentence, reply.get("question"), reply.get("span")),
                             escape_markdown, "**", "**"))
         citation = reply.get("citation") or {}
-        parts = [citation.get("title"), citation.get("author"), citation.get("source"), citation.get("date")]
-        cells = [escape_markdown(part) for part in parts if part]
+        cells = [escape_markdown(part) for part in citation_fields(citation)]
         cells += [f"¶{int(citation.get('paragraph', 0))}", f"`{citation.get('doc', '')}`"]
         blocks.append("— " + " · ".join(cells))
     else:
@@ -178,14 +177,18 @@ def reply_language(question: str) -> str:
     return "zh-Hant" if to_simplified(question) != question else "zh-Hans"
 
 
+def citation_fields(citation: dict[str, Any]) -> list[str]:
+    """The citation's known title, author, source and date, in the order every citation line shows them."""
+    return [part for part in (citation.get(key) for key in ("title", "author", "source", "date")) if part]
+
+
 def citation_line(citation: dict[str, Any]) -> str:
     """The citation as HTML: title · source · date · ¶paragraph · file name.
 
     Args:
         citation: `Citation` fields, as in `Answer.to_dict()["citation"]`.
     """
-    parts = [citation.get("title"), citation.get("author"), citation.get("source"), citation.get("date")]
-    cells = [escape_text(p) for p in parts if p]
+    cells = [escape_text(p) for p in citation_fields(citation)]
     cells.append(f"¶{int(citation.get('paragraph', 0))}")
     cells.append(f"<code>{escape_text(citation.get('doc', ''))}</code>")
     return " · ".join(cells)
