@@ -63,12 +63,13 @@ def main(argv=None) -> int:
     for group, values in zip(groups, logits):
         pool = group.candidates[: config.candidates]
         confidences = np.array([c.confidence for c in pool])
-        pick = choose(values[: len(pool)], confidences, [c.eligible for c in pool], config.ranker_weight, -math.inf)
+        weight = config.weight_for(group.english)
+        pick = choose(values[: len(pool)], confidences, [c.eligible for c in pool], weight, -math.inf)
         if pick.position is None:
             chosen, bonus, other = -1e9, 0.0, 0.0
         else:
             chosen = pick.logit
-            bonus = config.ranker_weight * math.log(max(confidences[pick.position], 1e-6))
+            bonus = weight * math.log(max(confidences[pick.position], 1e-6))
             rest = np.delete(values, pick.position)
             other = float(rest.max()) if rest.size else 0.0
         features["chosen logit"].append(chosen)

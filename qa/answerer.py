@@ -14,7 +14,7 @@ from embeddings.normalize import normalize
 from embeddings.split import split_paragraphs
 from embeddings.store import IndexStore
 from embeddings.types import Article, Sentence
-from qa.question import DATE, NUMBER, PERSON, PLACE, Question
+from qa.question import DATE, NUMBER, PERSON, PLACE, Question, selector_hints
 from qa.ranker import (FEATURES, LinearRanker, char_bigrams, default_ranker, log_length,
                        longest_common_substring, novelty)
 from qa.retriever import Hit, PassageScore, Retrieval
@@ -40,6 +40,8 @@ _DATE = re.compile(rf"\d{{1,2}}月(?:\d{{1,2}}[日号])?|\d{{2,4}}(?:年|-\d{{1,
 LINEAR_RANKER = "linear ranker"
 _PLACE_HINT = re.compile(r"在|于|产自|位于|来自|落户")
 _PLACE_SUFFIX = re.compile(r"(?<=..)(?:市|省|县|区|自治区|地区)$")
+# What an organisation's or a people's name may be shortened to in a text (奥斯曼帝国: 奥斯曼).
+_NAME_SUFFIX = re.compile(r"(?<=..)(?:帝国|王国|政府|国会|大学|学院|公司|集团|州|省|市|县|区|国|族|人)$")
 # Articles an answerer keeps read (their text and matching forms), most recently used first.
 ARTICLES_KEPT = 1024
 
@@ -56,13 +58,27 @@ class Judged:
     unit_ok: bool
     focus_ok: bool
     agrees: bool
+    names_ok: bool  # its article names every person and organisation the question names
     around: "Neighbourhood"  # the question's candidates and their neighbours, as read from the store
 
 
 def eligible(judged: Judged, question: Question) -> bool:
     """Whether a candidate may be the answer: it agrees with the years and places the question
-    names, and holds a number or a date when one is asked. The one rule of serving and training."""
-    return judged.agrees and (judged.type_ok or question.expected not in (NUMBER, DATE))
+    names, its article names the persons and organisations the question names, and it holds a
+    number or a date when one is asked. The one rule of serving and training."""
+    return judged.agrees and judged.names_ok and (judged.type_ok or question.expected not in (NUMBER, DATE))
+
+
+def names_in(name: str, text: str) -> bool:
+    """Whether a text names a person or organisation: as written, by a short form (奥斯曼帝国:
+    奥斯曼), or, for a name of three or more characters, without its first or last character,
+    where jieba cut the question's name with a neighbouring character (和望平, 南云忠)."""
+    if name in text:
+        return True
+    short = _NAME_SUFFIX.sub("", name)
+    if short != name and short in text:
+        return True
+    return len(name) >= 3 and (name[1:] in text or name[:-1] in text)
 
 
 @lru_cache(maxsize=4096)
@@ -147,9 +163,9 @@ class SentenceAnswerer:
     """Chooses one sentence among the retriever's candidates.
 
     A candidate is eligible only when every year the question names occurs in
-    its paragraph or the article's date or title, and every place the question
-    names occurs in its article: a figure for another year or city must never
-    be returned as the answer. Among eligible candidates, one holding the kind
+    its paragraph or the article's date or title, and every place, person and
+    organisation the question names occurs in its article: a figure for another
+    year, city or company must never be returned as the answer. Among eligible candidates, one holding the kind
     of thing asked for (a number with the asked unit, a date, a name) wins
     over a mere restatement of the question. The answer is "not found" when
     its support (how much of the question the sentence covers, lexically and
@@ -201,6 +217,10 @@ class SentenceAnswerer:
             return False
         return all(_place_stem(place) in view.whole for place in question.places)
 
+    def _names_agree(self, question: Question, sentence: Sentence) -> bool:
+        whole = self._view(sentence.doc).whole
+        return all(names_in(name, whole) for name in question.names)
+
     def _coverage(self, weights: dict[str, float], text: str) -> float:
         total = sum(weights.values())
         return sum(w for t, w in weights.items() if t in text) / total if total else 0.0
@@ -250,9 +270,12 @@ class SentenceAnswerer:
         confidence = confidence / confidence.sum() if len(scores) else confidence
         judged = [
             Judged(hit, float(score), self._support(question, weights, hit, around.match(hit.sentence)),
-                   float(belief), type_ok, unit_ok, focus_ok, self._agrees(question, hit.sentence), around)
+                   float(belief), type_ok, unit_ok, focus_ok, self._agrees(question, hit.sentence),
+                   self._names_agree(question, hit.sentence), around)
             for hit, score, belief, (type_ok, unit_ok, focus_ok) in zip(retrieval.hits, scores, confidence, flags)
         ]
+        # Names do not reorder the candidates (they only make some ineligible), so the candidates
+        # the selector was trained on keep their order.
         judged.sort(key=lambda j: (j.agrees, j.score), reverse=True)
         return judged
 
@@ -307,10 +330,11 @@ class SentenceAnswerer:
         """
         config = self.selector.config
         pool, sentences, titles, previous = self.selector_inputs(judged)
-        reading = self.selector.read(question.match, sentences, titles, previous)
+        reading = self.selector.read(config.question_text(question.match, selector_hints(question)), sentences,
+                                     titles, previous)
         logits = reading.logits
         pick = choose(logits, np.array([j.confidence for j in pool]), [eligible(j, question) for j in pool],
-                      config.ranker_weight, config.refuse_below)
+                      config.weight_for(question.is_english), config.refuse_below)
         order = sorted(range(len(pool)), key=lambda i: -pick.combined[i])
         candidates = tuple(pool[i].hit.sentence.text for i in order[:3])
         # The probability the model gives this sentence over "no answer".

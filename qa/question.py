@@ -1,4 +1,4 @@
-"""Reading a question: its matching form, tokens, expected answer type, years and places."""
+"""Reading a question: its matching form, tokens, expected answer type, years, places and names."""
 
 from __future__ import annotations
 
@@ -57,6 +57,8 @@ class Question:
         unit: the unit a quantity question names ("万吨" in 多少万吨), or "%".
         years: four-digit years the question names; the answer must agree.
         places: place names the question names (jieba's ns tag); the answer must agree.
+        names: persons and organisations the question names (`named_things`); the
+            answer's article must name them too.
         focus: jieba words of the noun the question word asks about (基地 in 什么样的基地):
             a sentence naming it is more likely the answer.
         is_english: mostly Latin letters, so lexical overlap with Chinese text is not expected.
@@ -74,6 +76,7 @@ class Question:
     focus: tuple[str, ...]
     is_english: bool
     translated_share: float = 1.0
+    names: tuple[str, ...] = ()
 
 
 @lru_cache(maxsize=1)
@@ -146,6 +149,34 @@ def place_names(match: str) -> tuple[str, ...]:
     return tuple(places)
 
 
+# jieba's dictionary tags many common two-character words as given names (安静, 帝王, 宣言,
+# 王朝): those that are frequent words are not taken for names. Real two-character
+# names above it (孔明) are then simply not checked.
+COMMON_WORD_FREQUENCY = 300
+
+
+def named_things(match: str) -> tuple[str, ...]:
+    """Persons (jieba nr) and organisations (nt) a Chinese question names.
+
+    A question about a person or an organisation the corpus never mentions
+    with the rest of the question is a near miss ("百色的某公司…" when the
+    article covers another company): the answerer then takes no sentence of
+    an article that does not name them (places are checked the same way, by
+    `place_names`).
+    """
+    segmenter = _posseg()
+    frequency = segmenter.dt.tokenizer.FREQ
+    names = []
+    for pair in segmenter.cut(match):
+        word, flag = pair.word, pair.flag
+        if len(word) < 2 or word in names:
+            continue
+        if flag.startswith("nt") or (
+                flag.startswith("nr") and not (len(word) == 2 and (frequency.get(word) or 0) > COMMON_WORD_FREQUENCY)):
+            names.append(word)
+    return tuple(names)
+
+
 def focus_words(match: str) -> tuple[str, ...]:
     """Content words right after the question word, up to the next function word."""
     found = _FOCUS_AFTER.search(match)
@@ -158,6 +189,14 @@ def focus_words(match: str) -> tuple[str, ...]:
     if first in STOPWORDS or first in _NOT_FOCUS or len(first) < 2:
         return ()
     return (first,)
+
+
+def selector_hints(question: Question) -> str:
+    """For an English question, the Chinese words the dictionary gives for it (its search
+    tokens), which the selector reads after the English: names and figures the Chinese
+    sentence holds in Chinese form (魏桥, 百色, 机组) then stand in the input as they do in the
+    sentence. "" for a Chinese question."""
+    return " ".join(question.tokens) if question.is_english else ""
 
 
 def is_english_text(text: str) -> bool:
@@ -197,4 +236,5 @@ def parse_question(text: str, translate: Callable[[str], "Translation"] | None =
         focus=focus_words(match),
         is_english=is_english,
         translated_share=translated_share,
+        names=() if is_english else named_things(match),
     )

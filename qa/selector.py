@@ -51,6 +51,10 @@ class SelectorConfig:
         max_question_tokens, max_title_tokens: their shares of max_length.
         candidates: how many of the ranked candidates are scored.
         ranker_weight: weight of log(linear ranker confidence) added to the logit.
+        english_ranker_weight: the same weight for English questions (None: as
+            `ranker_weight`). Chosen apart because the selector reads English over
+            Chinese sentences less surely than Chinese, so the ranker's order
+            deserves more say there.
         refuse_below: an answer whose combined score is below this is "not found".
         use_title: whether the article title is part of the input.
         max_context_tokens: tokens of the sentence before the candidate (same
@@ -61,6 +65,8 @@ class SelectorConfig:
             the answer's exact text (chosen on validation by the training command).
         english: trained on English questions too, so it reads them (otherwise
             they keep the linear ranker and the support rule).
+        english_hints: an English question is read with the Chinese words the
+            dictionary gives for it (`qa.question.selector_hints`) after it.
         figures: validation figures written by the training command.
     """
 
@@ -71,14 +77,26 @@ class SelectorConfig:
     max_title_tokens: int = 16
     candidates: int = 6
     ranker_weight: float = 0.5
+    english_ranker_weight: float | None = None
     refuse_below: float = 0.0
     use_title: bool = True
     max_context_tokens: int = 0
     span_head: bool = False
     span_threshold: float = 1.01
     english: bool = False
+    english_hints: bool = False
     version: str = ""
     figures: dict | None = None
+
+    def question_text(self, match: str, hints: str) -> str:
+        """The question as the model reads it: its matching form, and the hints when it was trained with them."""
+        return f"{match} {hints}" if self.english_hints and hints else match
+
+    def weight_for(self, english: bool) -> float:
+        """The ranker weight of a Chinese or an English question."""
+        if english and self.english_ranker_weight is not None:
+            return self.english_ranker_weight
+        return self.ranker_weight
 
     @classmethod
     def read(cls, path: Path = SELECTOR_CARD) -> "SelectorConfig":

@@ -80,6 +80,14 @@ class Group:
     answerable: bool
     candidates: tuple[Candidate, ...]
     kind: str = ANSWERABLE  # answerable, unanswerable (the file says so), near-miss:<kind>, retrieval-miss
+    hints: str = ""  # for an English question, the Chinese words the dictionary gives for it
+
+    @property
+    def english(self) -> bool:
+        """An English question (read with the English ranker weight)."""
+        from qa.question import is_english_text
+
+        return is_english_text(self.question)
 
     @property
     def validation(self) -> bool:
@@ -121,6 +129,7 @@ def collect(squad_file: Path, seed: int) -> list[Group]:
     from embeddings.normalize import normalize
     from qa.answerer import eligible
     from qa.api import QA, QuestionError
+    from qa.question import selector_hints
     from qa.evaluate_squad import contains_answer, default_eval_index_dir, ensure_squad_index, read_squad
     from qa.settings import Settings
 
@@ -152,7 +161,7 @@ def collect(squad_file: Path, seed: int) -> list[Group]:
                                         j.around.neighbour(j.hit.sentence, -1),
                                         gold_span(match, item.answers) if right else ""))
         groups.append(Group(squad.name, _article_key(item.doc), question.match, item.answerable, tuple(candidates),
-                            kind))
+                            kind, selector_hints(question)))
     return groups
 
 
@@ -204,11 +213,17 @@ class Example:
     windows: tuple[tuple[int, int], ...] = ()  # where each pair's sentence tokens are: [start, end)
 
 
-def token_table(groups: list[Group], tokenize) -> dict[str, tuple[int, ...]]:
-    """Token ids of every question, sentence and title of the groups, each text tokenized once."""
+def token_table(groups: list[Group], tokenize, config: SelectorConfig) -> dict[str, tuple[int, ...]]:
+    """Token ids of every question (as the model reads it), sentence and title of the groups, each
+    text tokenized once."""
     texts = sorted({t for g in groups for c in g.candidates for t in (c.sentence, c.title, c.previous)}
-                   | {g.question for g in groups})
+                   | {read_as(g, config) for g in groups})
     return dict(zip(texts, tokenize(texts)))
+
+
+def read_as(group: Group, config: SelectorConfig) -> str:
+    """The group's question as the selector reads it (`SelectorConfig.question_text`)."""
+    return config.question_text(group.question, group.hints)
 
 
 def span_in_pair(candidate: Candidate, sentence_ids, layout, pieces) -> tuple[int, int] | None:
@@ -234,7 +249,7 @@ def to_examples(groups: list[Group], tokenize, pieces, config: SelectorConfig, n
     Answerable questions whose candidates hold no right sentence teach nothing
     reliable (the answer may sit in a sentence the retriever missed) and are left out.
     """
-    ids = token_table(groups, tokenize)
+    ids = token_table(groups, tokenize, config)
     examples = []
     for group in groups:
         right = [c for c in group.candidates if c.right][:2]
@@ -243,7 +258,7 @@ def to_examples(groups: list[Group], tokenize, pieces, config: SelectorConfig, n
             continue
         chosen = right + wrong
         rng.shuffle(chosen)
-        layouts = [pair_layout(ids[group.question], ids[c.sentence], ids[c.title], config, ids[c.previous])
+        layouts = [pair_layout(ids[read_as(group, config)], ids[c.sentence], ids[c.title], config, ids[c.previous])
                    for c in chosen]
         spans = tuple(span_in_pair(c, ids[c.sentence], layout, pieces) for c, layout in zip(chosen, layouts))
         examples.append(Example(tuple(tuple(layout.ids) for layout in layouts), tuple(c.right for c in chosen),
@@ -453,8 +468,8 @@ def score_groups(module, groups: list[Group], tokenize, pieces, config: Selector
 
     from qa.span import best_span, token_offsets
 
-    ids = token_table(groups, tokenize)
-    rows = [(gi, ci, pair_layout(ids[g.question], ids[c.sentence], ids[c.title], config, ids[c.previous]))
+    ids = token_table(groups, tokenize, config)
+    rows = [(gi, ci, pair_layout(ids[read_as(g, config)], ids[c.sentence], ids[c.title], config, ids[c.previous]))
             for gi, g in enumerate(groups) for ci, c in enumerate(g.candidates)]
     rows.sort(key=lambda r: len(r[2].ids))
     logits = [np.zeros(len(g.candidates), dtype=np.float32) for g in groups]
@@ -501,7 +516,7 @@ def span_threshold(groups: list[Group], spans: list[list[SpanGuess | None]], pre
 
 
 def decide(groups: list[Group], logits: list[np.ndarray], candidates: int, ranker_weight: float,
-           refuse_below: float) -> list[tuple[bool, bool]]:
+           refuse_below: float, english_ranker_weight: float | None = None) -> list[tuple[bool, bool]]:
     """(found, right) per group, with exactly the answerer's decision (`qa.selector.choose`)."""
     results = []
     for group, values in zip(groups, logits):
@@ -509,8 +524,9 @@ def decide(groups: list[Group], logits: list[np.ndarray], candidates: int, ranke
         if not pool:
             results.append((False, not group.answerable))
             continue
+        weight = english_ranker_weight if group.english and english_ranker_weight is not None else ranker_weight
         pick = choose(values[: len(pool)], np.array([c.confidence for c in pool]), [c.eligible for c in pool],
-                      ranker_weight, refuse_below)
+                      weight, refuse_below)
         if not pick.found:
             results.append((False, not group.answerable))
         else:
@@ -518,34 +534,51 @@ def decide(groups: list[Group], logits: list[np.ndarray], candidates: int, ranke
     return results
 
 
+# Ranker weights tried by the calibration, for Chinese and for English questions apart.
+RANKER_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
+
+
+def _best_weight(groups: list[Group], logits: list[np.ndarray], candidates: int) -> tuple[int, float]:
+    """(questions right, ranker weight) of the weight with the most right at the first place (never refusing)."""
+    best = (-1, 0.0)
+    for weight in RANKER_WEIGHTS:
+        right = sum(r for _, r in decide(groups, logits, candidates, weight, -math.inf))
+        if right > best[0]:
+            best = (right, weight)
+    return best
+
+
 def calibrate(groups: list[Group], logits: list[np.ndarray], max_answerable_refused: float,
               candidate_tolerance: float = 0.005) -> dict:
-    """Candidates and ranker weight by answerable top-1, then the refusal threshold.
+    """Candidates and ranker weights by answerable top-1, then the refusal threshold.
 
     Each candidate read costs a forward pass per question, so the fewest
     candidates whose best top-1 is within `candidate_tolerance` of the overall
-    best are taken.
+    best are taken. Chinese and English questions get their ranker weights
+    apart (each the best for its own questions); the threshold is one, over
+    all answerable questions together.
     """
     answerable = [i for i, g in enumerate(groups) if g.answerable]
+    by_language = {english: [i for i in answerable if groups[i].english == english] for english in (False, True)}
     best_by_count = {}
     for candidates in (3, 5, 6, 8):
-        for ranker_weight in (0.0, 0.25, 0.5, 0.75, 1.0):
-            results = decide([groups[i] for i in answerable], [logits[i] for i in answerable], candidates,
-                             ranker_weight, -math.inf)
-            accuracy = float(np.mean([right for _, right in results]))
-            if candidates not in best_by_count or accuracy > best_by_count[candidates][0] + 1e-9:
-                best_by_count[candidates] = (accuracy, ranker_weight)
-    top = max(accuracy for accuracy, _ in best_by_count.values())
-    candidates = min(k for k, (accuracy, _) in best_by_count.items() if accuracy >= top - candidate_tolerance)
-    ranker_weight = best_by_count[candidates][1]
+        chosen = {english: _best_weight([groups[i] for i in chosen], [logits[i] for i in chosen], candidates)
+                  for english, chosen in by_language.items()}
+        accuracy = sum(right for right, _ in chosen.values()) / max(len(answerable), 1)
+        best_by_count[candidates] = (accuracy, chosen[False][1], chosen[True][1])
+    top = max(accuracy for accuracy, _, _ in best_by_count.values())
+    candidates = min(k for k, (accuracy, _, _) in best_by_count.items() if accuracy >= top - candidate_tolerance)
+    _, ranker_weight, english_ranker_weight = best_by_count[candidates]
     picks = [choose(logits[i][:candidates], np.array([c.confidence for c in groups[i].candidates[:candidates]]),
-                    [c.eligible for c in groups[i].candidates[:candidates]], ranker_weight, -math.inf)
+                    [c.eligible for c in groups[i].candidates[:candidates]],
+                    english_ranker_weight if groups[i].english else ranker_weight, -math.inf)
              for i in answerable]
     picked = np.array(sorted(p.logit for p in picks if p.position is not None))
     # The threshold below which at most the allowed share of answerable questions falls.
     allowed = int(math.floor(max_answerable_refused * len(answerable))) - sum(p.position is None for p in picks)
     refuse_below = float(picked[max(allowed, 0)]) if len(picked) else 0.0
-    return {"candidates": candidates, "ranker_weight": ranker_weight, "refuse_below": refuse_below}
+    return {"candidates": candidates, "ranker_weight": ranker_weight, "english_ranker_weight": english_ranker_weight,
+            "refuse_below": refuse_below}
 
 
 def _kind_family(kind: str) -> str:
@@ -558,7 +591,8 @@ def figures(groups: list[Group], logits: list[np.ndarray], config: SelectorConfi
     for source in sorted({g.source for g in groups}):
         chosen = [i for i, g in enumerate(groups) if g.source == source]
         subset, values = [groups[i] for i in chosen], [logits[i] for i in chosen]
-        results = decide(subset, values, config.candidates, config.ranker_weight, config.refuse_below)
+        results = decide(subset, values, config.candidates, config.ranker_weight, config.refuse_below,
+                         config.english_ranker_weight)
         before = decide(subset, [np.zeros(len(g.candidates)) for g in subset], 1, 0.0, -math.inf)
         answerable = [r for g, r in zip(subset, results) if g.answerable]
         row = {
@@ -590,7 +624,7 @@ def refusal_curve(groups: list[Group], logits: list[np.ndarray], config: Selecto
             shares = []
             for threshold in thresholds:
                 results = decide([groups[i] for i in chosen], [logits[i] for i in chosen], config.candidates,
-                                 config.ranker_weight, threshold)
+                                 config.ranker_weight, threshold, config.english_ranker_weight)
                 shares.append(round(float(np.mean([not found for found, _ in results])), 4))
             curve["rows"][f"{source}/{family}"] = {"questions": len(chosen), "refused": shares}
     return curve
@@ -604,6 +638,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=SELECTOR_WEIGHTS, help="where the delta weights go")
     parser.add_argument("--epochs", type=float, default=1.25)
     parser.add_argument("--negatives", type=int, default=3, help="wrong candidates per question in training")
+    parser.add_argument("--english-hints", action=argparse.BooleanOptionalAction, default=True,
+                        help="read English questions with the Chinese words the dictionary gives for them")
+    parser.add_argument("--english-repeats", type=int, default=2,
+                        help="times each English training question is seen per epoch (they are few beside Chinese)")
     parser.add_argument("--frozen-layers", type=int, default=6)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--no-title", action="store_true", help="leave the article title out of the input")
@@ -647,7 +685,8 @@ def main(argv: list[str] | None = None) -> int:
     config = SelectorConfig(base_model=base_name, frozen_layers=args.frozen_layers, max_length=args.max_length,
                             use_title=not args.no_title, max_context_tokens=args.context_tokens,
                             span_head=args.span_weight > 0,
-                            english=any(name.startswith("xquad_en") for name in TRAINING_FILES))
+                            english=any(name.startswith("xquad_en") for name in TRAINING_FILES),
+                            english_hints=args.english_hints)
     groups = load_groups(work, files, args.seed)
     if args.collect_only:
         print(f"{len(groups)} questions' candidates in {work}", file=sys.stderr)
@@ -665,6 +704,8 @@ def main(argv: list[str] | None = None) -> int:
     (work / "counts.json").write_text(json.dumps(dict(sorted(counts.items())), indent=1), encoding="utf-8")
     print(f"{len(train_groups)} training and {len(valid_groups)} validation questions "
           f"({sum(not g.answerable for g in valid_groups)} unanswerable)", file=sys.stderr, flush=True)
+    # English questions are a tenth of the training questions: seen more often, they teach the reading of English.
+    train_groups += [g for g in train_groups if g.english] * max(args.english_repeats - 1, 0)
 
     from transformers import AutoTokenizer
 
@@ -709,6 +750,7 @@ def main(argv: list[str] | None = None) -> int:
         "validation": result, "validation_spans": span_figures, "questions": dict(sorted(counts.items())),
         "training_questions": len(examples), "epochs": args.epochs, "seed": args.seed,
         "negatives": args.negatives, "learning_rate": args.learning_rate, "bf16": args.bf16,
+        "english_repeats": args.english_repeats,
         "span_weight": args.span_weight, "max_answerable_refused": args.max_answerable_refused,
         "init": init_version, "train_minutes": round(train_minutes, 1),
         "files": list(TRAINING_FILES)})

@@ -32,6 +32,30 @@ def test_year_the_corpus_does_not_cover_is_not_answered(stub_qa):
     assert reply.passages, "the closest material is still offered"
 
 
+@pytest.mark.parametrize("question", ["华为公司2022年在百色市的铝产业总产值是多少？",
+                                      "李克强说2022年百色市铝产业总产值是多少？"])
+def test_a_company_or_person_the_articles_never_name_is_not_answered(stub_qa, question):
+    from qa.answerer import eligible
+
+    # Without the name the question is answered (test_answer_carries_sentence_and_traceable_citation).
+    trace = stub_qa.trace(question)
+    assert not trace.answer.found and trace.answer.passages
+    assert trace.question.names
+    judged = stub_qa.answerer.judge(trace.question, trace.retrieval)
+    # The years and places agree; the name is what no article holds.
+    assert judged[0].agrees and not any(j.names_ok or eligible(j, trace.question) for j in judged)
+
+
+def test_names_are_found_in_their_short_forms():
+    from qa.answerer import names_in
+
+    assert names_in("魏桥", "魏桥创业集团三年关停5个热电厂")
+    assert names_in("奥斯曼帝国", "瘟疫在奥斯曼持续了数年")  # 帝国 dropped
+    assert names_in("和望平", "汉武帝把望平设在玄菟郡")  # jieba took 和 into the name
+    assert not names_in("华为公司", "百色市铝产业总产值1045亿元")
+    assert not names_in("李克强", "李总经理出席会议")
+
+
 def test_to_dict_has_the_documented_shape(stub_qa):
     data = stub_qa.ask("2022年百色市铝产业总产值是多少？").to_dict()
     assert set(data) >= {"question", "found", "sentence", "score", "citation", "passages"}

@@ -1,10 +1,10 @@
-"""Reading questions (answer type, places) and recognising answers of the asked type."""
+"""Reading questions (answer type, places, names) and recognising answers of the asked type."""
 
 import pytest
 
 from embeddings.normalize import normalize
 from qa.answerer import _DATE, _NUMBER
-from qa.question import DATE, NUMBER, OTHER, PLACE, expected_type, place_names
+from qa.question import DATE, NUMBER, OTHER, PLACE, expected_type, named_things, parse_question, place_names
 
 
 def parse_type(question: str) -> str:
@@ -41,6 +41,23 @@ def test_expected_answer_type(question, kind):
 ])
 def test_place_names(question, places):
     assert place_names(normalize(question)) == places
+
+
+@pytest.mark.parametrize(("question", "names"), [
+    ("刘少奇采纳谁的提议？", ("刘少奇",)),
+    ("华为公司在百色市投资了多少？", ("华为公司",)),
+    # Common words that jieba's dictionary also tags as given names are not names.
+    ("是什么驱使居民住进更安静的郊区住宅?", ()),
+    ("王朝的钱财何时耗尽？", ()),
+    ("2022年百色市铝产业总产值是多少？", ()),
+])
+def test_named_things(question, names):
+    assert named_things(normalize(question)) == names
+
+
+def test_english_questions_name_nothing_to_check():
+    # An English name may stand in the Chinese article under its Chinese form.
+    assert parse_question("What did Li Keqiang say about Baise?").names == ()
 
 
 @pytest.mark.parametrize(("sentence", "is_date"), [
