@@ -51,7 +51,7 @@ lock:
 # questions are answered with, and the answer selector's ONNX export; a no-op
 # when all are already there.
 model: install
-	$(PY) -m embeddings.model_build
+	$(PY) -m embeddings.model.build
 	$(PY) -m qa.selector
 
 # The index of seeds/; rebuilt only when the corpus or the model changed.

@@ -32,7 +32,7 @@ reply = QA(sys.argv[1]).ask(sys.argv[2])
 print("READY", reply.found, flush=True)
 """
 REFERENCE_CHILD = """
-from embeddings.model_build import resolve_model
+from embeddings.model.build import resolve_model
 from sentence_transformers import SentenceTransformer
 model = SentenceTransformer(str(resolve_model(None)[1]), device="cpu")
 model.encode_query(["2022年百色市铝产业总产值是多少？"])

@@ -148,7 +148,7 @@ def write_corpus_folder(articles, folder: Path) -> Path:
 
 def squad_index(path: Path = CMRC_DEV, encoder=None) -> Path:
     """The index of every passage of a SQuAD-style file, built once into the AluQA cache and reused."""
-    from embeddings.encoder import load_encoder
+    from embeddings.model.encoder import load_encoder
     from qa.evaluate_squad import default_eval_index_dir, ensure_squad_index, read_squad
 
     squad = read_squad(path)

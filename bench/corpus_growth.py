@@ -37,9 +37,9 @@ def _answers(qa, items) -> list[dict]:
 
 
 def run(articles: int, seed: int) -> dict:
-    from embeddings.articles import add_articles
-    from embeddings.build import build_index
-    from embeddings.encoder import load_encoder
+    from embeddings.corpus.articles import add_articles
+    from embeddings.corpus.build import build_index
+    from embeddings.model.encoder import load_encoder
     from qa import QA, Settings
     from qa.evaluate import read_seed_qa
 

@@ -45,7 +45,7 @@ class TimedEncoder:
 
 def one_round(corpus: Path, index_dir: Path, encoder, raw_batch: int) -> dict:
     """One build of our path, then the raw encoder on the same texts."""
-    from embeddings.build import build_index
+    from embeddings.corpus.build import build_index
 
     timed = TimedEncoder(encoder)
     stages: list[tuple[str, float]] = []
@@ -69,7 +69,7 @@ def one_round(corpus: Path, index_dir: Path, encoder, raw_batch: int) -> dict:
 
 def seed_quality(encoder, index_dir: Path) -> dict:
     """The seed QA figures (`qa.evaluate.evaluate_seed_qa`) on an index of seeds/ built with `encoder`."""
-    from embeddings.build import build_index
+    from embeddings.corpus.build import build_index
     from qa import QA
     from qa.evaluate import evaluate_seed_qa, read_seed_qa
 
@@ -94,7 +94,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from embeddings.encoder import SentenceTransformerEncoder
+    from embeddings.model.encoder import SentenceTransformerEncoder
 
     if args.torch_threads:
         torch.set_num_threads(args.torch_threads)

@@ -61,7 +61,7 @@ def make_data(kind: str, n: int, queries: int, dim: int, seed: int) -> tuple[np.
 def e5_fit(dim: int) -> tuple[np.ndarray, np.ndarray]:
     """Mean and a square root of the covariance of the CMRC index's real sentence and passage vectors."""
     from bench.common import CMRC_DEV, squad_index
-    from embeddings.index import CorpusIndex
+    from embeddings.store.local import CorpusIndex
 
     index = CorpusIndex.load(squad_index(CMRC_DEV))
     real = np.concatenate([v.reconstruct_n(0, v.ntotal) for v in (index.sentence_vectors, index.passage_vectors)])
@@ -141,7 +141,7 @@ def measure(name: str, build, data, queries, truth, k: int) -> dict:
 
 
 def describe(index) -> str:
-    from embeddings.vector_index import describe_vector_index
+    from embeddings.store.vectors import describe_vector_index
 
     return describe_vector_index(index)
 
@@ -172,7 +172,7 @@ def main(argv=None) -> int:
 
     import faiss
 
-    from embeddings.vector_index import find_hnsw, make_vector_index
+    from embeddings.store.vectors import find_hnsw, make_vector_index
 
     rows = []
     for size in map(parse_size, args.sizes.split(",")):

@@ -29,7 +29,7 @@ from bench.common import PYTHON, ROOT, SEEDS, machine_notes, median, print_table
 from bench.cold_start import child_env
 
 SUMMARY = re.compile(r"in ([\d.]+) s \((\d+) texts embedded, (\d+) reused\)")
-IMPORTS_CHILD = "import qa.cli, embeddings.index, faiss, bm25s; from embeddings.tokenize import tokenize; tokenize('铝')"
+IMPORTS_CHILD = "import qa.cli, embeddings.store.local, faiss, bm25s; from embeddings.text.tokenize import tokenize; tokenize('铝')"
 
 
 RUNTIMES = {"onnx": {}, "old torch path": {"ALUQA_RUNTIME": "sentence-transformers"}}

@@ -10,7 +10,7 @@ chosen point, so no handler or `finally` runs, exactly as with `kill -9`:
 - manifest: the manifest is written (the new index is complete, not swapped in);
 - swap: the new index has been exchanged into place, the old one not yet deleted.
 
-Then what `aluqa build` does runs (`embeddings.build.update_index`), and the
+Then what `aluqa build` does runs (`embeddings.corpus.build.update_index`), and the
 script checks: the corpus and the index agree (`index_is_current`), no hidden
 leftover (`.*.tmp-*`, `.*.old-*`, `.*.removed`, `.*.part`) remains, the index
 loads whole, and a question is answered from it.
@@ -45,8 +45,8 @@ def _die() -> None:
 
 def _arm(point: str) -> None:
     """In the child: make the index write SIGKILL this process at `point`."""
-    import embeddings.index as index_module
-    from embeddings.manifest import Manifest
+    import embeddings.store.local as index_module
+    from embeddings.store.manifest import Manifest
 
     if point == "tmp":
         write_json = index_module._write_json
@@ -90,8 +90,8 @@ def _arm(point: str) -> None:
 
 
 def _run_command(command: str, corpus: Path, index: Path, extra: Path, encoder) -> None:
-    from embeddings.articles import add_articles, remove_articles
-    from embeddings.build import build_index
+    from embeddings.corpus.articles import add_articles, remove_articles
+    from embeddings.corpus.build import build_index
 
     if command == "add":
         add_articles([extra], corpus, index, encoder=encoder)
@@ -118,7 +118,7 @@ def _killed_at(command: str, point: str, corpus: Path, index: Path, extra: Path,
 
 
 def _leftovers(corpus: Path, index: Path) -> list[str]:
-    from embeddings.lock import lock_path
+    from embeddings.corpus.lock import lock_path
 
     hidden = [p.name for p in corpus.iterdir() if p.name.startswith(".")]
     beside = [p.name for p in index.parent.iterdir() if p not in (index, lock_path(index), corpus)
@@ -128,8 +128,8 @@ def _leftovers(corpus: Path, index: Path) -> list[str]:
 
 def _check(corpus: Path, index: Path, encoder) -> list[str]:
     """What is wrong after the next command (empty when all is well)."""
-    from embeddings.build import index_is_current
-    from embeddings.index import CorpusIndex
+    from embeddings.corpus.build import index_is_current
+    from embeddings.store.local import CorpusIndex
     from qa import QA, Settings
 
     problems = []
@@ -154,7 +154,7 @@ def run(repetitions: int) -> dict:
     import faiss
     from conftest import StubEncoder
 
-    from embeddings.build import build_index, update_index
+    from embeddings.corpus.build import build_index, update_index
 
     faiss.omp_set_num_threads(1)  # no OpenMP pool to inherit across fork
     import logging

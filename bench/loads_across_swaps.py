@@ -27,7 +27,7 @@ NEW_ARTICLE = "新华社讯:某市2024年铝产业总产值为2000亿元,同比�
 
 
 def _reader(index: str, loads: int, results) -> None:
-    from embeddings.index import CorpusIndex
+    from embeddings.store.local import CorpusIndex
 
     errors, sizes = [], set()
     for _ in range(loads):
@@ -45,8 +45,8 @@ def run(loads: int, cycles: int) -> dict:
 
     from conftest import StubEncoder
 
-    from embeddings.articles import add_articles, remove_articles
-    from embeddings.build import build_index
+    from embeddings.corpus.articles import add_articles, remove_articles
+    from embeddings.corpus.build import build_index
 
     logging.getLogger("embeddings").setLevel(logging.ERROR)
     encoder = StubEncoder()

@@ -35,9 +35,9 @@ def main(argv=None) -> int:
     from pymilvus import AnnSearchRequest, RRFRanker, WeightedRanker
     from tqdm import tqdm
 
-    from embeddings.encoder import SentenceTransformerEncoder
-    from embeddings.milvus_store import HNSW_EF_MIN, collection, encode_tokens
-    from embeddings.milvus_write import sync_milvus
+    from embeddings.model.encoder import SentenceTransformerEncoder
+    from embeddings.store.milvus import HNSW_EF_MIN, collection, encode_tokens
+    from embeddings.store.milvus_write import sync_milvus
     from embeddings.store import SENTENCES
     from qa.api import QA, QuestionError, prepare_question
     from qa.evaluate_squad import contains_answer, read_squad

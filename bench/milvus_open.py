@@ -19,7 +19,7 @@ from bench.common import machine_notes, print_table, write_json
 
 
 def main(argv=None) -> int:
-    from embeddings.milvus_store import MilvusStore, connect
+    from embeddings.store.milvus import MilvusStore, connect
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, required=True, help="a Milvus Lite file holding an AluQA index")

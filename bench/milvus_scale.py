@@ -36,10 +36,10 @@ def fitted_sampler(real: np.ndarray, seed: int):
 
 
 def main(argv=None) -> int:
-    from embeddings.index import CorpusIndex
-    from embeddings.milvus_store import KINDS, collection, connect, encode_tokens
-    from embeddings.milvus_write import _create, _insert
-    from embeddings.tokenize import tokenize_normalized
+    from embeddings.store.local import CorpusIndex
+    from embeddings.store.milvus import KINDS, collection, connect, encode_tokens
+    from embeddings.store.milvus_write import _create, _insert
+    from embeddings.text.tokenize import tokenize_normalized
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000)

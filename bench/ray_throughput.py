@@ -19,12 +19,12 @@ from bench.common import machine_notes, print_table, write_json
 def main(argv=None) -> int:
     import ray
 
-    from embeddings.corpus import load_corpus
-    from embeddings.encoder import SentenceTransformerEncoder
-    from embeddings.index import embed_units
-    from embeddings.ray_encode import RayEncoder
-    from embeddings.split import segment_articles
-    from embeddings.build import default_corpus_dir
+    from embeddings.text.read import load_corpus
+    from embeddings.model.encoder import SentenceTransformerEncoder
+    from embeddings.store.local import embed_units
+    from embeddings.model.ray_encode import RayEncoder
+    from embeddings.text.split import segment_articles
+    from embeddings.corpus.build import default_corpus_dir
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=1024)

@@ -38,7 +38,7 @@ def refused_at(scores: np.ndarray, answerable: np.ndarray, reference: np.ndarray
 def main(argv=None) -> int:
     from sklearn.metrics import roc_auc_score
 
-    from embeddings.model_build import default_cache_dir
+    from embeddings.model.build import default_cache_dir
     from qa.selector import SelectorConfig, choose
     from qa.train_selector import DATA_DIR, TRAINING_FILES, load_groups
 

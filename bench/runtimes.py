@@ -25,10 +25,10 @@ from bench.common import SEEDS, machine_notes, median, print_table, seed_questio
 
 def seed_texts() -> list[str]:
     """The document texts a build of seeds/ sends to the encoder (sentences, then passages)."""
-    from embeddings.corpus import load_corpus
-    from embeddings.index import passage_embedding_text
-    from embeddings.normalize import normalize
-    from embeddings.split import segment_articles
+    from embeddings.text.read import load_corpus
+    from embeddings.store.local import passage_embedding_text
+    from embeddings.text.normalize import normalize
+    from embeddings.text.split import segment_articles
 
     articles = load_corpus(SEEDS)
     sentences, passages = segment_articles(articles)
@@ -66,9 +66,9 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON here ('-': stdout)")
     args = parser.parse_args(argv)
 
-    from embeddings.encoder import SentenceTransformerEncoder
-    from embeddings.model_build import build_default_onnx
-    from embeddings.onnx_runtime import ONNX_FILE, OnnxEncoder
+    from embeddings.model.encoder import SentenceTransformerEncoder
+    from embeddings.model.build import build_default_onnx
+    from embeddings.model.onnx_runtime import ONNX_FILE, OnnxEncoder
 
     texts, questions = seed_texts(), seed_questions()
     onnx_dir = build_default_onnx()

@@ -3,7 +3,7 @@
 import argparse
 import sys
 
-from embeddings.build import add_build_arguments, run_build
+from embeddings.corpus.build import add_build_arguments, run_build
 
 
 def main(argv=None) -> int:

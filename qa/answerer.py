@@ -10,8 +10,8 @@ from typing import Iterable
 
 import numpy as np
 
-from embeddings.normalize import normalize
-from embeddings.split import split_paragraphs
+from embeddings.text.normalize import normalize
+from embeddings.text.split import split_paragraphs
 from embeddings.store import IndexStore
 from embeddings.types import Article, Sentence
 from qa.question import DATE, NUMBER, PERSON, PLACE, Question, selector_hints

@@ -141,7 +141,7 @@ class QA:
 
     def _manifest_stamp(self) -> tuple | None:
         """What identifies the local index's manifest file on disk (a swap makes a new file), or None."""
-        from embeddings.manifest import MANIFEST_FILE
+        from embeddings.store.manifest import MANIFEST_FILE
 
         try:
             info = (self.settings.index_dir / MANIFEST_FILE).stat()
@@ -156,13 +156,13 @@ class QA:
 
     def _load(self):
         from embeddings.background import BackgroundTask
-        from embeddings.encoder import load_encoder, warm_up_in_background
+        from embeddings.model.encoder import load_encoder, warm_up_in_background
         from qa.answerer import SentenceAnswerer
         from qa.crosslingual import EnglishQueryExpander
         from qa.retriever import HybridRetriever
 
         from embeddings.store import open_index_store, parse_store
-        from embeddings.tokenize import load_in_background
+        from embeddings.text.tokenize import load_in_background
 
         settings = self.settings
         # Start-up work in threads, joined before returning. First what loads off the GIL
@@ -183,7 +183,7 @@ class QA:
         # ONNX Runtime for the default model: a question never imports torch.
         encoder = self._encoder or load_encoder(settings.model or index.manifest.model)
         if getattr(encoder, "dimension", index.manifest.dimension) != index.manifest.dimension:
-            from embeddings.manifest import IndexMismatchError, rebuild_hint
+            from embeddings.store.manifest import IndexMismatchError, rebuild_hint
 
             raise IndexMismatchError(f"the model gives {encoder.dimension}-dim vectors, the index holds "
                                      f"{index.manifest.dimension}; {rebuild_hint(settings.index_dir)}")
@@ -200,7 +200,7 @@ class QA:
             return self._encoder.name
         if self.settings.model is None:
             return None
-        from embeddings.model_build import resolve_model
+        from embeddings.model.build import resolve_model
 
         return resolve_model(self.settings.model)[0]
 
@@ -209,7 +209,7 @@ class QA:
         return (self.settings.index_dir == default.index_dir and self.settings.corpus_dir == default.corpus_dir)
 
     def _refresh_default_index(self) -> None:
-        from embeddings.build import build_index, index_is_current
+        from embeddings.corpus.build import build_index, index_is_current
 
         settings = self.settings
         model = self._encoder.name if self._encoder is not None else settings.model

@@ -9,12 +9,12 @@ import os
 import sys
 from pathlib import Path
 
-from embeddings.build import add_build_arguments, add_store_argument, run_build
+from embeddings.corpus.build import add_build_arguments, add_store_argument, run_build
 from qa.cli_corpus import add_corpus_commands
 
 
 def _ask(args: argparse.Namespace) -> int:
-    from embeddings.manifest import IndexLoadError
+    from embeddings.store.manifest import IndexLoadError
     from qa.api import QA, QuestionError
     from qa.settings import Settings
 
@@ -43,7 +43,7 @@ def _ask(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from embeddings.manifest import IndexLoadError
+    from embeddings.store.manifest import IndexLoadError
     from qa.evaluate_squad import EvalError
 
     try:
@@ -92,7 +92,7 @@ def _selector_name(qa) -> str:
 def _eval_squad(args: argparse.Namespace) -> dict:
     import time
 
-    from embeddings.encoder import load_encoder
+    from embeddings.model.encoder import load_encoder
     from qa.api import QA
     from qa.evaluate_squad import default_eval_index_dir, ensure_squad_index, evaluate_squad, read_squad, write_jsonl
 
@@ -221,7 +221,7 @@ def _serve(args: argparse.Namespace) -> int:
         auth = login(lines[0], f"the line of {args.auth_file}")
         if auth is None:
             return 2
-    from embeddings.manifest import IndexLoadError
+    from embeddings.store.manifest import IndexLoadError
     from embeddings.store import parse_store
 
     try:
@@ -236,7 +236,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _mcp(args: argparse.Namespace) -> int:
-    from embeddings.manifest import IndexLoadError
+    from embeddings.store.manifest import IndexLoadError
     from embeddings.store import parse_store
     from ui.mcp_server import run_stdio
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 
 def _folders(args: argparse.Namespace) -> tuple[Path, Path]:
-    from embeddings.build import default_corpus_dir, default_index_dir
+    from embeddings.corpus.build import default_corpus_dir, default_index_dir
 
     return args.corpus or default_corpus_dir(), args.index or default_index_dir()
 
@@ -22,10 +22,10 @@ def _index_model(spec, index_dir: Path) -> str | None:
     Raises:
         IndexLoadError: a Milvus store that cannot be reached: said before any file is touched.
     """
-    from embeddings.manifest import IndexLoadError, Manifest
+    from embeddings.store.manifest import IndexLoadError, Manifest
 
     if spec.is_milvus:
-        from embeddings.milvus_store import connect, read_manifest
+        from embeddings.store.milvus import connect, read_manifest
 
         manifest = read_manifest(connect(spec.uri), spec.uri)
         return manifest.model if manifest else None
@@ -41,9 +41,9 @@ def _change_corpus(command: str, change) -> int:
     2: something asked for was refused (the rest was done); 3: the index could
     not be read or rebuilt, nothing changed; 4: another build is running.
     """
-    from embeddings.corpus import CorpusError
-    from embeddings.lock import BuildBusyError
-    from embeddings.manifest import IndexLoadError
+    from embeddings.text.read import CorpusError
+    from embeddings.corpus.lock import BuildBusyError
+    from embeddings.store.manifest import IndexLoadError
     from embeddings.store import parse_store
 
     def run(args: argparse.Namespace) -> int:
@@ -70,7 +70,7 @@ def _change_corpus(command: str, change) -> int:
 
 
 def _add(args, corpus_dir: Path, index_dir: Path, model: str | None, store: str):
-    from embeddings.articles import add_articles
+    from embeddings.corpus.articles import add_articles
 
     report = add_articles(args.files, corpus_dir, index_dir, model=model, store=store)
     for name in report.added:
@@ -83,7 +83,7 @@ def _add(args, corpus_dir: Path, index_dir: Path, model: str | None, store: str)
 
 
 def _remove(args, corpus_dir: Path, index_dir: Path, model: str | None, store: str):
-    from embeddings.articles import remove_articles
+    from embeddings.corpus.articles import remove_articles
 
     report = remove_articles(args.docs, corpus_dir, index_dir, model=model, store=store)
     for name in report.removed:
@@ -103,8 +103,8 @@ def _pad(text: str, width: int) -> str:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from embeddings.catalogue import list_corpus
-    from embeddings.manifest import IndexLoadError
+    from embeddings.corpus.catalogue import list_corpus
+    from embeddings.store.manifest import IndexLoadError
 
     from embeddings.store import parse_store
 
@@ -132,9 +132,9 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _feedback_export(args: argparse.Namespace) -> int:
-    from embeddings.build import default_index_dir
-    from embeddings.index import CorpusIndex
-    from embeddings.manifest import IndexLoadError
+    from embeddings.corpus.build import default_index_dir
+    from embeddings.store.local import CorpusIndex
+    from embeddings.store.manifest import IndexLoadError
     from qa.feedback import export_seed_qa, feedback_path, read_verdicts
 
     index_dir = args.index or default_index_dir()
@@ -168,7 +168,7 @@ def _feedback_export(args: argparse.Namespace) -> int:
 
 def _corpus_options(parser: argparse.ArgumentParser) -> None:
     """`--corpus`, `--index` and `--store`, the same on add, remove and list."""
-    from embeddings.build import add_store_argument
+    from embeddings.corpus.build import add_store_argument
 
     parser.add_argument("--corpus", type=Path, default=None,
                         help="corpus folder (default: ALUQA_CORPUS_DIR or seeds/)")

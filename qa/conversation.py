@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
-from embeddings.normalize import normalize
+from embeddings.text.normalize import normalize
 from qa.question import ADMIN_SUFFIXES, OTHER, _posseg, expected_type, is_english_text, is_place_word
 
 # Chinese openers of a follow-up (jieba words, so 那曲 the place is not taken for 那).

@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from embeddings.normalize import to_simplified
+from embeddings.text.normalize import to_simplified
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from embeddings.index import corpus_hash
-from embeddings.normalize import normalize
+from embeddings.store.local import corpus_hash
+from embeddings.text.normalize import normalize
 from embeddings.types import Article
 from qa.evaluate import SeedQAReport
 
@@ -88,7 +88,7 @@ def read_squad(path: Path | str) -> SquadSet:
 
 def default_eval_index_dir(squad: SquadSet) -> Path:
     """`<cache>/eval-index/<file stem>-<corpus hash[:12]>`."""
-    from embeddings.model_build import default_cache_dir
+    from embeddings.model.build import default_cache_dir
 
     return default_cache_dir() / "eval-index" / f"{squad.name}-{squad.corpus_hash[:12]}"
 
@@ -103,7 +103,7 @@ class IndexReady:
 
 
 def _is_current(folder: Path, squad: SquadSet, model: str) -> bool:
-    from embeddings.manifest import IndexLoadError, Manifest
+    from embeddings.store.manifest import IndexLoadError, Manifest
 
     try:
         manifest = Manifest.read(folder)
@@ -119,8 +119,8 @@ def ensure_squad_index(squad: SquadSet, folder: Path, encoder, show_progress: bo
     Raises:
         EvalError: the folder holds something this module did not build (never overwritten).
     """
-    from embeddings.index import CorpusIndex
-    from embeddings.split import segment_articles
+    from embeddings.store.local import CorpusIndex
+    from embeddings.text.split import segment_articles
 
     started = time.perf_counter()
     folder = Path(folder)

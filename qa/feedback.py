@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
-from embeddings.normalize import to_simplified
+from embeddings.text.normalize import to_simplified
 
 VERDICTS = ("right", "wrong", "withdrawn")
 _WRITE_LOCK = threading.Lock()

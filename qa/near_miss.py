@@ -22,7 +22,7 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from embeddings.normalize import normalize
+from embeddings.text.normalize import normalize
 
 YEAR, NUMBER, PLACE, ORGANISATION, PERSON = "year", "number", "place", "organisation", "person"
 KINDS = (YEAR, NUMBER, PLACE, ORGANISATION, PERSON)

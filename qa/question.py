@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Callable
 
-from embeddings.normalize import normalize
-from embeddings.tokenize import STOPWORDS, tokenize_normalized
+from embeddings.text.normalize import normalize
+from embeddings.text.tokenize import STOPWORDS, tokenize_normalized
 
 if TYPE_CHECKING:
     from qa.crosslingual import Translation
@@ -81,7 +81,7 @@ class Question:
 
 @lru_cache(maxsize=1)
 def _posseg():
-    from embeddings.tokenize import _jieba
+    from embeddings.text.tokenize import _jieba
 
     _jieba()  # initialise the dictionary once, quietly
     import jieba.posseg
@@ -182,7 +182,7 @@ def focus_words(match: str) -> tuple[str, ...]:
     found = _FOCUS_AFTER.search(match)
     if not found:
         return ()
-    from embeddings.tokenize import _jieba
+    from embeddings.text.tokenize import _jieba
 
     # Only the first word: later ones belong to the rest of the clause (多少[代表]齐聚南宁).
     first = _jieba().lcut(found.group(1))[0]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from embeddings.encoder import TextEncoder
+from embeddings.model.encoder import TextEncoder
 from embeddings.store import PASSAGES, SENTENCES, IndexStore, Scored
 from embeddings.types import Passage, Sentence
 from qa.question import Question

@@ -18,7 +18,7 @@ from functools import lru_cache
 from dataclasses import dataclass
 from typing import Iterable
 
-from embeddings.normalize import normalize
+from embeddings.text.normalize import normalize
 from embeddings.types import Article
 from qa.api import QuestionError
 

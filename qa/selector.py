@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from embeddings.onnx_runtime import EXPORT_FORMAT, ONNX_FILE, table_path
+from embeddings.model.onnx_runtime import EXPORT_FORMAT, ONNX_FILE, table_path
 
 logger = logging.getLogger(__name__)
 
@@ -147,7 +147,7 @@ def pair_ids(question_ids: Sequence[int], sentence_ids: Sequence[int], title_ids
 
 def pad_batch(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
     """(input_ids, attention_mask) int64 arrays, right-padded with `<pad>` to the longest row."""
-    from embeddings.onnx_runtime import pad_batch as pad_rows
+    from embeddings.model.onnx_runtime import pad_batch as pad_rows
 
     return pad_rows(rows, PAD)
 
@@ -218,7 +218,7 @@ def delta_state(module) -> dict:
 
 def selector_onnx_path(config: SelectorConfig) -> Path:
     """Where the selector's ONNX export lives: the user cache, one file per shipped version."""
-    from embeddings.model_build import default_cache_dir
+    from embeddings.model.build import default_cache_dir
 
     return default_cache_dir() / "selector" / f"selector-{config.version}-f{EXPORT_FORMAT}.onnx"
 
@@ -235,8 +235,8 @@ def export_selector(weights: Path = SELECTOR_WEIGHTS, card: Path = SELECTOR_CARD
     target = selector_onnx_path(config)
     if target.is_file() and table_path(target).is_file() and not force:
         return target
-    from embeddings.model_build import DEFAULT_MODEL, default_onnx_dir, resolve_model
-    from embeddings.onnx_export import OnnxExportError, export_module, share_table
+    from embeddings.model.build import DEFAULT_MODEL, default_onnx_dir, resolve_model
+    from embeddings.model.onnx_export import OnnxExportError, export_module, share_table
 
     # The delta weights apply to the default model only, whatever model an index uses.
     base = Path(resolve_model(DEFAULT_MODEL)[1])
@@ -264,7 +264,7 @@ def _read_config(weights: Path, card: Path) -> SelectorConfig:
 
 
 def _tokenizer(base: Path):
-    from embeddings.subword import load_tokenizer
+    from embeddings.model.subword import load_tokenizer
 
     # Shared with the question encoder (same vocabulary); `pair_ids` cuts each part to its share.
     return load_tokenizer(base / "tokenizer.json")
@@ -293,8 +293,8 @@ class AnswerSelector:
     def warm_up(self) -> None:
         if self._model is not None:
             return
-        from embeddings.model_build import DEFAULT_MODEL, resolve_model
-        from embeddings.onnx_runtime import OnnxModel
+        from embeddings.model.build import DEFAULT_MODEL, resolve_model
+        from embeddings.model.onnx_runtime import OnnxModel
 
         path = selector_onnx_path(self.config)
         if not path.is_file():

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from embeddings.build import default_corpus_dir, default_index_dir
+from embeddings.corpus.build import default_corpus_dir, default_index_dir
 
 # Questions longer than this are cut (with a note in the reply): no real
 # question is this long, and encoding cost grows with length.

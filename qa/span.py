@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from embeddings.normalize import normalize
+from embeddings.text.normalize import normalize
 
 SPACE_MARK = "\u2581"  # SentencePiece's mark for a preceding space
 MAX_SPAN_TOKENS = 30  # longer spans are not answers a reader quotes as "the figure"

@@ -23,7 +23,7 @@ def collect(squad_file: Path, limit: int | None = None) -> list[tuple[np.ndarray
     """(features, labels) per question whose candidates hold at least one right sentence."""
     from tqdm import tqdm
 
-    from embeddings.encoder import load_encoder
+    from embeddings.model.encoder import load_encoder
     from qa.api import QA, prepare_question
     from qa.question import parse_question
     from qa.evaluate_squad import contains_answer, default_eval_index_dir, ensure_squad_index, read_squad

@@ -116,7 +116,7 @@ def with_near_misses(squad, seed: int):
 
 def gold_span(match_sentence: str, answers) -> str:
     """The matching form of the first gold span the sentence holds, or ""."""
-    from embeddings.normalize import normalize
+    from embeddings.text.normalize import normalize
 
     return next((normalize(a) for a in answers if normalize(a) and normalize(a) in match_sentence), "")
 
@@ -125,8 +125,8 @@ def collect(squad_file: Path, seed: int) -> list[Group]:
     """Today's top candidates for every question of a SQuAD-style file, and for its near misses."""
     from tqdm import tqdm
 
-    from embeddings.encoder import SentenceTransformerEncoder
-    from embeddings.normalize import normalize
+    from embeddings.model.encoder import SentenceTransformerEncoder
+    from embeddings.text.normalize import normalize
     from qa.answerer import eligible
     from qa.api import QA, QuestionError
     from qa.question import selector_hints
@@ -673,7 +673,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="use only the first N training questions (smoke runs)")
     args = parser.parse_args(argv)
 
-    from embeddings.model_build import DEFAULT_MODEL, default_cache_dir, resolve_model
+    from embeddings.model.build import DEFAULT_MODEL, default_cache_dir, resolve_model
 
     work = args.work or default_cache_dir() / "selector-train"
     work.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ class StubEncoder:
     dimension = 256
 
     def _encode(self, texts):
-        from embeddings.normalize import normalize
+        from embeddings.text.normalize import normalize
 
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for row, text in enumerate(texts):
@@ -52,7 +52,7 @@ def stub_encoder():
 @pytest.fixture(scope="session")
 def stub_index_dir(tmp_path_factory, stub_encoder):
     """An index of seeds/ built with the stub encoder, once per session."""
-    from embeddings.build import build_index
+    from embeddings.corpus.build import build_index
 
     folder = tmp_path_factory.mktemp("stub-index") / "index"
     build_index(SEEDS, folder, encoder=stub_encoder)

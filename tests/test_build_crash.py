@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, SEEDS, StubEncoder
-from embeddings.index import CorpusIndex, corpus_hash
-from embeddings.lock import lock_path
-from embeddings.manifest import IndexLoadError
+from embeddings.store.local import CorpusIndex, corpus_hash
+from embeddings.corpus.lock import lock_path
+from embeddings.store.manifest import IndexLoadError
 
 QUESTIONS = (
     "2022年百色市铝产业总产值是多少？",
@@ -38,7 +38,7 @@ CHILD = textwrap.dedent('''
 
     sys.path[:0] = [sys.argv[5], sys.argv[6]]  # the project, its tests/ (for StubEncoder)
     from conftest import StubEncoder
-    from embeddings.build import build_index
+    from embeddings.corpus.build import build_index
 
     corpus, index, marker, where = sys.argv[1:5]
 
@@ -67,7 +67,7 @@ CHILD = textwrap.dedent('''
 
         faiss.write_index = slow_write
     elif where == "before-swap":
-        import embeddings.index as index_module
+        import embeddings.store.local as index_module
         swap = index_module._swap_into_place
 
         def slow_swap(new, target):
@@ -76,7 +76,7 @@ CHILD = textwrap.dedent('''
 
         index_module._swap_into_place = slow_swap
     elif where == "after-exchange":
-        import embeddings.index as index_module
+        import embeddings.store.local as index_module
         exchange = index_module._exchange
 
         def slow_exchange(a, b):
@@ -86,7 +86,7 @@ CHILD = textwrap.dedent('''
 
         index_module._exchange = slow_exchange
     elif where == "mid-swap":
-        import embeddings.index as index_module
+        import embeddings.store.local as index_module
         index_module._exchange = lambda a, b: False  # the fallback of systems without an atomic exchange
 
         def slow_replace(src, dst):
@@ -172,7 +172,7 @@ def _kill_build_at(where: str, index: Path, corpus: Path, script: Path, must_rea
 
 
 def _leftovers(index: Path) -> list[Path]:
-    # The build's lock file stays beside the index by design (see embeddings/lock.py).
+    # The build's lock file stays beside the index by design (see embeddings/corpus/lock.py).
     return sorted(p for p in index.parent.iterdir() if p not in (index, lock_path(index)))
 
 
@@ -181,7 +181,7 @@ def test_killed_rebuild_leaves_the_previous_index_answering_identically(where, s
     index, corpus, script = setup
     files_before = _fingerprint(index)
     # Had the build finished, the index would hold another corpus.
-    from embeddings.corpus import load_corpus
+    from embeddings.text.read import load_corpus
 
     assert corpus_hash(load_corpus(corpus)) != CorpusIndex.load(index).manifest.corpus_hash
 
@@ -201,7 +201,7 @@ def test_killed_rebuild_leaves_the_previous_index_answering_identically(where, s
 
 
 def test_a_rebuild_after_a_killed_one_succeeds(setup):
-    from embeddings.build import build_index
+    from embeddings.corpus.build import build_index
 
     index, corpus, script = setup
     _kill_build_at("writing", index, corpus, script)
@@ -247,8 +247,8 @@ def test_kill_between_the_two_renames_of_the_fallback_swap(setup, before):
     # and that command (the next `aluqa build`) brings an index back and removes the old one.
     with pytest.raises(IndexLoadError, match="aluqa build --index"):
         CorpusIndex.load(index)
-    from embeddings.build import update_index
-    from embeddings.corpus import load_corpus
+    from embeddings.corpus.build import update_index
+    from embeddings.text.read import load_corpus
 
     update_index(corpus, index, encoder=StubEncoder())
     assert CorpusIndex.load(index).manifest.corpus_hash == corpus_hash(load_corpus(corpus))

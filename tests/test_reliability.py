@@ -24,9 +24,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import ROOT, SEEDS, free_port
-from embeddings.corpus import MAX_ARTICLE_BYTES, CorpusError, load_corpus, read_article, safe_article_name
-from embeddings.index import CorpusIndex
-from embeddings.manifest import MANIFEST_FILE, IndexLoadError, IndexMismatchError, sealed
+from embeddings.text.read import MAX_ARTICLE_BYTES, CorpusError, load_corpus, read_article, safe_article_name
+from embeddings.store.local import CorpusIndex
+from embeddings.store.manifest import MANIFEST_FILE, IndexLoadError, IndexMismatchError, sealed
 from qa.api import OTHER_SCRIPT_NOTE, QuestionError, prepare_question
 from qa.settings import MAX_QUESTION_CHARS
 from ui import app
@@ -239,8 +239,8 @@ STUB_CLI = (
     "import os, sys; sys.path[:0] = [{root!r}, {tests!r}]\n"
     "os.environ['ALUQA_SELECTOR'] = 'off'  # the selector reads text with the real model\n"
     "from conftest import StubEncoder\n"
-    "import embeddings.encoder\n"
-    "embeddings.encoder.load_encoder = lambda *args, **kwargs: StubEncoder()\n"
+    "import embeddings.model.encoder\n"
+    "embeddings.model.encoder.load_encoder = lambda *args, **kwargs: StubEncoder()\n"
     "from qa.cli import main\n"
     "sys.exit(main())\n"
 ).format(root=str(ROOT), tests=str(ROOT / "tests"))
@@ -403,7 +403,7 @@ def test_a_duplicate_article_is_kept_once_whatever_its_encoding_or_line_ends(tmp
     (tmp_path / "a.txt").write_text(text, encoding="utf-8")
     (tmp_path / "b.txt").write_bytes(text.replace("\n", "\r\n").encode("gb18030"))
     (tmp_path / "c.md").write_text(text + "\n\n", encoding="utf-8")
-    with caplog.at_level(logging.WARNING, logger="embeddings.corpus"):
+    with caplog.at_level(logging.WARNING, logger="embeddings.text.read"):
         articles = load_corpus(tmp_path)
     assert [a.doc for a in articles] == ["a.txt"]
     assert "b.txt: same article as a.txt" in caplog.text and "c.md: same article as a.txt" in caplog.text
@@ -885,10 +885,10 @@ def test_the_load_benchmark_runs_clean_on_a_small_scale():
 def test_pathological_articles_are_refused_with_a_clear_message_and_nothing_is_added(tmp_path, stub_encoder):
     """A 3 MB line of Chinese without punctuation and 100,000 short lines: both under the byte
     limit, both over the sentence limit, so neither can hold the build lock for many minutes."""
-    from embeddings.articles import add_articles
-    from embeddings.build import build_index
-    from embeddings.corpus import MAX_ARTICLE_SENTENCES
-    from embeddings.split import MAX_SENTENCE_CHARS
+    from embeddings.corpus.articles import add_articles
+    from embeddings.corpus.build import build_index
+    from embeddings.text.read import MAX_ARTICLE_SENTENCES
+    from embeddings.text.split import MAX_SENTENCE_CHARS
 
     one_line = tmp_path / "one_line.txt"
     one_line.write_text("铝产业" * 333_333, encoding="utf-8")  # 3 MB
@@ -917,8 +917,8 @@ def test_pathological_articles_are_refused_with_a_clear_message_and_nothing_is_a
 def test_one_page_upload_adds_a_bounded_number_of_sentences(tmp_path, stub_encoder):
     """The page's build holds the lock for a bounded time: an upload over MAX_UPLOAD_SENTENCES
     adds the files that fit and refuses the rest with a message naming the file."""
-    from embeddings.articles import add_articles
-    from embeddings.build import build_index
+    from embeddings.corpus.articles import add_articles
+    from embeddings.corpus.build import build_index
     from ui.articles import MAX_UPLOAD_SENTENCES, add_to_qa
 
     corpus, index = tmp_path / "corpus", tmp_path / "index"

@@ -9,7 +9,7 @@ from typing import Any
 
 import gradio as gr
 
-from embeddings.corpus import MAX_ARTICLE_BYTES
+from embeddings.text.read import MAX_ARTICLE_BYTES
 from qa.conversation import ConversationState
 from ui.chat import Asker, Turn, answer_turn, chat, render_history, respond
 from ui.corpus_panel import corpus_panel, list_articles, remove, upload

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-from embeddings.articles import AddReport, RemoveReport, add_articles, remove_articles
+from embeddings.corpus.articles import AddReport, RemoveReport, add_articles, remove_articles
 
 
 def encoder_of(qa: Any) -> Any:

@@ -11,7 +11,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from embeddings.manifest import IndexLoadError
+from embeddings.store.manifest import IndexLoadError
 from qa.api import QuestionError
 from qa.conversation import ConversationState, ask_followup
 from qa.types import Answer

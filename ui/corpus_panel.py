@@ -8,9 +8,9 @@ from typing import Any, Callable
 
 import gradio as gr
 
-from embeddings.corpus import CorpusError
-from embeddings.lock import BuildBusyError
-from embeddings.manifest import IndexLoadError
+from embeddings.text.read import CorpusError
+from embeddings.corpus.lock import BuildBusyError
+from embeddings.store.manifest import IndexLoadError
 from ui.i18n import DEFAULT_LANGUAGE, t
 from ui.render import articles_table, escape_text, remove_message, upload_message
 
@@ -18,7 +18,7 @@ logger = logging.getLogger(__name__)
 
 
 def _entries(qa: Any) -> list:
-    from embeddings.catalogue import index_entries
+    from embeddings.corpus.catalogue import index_entries
 
     return index_entries(getattr(qa, "index"))
 
@@ -111,7 +111,7 @@ class CorpusPanel:
 
 def corpus_panel(qa: Any, i18n: gr.I18n, lang_state: Any) -> CorpusPanel:
     """Lay out the upload and article-list parts of the page (inside a `gr.Blocks`) and wire them."""
-    from embeddings.corpus import ARTICLE_SUFFIXES, MAX_ARTICLE_BYTES
+    from embeddings.text.read import ARTICLE_SUFFIXES, MAX_ARTICLE_BYTES
 
     with gr.Accordion(i18n("add_articles"), open=False) as add_part:
         add_help = gr.Markdown(i18n("add_help"))

@@ -24,7 +24,7 @@ from pathlib import Path
 from mcp.server.mcpserver import MCPServer
 from mcp_types import CallToolResult, TextContent
 
-from embeddings.manifest import IndexLoadError
+from embeddings.store.manifest import IndexLoadError
 from qa.api import QA, QuestionError
 from qa.conversation import ask_with_history
 from qa.settings import Settings
@@ -62,7 +62,7 @@ def build_mcp_server(qa: QA) -> MCPServer:
 
     @server.tool(description="List the articles of the corpus: file, title, source, date, sentences, indexed.")
     def list_articles() -> CallToolResult:
-        from embeddings.catalogue import list_corpus
+        from embeddings.corpus.catalogue import list_corpus
 
         try:
             entries = [asdict(entry) for entry in list_corpus(qa.settings.corpus_dir, qa.settings.index_dir,

@@ -30,7 +30,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from embeddings.manifest import IndexLoadError
+from embeddings.store.manifest import IndexLoadError
 from qa.api import QuestionError
 from qa.conversation import ask_with_history
 from qa.types import Answer

@@ -6,7 +6,7 @@ import html
 import re
 from typing import Any
 
-from embeddings.normalize import normalize, to_simplified
+from embeddings.text.normalize import normalize, to_simplified
 from qa.question import NUMBER, asked_unit, expected_type, is_english_text
 from ui.i18n import DEFAULT_LANGUAGE, localize_error, localize_note, t
 

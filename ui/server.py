@@ -17,8 +17,8 @@ import gradio as gr
 import uvicorn
 from fastapi import FastAPI
 
-from embeddings.corpus import MAX_ARTICLE_BYTES
-from embeddings.manifest import IndexLoadError
+from embeddings.text.read import MAX_ARTICLE_BYTES
+from embeddings.store.manifest import IndexLoadError
 from qa.api import QA
 from qa.settings import Settings
 from ui.app import CSS, I18N, build_demo

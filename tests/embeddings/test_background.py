@@ -28,7 +28,7 @@ def test_join_waits_for_the_work():
 
 
 def test_a_session_asked_for_by_two_threads_is_created_once(monkeypatch, tmp_path):
-    from embeddings import onnx_runtime
+    from embeddings.model import onnx_runtime
 
     created = []
     started = threading.Event()

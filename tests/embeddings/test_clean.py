@@ -1,4 +1,4 @@
-"""Tests for embeddings.clean on the real seeds and on small made-up texts."""
+"""Tests for embeddings.text.clean on the real seeds and on small made-up texts."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from embeddings.clean import clean_article, clean_text, extract_metadata, line_kind
+from embeddings.text.clean import clean_article, clean_text, extract_metadata, line_kind
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 SEED_FILES = sorted(SEEDS.glob("*.txt"))

@@ -1,4 +1,4 @@
-"""Tests for embeddings.corpus: reading files, refusing broken ones, loading a folder."""
+"""Tests for embeddings.text.read: reading files, refusing broken ones, loading a folder."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from embeddings import corpus as corpus_mod
-from embeddings.corpus import CorpusError, load_corpus, read_article
+from embeddings.text import read as corpus_mod
+from embeddings.text.read import CorpusError, load_corpus, read_article
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"
 TEXT = "鋁產業發展很快。今年產能達到100萬噸。\n"

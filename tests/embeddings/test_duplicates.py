@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from conftest import SEEDS
-from embeddings.corpus import load_corpus, read_article
-from embeddings.duplicates import MIN_LENGTH_RATIO, NEAR_SHARE, DuplicateFinder, pieces
+from embeddings.text.read import load_corpus, read_article
+from embeddings.text.duplicates import MIN_LENGTH_RATIO, NEAR_SHARE, DuplicateFinder, pieces
 from test_formats import CHROMIUM, news_page, print_pdf, seed_lines
 
 
@@ -37,8 +37,8 @@ def test_a_short_article_quoting_a_long_one_is_not_its_duplicate():
 
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is installed by `make test`")
 def test_the_page_and_its_pdf_are_one_article_in_the_corpus_and_on_add(tmp_path, stub_encoder):
-    from embeddings.articles import add_articles
-    from embeddings.build import build_index
+    from embeddings.corpus.articles import add_articles
+    from embeddings.corpus.build import build_index
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()

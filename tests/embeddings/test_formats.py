@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SEEDS
-from embeddings.corpus import CorpusError, read_article
+from embeddings.text.read import CorpusError, read_article
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 NEEDS_CHROMIUM = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="chromium is installed by `make test`")
@@ -188,8 +188,8 @@ def test_broken_and_mislabelled_files_get_one_line_naming_the_file(tmp_path, nam
 
 
 def test_a_batch_with_broken_files_adds_the_good_ones_and_names_the_rest(tmp_path, stub_encoder):
-    from embeddings.articles import add_articles
-    from embeddings.build import build_index
+    from embeddings.corpus.articles import add_articles
+    from embeddings.corpus.build import build_index
 
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     shutil.copytree(SEEDS, corpus)
@@ -202,7 +202,7 @@ def test_a_batch_with_broken_files_adds_the_good_ones_and_names_the_rest(tmp_pat
     assert sorted(Path(p).name for p in report.added) == ["memo.docx", "news.html"]
     assert [m.split(":")[0] for m in report.refused] == ["broken.docx", "fake.html"]
     assert not (corpus / "broken.docx").exists() and not (corpus / "fake.html").exists()
-    from embeddings.index import CorpusIndex
+    from embeddings.store.local import CorpusIndex
 
     loaded = CorpusIndex.load(index)
     assert {"news.html", "memo.docx"} <= set(loaded.articles)
@@ -240,7 +240,7 @@ def test_the_seed_dev_set_gets_the_same_answers_from_each_format(kind, format_co
     """Built from 5 pages, 5 PDFs or 5 Word files instead of seeds/: every seed dev question gets
     the same reply (found or not, the same sentence text, a citation of the same article)."""
     from conftest import load_seed_qa
-    from embeddings.build import build_index
+    from embeddings.corpus.build import build_index
     from qa import QA, Settings
 
     folder = format_corpora[kind]

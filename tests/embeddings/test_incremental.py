@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embeddings.build import build_index
-from embeddings.cache import CACHE_DIR, KEYS_FILE, EmbeddingCache, text_key
-from embeddings.corpus import read_article
-from embeddings.index import CorpusIndex, passage_embedding_text
-from embeddings.normalize import normalize
-from embeddings.split import segment_articles
+from embeddings.corpus.build import build_index
+from embeddings.store.cache import CACHE_DIR, KEYS_FILE, EmbeddingCache, text_key
+from embeddings.text.read import read_article
+from embeddings.store.local import CorpusIndex, passage_embedding_text
+from embeddings.text.normalize import normalize
+from embeddings.text.split import segment_articles
 from conftest import StubEncoder
 from qa import QA, Settings
 
@@ -185,7 +185,7 @@ def test_cached_vectors_equal_fresh_ones(corpus, tmp_path, counting, stub_encode
 ])
 def test_large_corpus_gets_an_approximate_index_recorded_in_the_manifest(corpus, tmp_path, counting, stub_encoder,
                                                                         monkeypatch, limits, recorded):
-    import embeddings.vector_index as vector_index
+    import embeddings.store.vectors as vector_index
 
     # The seeds are far below the real limits; lowering them exercises the approximate branches.
     monkeypatch.setattr(vector_index, "FLAT_INDEX_LIMIT", 100)
@@ -210,10 +210,10 @@ def test_cli_build_of_an_unchanged_corpus_returns_at_once_unless_full(corpus, tm
                                                                       capsys):
     import argparse
 
-    from embeddings.build import add_build_arguments, run_build
-    from embeddings.index import SENTENCE_VECTORS_FILE
+    from embeddings.corpus.build import add_build_arguments, run_build
+    from embeddings.store.local import SENTENCE_VECTORS_FILE
 
-    monkeypatch.setattr("embeddings.build.load_encoder", lambda model=None: counting)
+    monkeypatch.setattr("embeddings.corpus.build.load_encoder", lambda model=None: counting)
     parser = argparse.ArgumentParser()
     add_build_arguments(parser)
     index = tmp_path / "index"

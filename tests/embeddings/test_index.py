@@ -5,8 +5,8 @@ import shutil
 
 import pytest
 
-from embeddings.index import CorpusIndex
-from embeddings.manifest import MANIFEST_FILE, IndexMismatchError, IndexMissingError
+from embeddings.store.local import CorpusIndex
+from embeddings.store.manifest import MANIFEST_FILE, IndexMismatchError, IndexMissingError
 
 
 def test_round_trip_keeps_everything(stub_index_dir, tmp_path):
@@ -73,9 +73,9 @@ def test_save_replaces_an_existing_index_whole(stub_index_dir, index_copy):
 
 
 def test_a_load_across_a_swap_reads_the_new_index_whole(stub_index_dir, tmp_path, monkeypatch, stub_encoder):
-    import embeddings.index as index_module
+    import embeddings.store.local as index_module
     from conftest import SEEDS
-    from embeddings.build import build_index
+    from embeddings.corpus.build import build_index
 
     folder, other = tmp_path / "index", tmp_path / "other"
     shutil.copytree(stub_index_dir, folder)

@@ -1,4 +1,4 @@
-"""Removing and listing articles (`embeddings.articles`, `embeddings.catalogue`, `aluqa remove/list`), with the stub encoder."""
+"""Removing and listing articles (`embeddings.corpus.articles`, `embeddings.corpus.catalogue`, `aluqa remove/list`), with the stub encoder."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import shutil
 import pytest
 
 from conftest import SEEDS, StubEncoder
-from embeddings.articles import remove_articles
-from embeddings.catalogue import list_corpus
-from embeddings.corpus import CorpusError
-from embeddings.index import CorpusIndex
-from embeddings.lock import BuildBusyError, build_lock
-from embeddings.manifest import Manifest
+from embeddings.corpus.articles import remove_articles
+from embeddings.corpus.catalogue import list_corpus
+from embeddings.text.read import CorpusError
+from embeddings.store.local import CorpusIndex
+from embeddings.corpus.lock import BuildBusyError, build_lock
+from embeddings.store.manifest import Manifest
 
 BAISE = "004_7ed03d3179984da0.txt"  # the Baise article: 2022年...总产值1045亿元
 
@@ -79,7 +79,7 @@ def test_a_path_outside_the_corpus_is_not_taken_for_its_name(folders, tmp_path):
 
 
 def test_the_last_article_is_never_removed(tmp_path, stub_encoder):
-    from embeddings.build import build_index
+    from embeddings.corpus.build import build_index
 
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     corpus.mkdir()
@@ -105,7 +105,7 @@ def test_a_failed_rebuild_puts_the_files_back(folders, monkeypatch):
     def broken_build(*args, **kwargs):
         raise CorpusError("disk full")
 
-    monkeypatch.setattr("embeddings.build.build_index", broken_build)
+    monkeypatch.setattr("embeddings.corpus.build.build_index", broken_build)
     with pytest.raises(CorpusError, match="disk full"):
         remove_articles([BAISE], corpus, index, encoder=StubEncoder())
     assert _files(corpus) == files and (index / "manifest.json").read_bytes() == manifest
@@ -150,7 +150,7 @@ def _cli(*args):
 @pytest.fixture()
 def stub_model(monkeypatch):
     # The CLI loads the index's model by name; here that name is the stub's.
-    monkeypatch.setattr("embeddings.build.load_encoder", lambda model=None: StubEncoder())
+    monkeypatch.setattr("embeddings.corpus.build.load_encoder", lambda model=None: StubEncoder())
 
 
 def test_cli_remove_and_list(folders, stub_model, capsys):
@@ -179,7 +179,7 @@ def test_cli_remove_during_another_build_says_so_and_keeps_the_file(folders, stu
     corpus, index = folders
     # A separate process holds the lock, as a running `aluqa build` would.
     holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from embeddings.lock import build_lock\n"
+        "import sys, time; from embeddings.corpus.lock import build_lock\n"
         f"with build_lock({str(index)!r}):\n    print('held', flush=True); time.sleep(60)")],
         stdout=subprocess.PIPE, text=True)
     try:
@@ -199,12 +199,12 @@ def test_cli_list_without_an_index_names_the_fix(tmp_path, capsys):
 
 
 def test_what_a_killed_remove_leaves_goes_with_the_next_build_even_when_nothing_changed(folders, stub_model):
-    from embeddings.build import add_build_arguments, run_build
+    from embeddings.corpus.build import add_build_arguments, run_build
 
     corpus, index = folders
     # A remove killed after the swap: the article is set aside and the index no longer holds it.
     (corpus / BAISE).rename(corpus / f".{BAISE}.removed")
-    from embeddings.build import build_index
+    from embeddings.corpus.build import build_index
 
     build_index(corpus, index, encoder=StubEncoder())
     assert not (corpus / f".{BAISE}.removed").exists()
@@ -222,7 +222,7 @@ def test_what_a_killed_remove_leaves_goes_with_the_next_build_even_when_nothing_
 
 
 def test_adding_again_an_article_a_killed_add_left_unindexed_indexes_it(folders, tmp_path):
-    from embeddings.articles import add_articles
+    from embeddings.corpus.articles import add_articles
 
     corpus, index = folders
     article = tmp_path / "new.txt"

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from conftest import ROOT, SEEDS, load_seed_qa
-from embeddings.manifest import IndexMismatchError, IndexMissingError
+from embeddings.store.manifest import IndexMismatchError, IndexMissingError
 from embeddings.store import StoreSpec, StoreSpecError, parse_store
 
 BAISE = "004_7ed03d3179984da0.txt"
@@ -29,7 +29,7 @@ def test_store_specs_parse_and_a_bad_one_says_what_is_accepted(monkeypatch):
 
 
 def test_tokens_survive_the_milvus_analyzer_encoding():
-    from embeddings.milvus_store import decode_tokens, encode_tokens
+    from embeddings.store.milvus import decode_tokens, encode_tokens
 
     tokens = ["铝产业", "2022", "80%", "3.5", "电解铝", "ａｌ"]
     text = encode_tokens(tokens)
@@ -45,7 +45,7 @@ def _ask_all(qa, items):
 
 @pytest.fixture(scope="module")
 def stub_milvus(tmp_path_factory, stub_encoder):
-    from embeddings.build import build_index
+    from embeddings.corpus.build import build_index
 
     uri = str(tmp_path_factory.mktemp("milvus") / "seeds.db")
     build_index(SEEDS, tmp_path_factory.mktemp("unused"), encoder=stub_encoder, store=f"milvus:{uri}")
@@ -90,7 +90,7 @@ def test_a_question_fetches_only_the_units_it_reads(stub_milvus, stub_qa, stub_e
 
 @pytest.mark.slow
 def test_a_collection_built_with_another_model_is_refused(stub_milvus):
-    from embeddings.milvus_store import MilvusStore
+    from embeddings.store.milvus import MilvusStore
 
     with pytest.raises(IndexMismatchError, match="built with model 'stub-char-bigrams', not 'other-model'"):
         MilvusStore.open(stub_milvus, expected_model="other-model")
@@ -98,8 +98,8 @@ def test_a_collection_built_with_another_model_is_refused(stub_milvus):
 
 @pytest.mark.slow
 def test_adding_changing_and_removing_an_article_touches_only_its_rows(tmp_path, stub_encoder):
-    from embeddings.build import build_index
-    from embeddings.milvus_store import MilvusStore
+    from embeddings.corpus.build import build_index
+    from embeddings.store.milvus import MilvusStore
     from qa import QA, Settings
 
     corpus = tmp_path / "corpus"
@@ -116,7 +116,7 @@ def test_adding_changing_and_removing_an_article_touches_only_its_rows(tmp_path,
         return qa.index, trace.answer, {p.passage.doc for p in trace.retrieval.passages}
 
     def stored_texts(index):
-        from embeddings.milvus_store import collection, scan_rows
+        from embeddings.store.milvus import collection, scan_rows
 
         return [(row["doc"], row["text"]) for row in scan_rows(index.client, collection("sentences"), ["doc", "text"])]
 
@@ -157,8 +157,8 @@ def test_adding_changing_and_removing_an_article_touches_only_its_rows(tmp_path,
 
 
 def test_cli_list_and_remove_work_on_a_milvus_index(tmp_path, stub_encoder, monkeypatch, capsys):
-    from embeddings.build import build_index
-    from embeddings.milvus_store import MilvusStore
+    from embeddings.corpus.build import build_index
+    from embeddings.store.milvus import MilvusStore
     from qa.cli import main
 
     corpus = tmp_path / "corpus"
@@ -166,7 +166,7 @@ def test_cli_list_and_remove_work_on_a_milvus_index(tmp_path, stub_encoder, monk
     store = f"milvus:{tmp_path / 'a.db'}"
     build_index(corpus, tmp_path / "unused", encoder=stub_encoder, store=store)
     # The CLI loads the index's model by name; here that name is the stub's.
-    monkeypatch.setattr("embeddings.build.load_encoder", lambda model=None: stub_encoder)
+    monkeypatch.setattr("embeddings.corpus.build.load_encoder", lambda model=None: stub_encoder)
     options = ["--corpus", str(corpus), "--index", str(tmp_path / "unused"), "--store", store]
     assert main(["list", *options]) == 0
     out = capsys.readouterr().out
@@ -199,7 +199,7 @@ def test_unreachable_milvus_and_missing_index_give_one_clear_line(tmp_path):
 
 @pytest.mark.slow
 def test_a_milvus_file_without_the_collections_is_no_index(tmp_path):
-    from embeddings.milvus_store import MilvusStore, connect
+    from embeddings.store.milvus import MilvusStore, connect
 
     connect(str(tmp_path / "empty.db"))  # creates the Milvus Lite file, with no collection
     assert (tmp_path / "empty.db").exists()
@@ -209,8 +209,8 @@ def test_a_milvus_file_without_the_collections_is_no_index(tmp_path):
 
 @pytest.mark.slow
 def test_an_index_of_an_earlier_store_format_is_refused_with_the_rebuild_command(tmp_path, stub_encoder):
-    from embeddings.build import build_index
-    from embeddings.milvus_store import MilvusStore, collection, connect
+    from embeddings.corpus.build import build_index
+    from embeddings.store.milvus import MilvusStore, collection, connect
 
     uri = str(tmp_path / "old.db")
     build_index(SEEDS, tmp_path / "unused", encoder=stub_encoder, store=f"milvus:{uri}")
@@ -224,7 +224,7 @@ def test_an_index_of_an_earlier_store_format_is_refused_with_the_rebuild_command
 @pytest.mark.slow
 def test_real_model_milvus_gives_the_local_answers_on_the_seed_set(tmp_path, real_qa):
     """The acceptance check of the Milvus store: the seed dev set, real model, Milvus Lite vs the local index."""
-    from embeddings.build import build_index
+    from embeddings.corpus.build import build_index
     from qa import QA
 
     store = f"milvus:{tmp_path / 'seeds.db'}"

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embeddings import model_build as mb
-from embeddings.e5_format import E5File, dequantize_q4_0, precompiled_charsmap
+from embeddings.model import build as mb
+from embeddings.model.e5_format import E5File, dequantize_q4_0, precompiled_charsmap
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -334,7 +334,7 @@ def test_second_build_returns_at_once(model_dir):
     assert mb.build_default_model(model_dir) == model_dir
     assert [p.stat().st_mtime_ns for p in watched] == before
     # The fast path must not pull in torch or the tokenizer stack.
-    probe = ("import sys; from embeddings.model_build import build_default_model as b; "
+    probe = ("import sys; from embeddings.model.build import build_default_model as b; "
              "print(b(), 'torch' in sys.modules, 'tokenizers' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True,
                          text=True, check=True).stdout.split()

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from embeddings.onnx_runtime import (MARKER_FILE, TOKEN_EMBEDDINGS, OnnxEncoder, OnnxModel, OnnxModelError, pad_batch,
+from embeddings.model.onnx_runtime import (MARKER_FILE, TOKEN_EMBEDDINGS, OnnxEncoder, OnnxModel, OnnxModelError, pad_batch,
                                      read_marker, table_path)
 
 TEXTS = [
@@ -56,7 +56,7 @@ def test_marker_of_another_format_is_not_an_export(tmp_path):
 
 
 def test_load_encoder_refuses_what_it_cannot_run(monkeypatch):
-    from embeddings.encoder import EncoderError, SentenceTransformerEncoder, load_encoder
+    from embeddings.model.encoder import EncoderError, SentenceTransformerEncoder, load_encoder
 
     with pytest.raises(EncoderError, match="unknown runtime 'gpu'"):
         load_encoder(runtime="gpu")
@@ -74,7 +74,7 @@ def test_export_module_runs_a_masked_module_without_torch_at_run_time(tmp_path):
     """The generic helper (also meant for a cross-encoder scorer): a tiny masked mean of embeddings."""
     torch = pytest.importorskip("torch")
     pytest.importorskip("onnx")
-    from embeddings.onnx_export import export_module
+    from embeddings.model.onnx_export import export_module
 
     class Tiny(torch.nn.Module):
         def __init__(self):
@@ -108,7 +108,7 @@ def test_export_module_runs_a_masked_module_without_torch_at_run_time(tmp_path):
 
 def test_two_graphs_with_the_same_token_table_share_one_file_and_one_mapping(tmp_path):
     torch = pytest.importorskip("torch")
-    from embeddings.onnx_export import export_module, share_table
+    from embeddings.model.onnx_export import export_module, share_table
 
     class Scorer(torch.nn.Module):
         def __init__(self, embed, width):
@@ -137,7 +137,7 @@ def test_two_graphs_with_the_same_token_table_share_one_file_and_one_mapping(tmp
 
 def test_export_module_refuses_an_example_without_padding(tmp_path):
     torch = pytest.importorskip("torch")
-    from embeddings.onnx_export import OnnxExportError, export_module
+    from embeddings.model.onnx_export import OnnxExportError, export_module
 
     with pytest.raises(OnnxExportError, match="different lengths"):
         export_module(torch.nn.Identity(), tmp_path / "x.onnx", [[[0, 2], [0, 2]]], pad_id=1)
@@ -145,8 +145,8 @@ def test_export_module_refuses_an_example_without_padding(tmp_path):
 
 @pytest.fixture(scope="module")
 def both_encoders():
-    from embeddings.encoder import SentenceTransformerEncoder
-    from embeddings.model_build import build_default_onnx
+    from embeddings.model.encoder import SentenceTransformerEncoder
+    from embeddings.model.build import build_default_onnx
 
     return OnnxEncoder(build_default_onnx()), SentenceTransformerEncoder()
 
@@ -192,8 +192,8 @@ def test_one_tokenizer_per_vocabulary_and_truncation_keeps_the_closing_token(tmp
     from tokenizers.models import WordLevel
     from tokenizers.pre_tokenizers import Whitespace
 
-    from embeddings.onnx_runtime import truncate
-    from embeddings.subword import HuggingFaceTokenizer, load_tokenizer
+    from embeddings.model.onnx_runtime import truncate
+    from embeddings.model.subword import HuggingFaceTokenizer, load_tokenizer
 
     tokenizer = Tokenizer(WordLevel({"<unk>": 0, "铝": 1, "产业": 2}, unk_token="<unk>"))
     tokenizer.pre_tokenizer = Whitespace()
@@ -210,7 +210,7 @@ def test_one_tokenizer_per_vocabulary_and_truncation_keeps_the_closing_token(tmp
 
 
 def test_batches_hold_similar_lengths_within_a_token_budget():
-    from embeddings.onnx_runtime import length_batches
+    from embeddings.model.onnx_runtime import length_batches
 
     lengths = [10, 200, 12, 190, 11, 300, 9]
     batches = length_batches(lengths, size=32, max_tokens=400)

@@ -4,7 +4,7 @@ The generated text mixes CJK runs, digits, punctuation, Latin words, inline
 pinyin annotations such as 字(zì), real brackets, odd whitespace and
 invisible characters, and several kinds of line breaks. It holds no page
 furniture: its CJK characters are the seeds' characters minus every character
-that any furniture rule of `embeddings.clean` mentions, so no generated line
+that any furniture rule of `embeddings.text.clean` mentions, so no generated line
 can be furniture and every CJK character must survive cleaning.
 
 Properties:
@@ -29,9 +29,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import embeddings.clean as clean_module
-from embeddings.clean import clean_text
-from embeddings.split import (
+import embeddings.text.clean as clean_module
+from embeddings.text.clean import clean_text
+from embeddings.text.split import (
     MAX_SENTENCE_CHARS,
     is_cjk,
     segment_articles,

@@ -14,7 +14,7 @@ from conftest import ROOT, SEEDS
 def test_building_without_ray_imports_no_ray(tmp_path):
     code = ("import sys; sys.path[:0] = [{root!r}, {tests!r}]\n"
             "from conftest import StubEncoder\n"
-            "from embeddings.build import build_index\n"
+            "from embeddings.corpus.build import build_index\n"
             "from qa.cli import build_parser\n"
             "build_index({seeds!r}, {index!r}, encoder=StubEncoder())\n"
             "build_parser().parse_args(['build'])\n"
@@ -28,11 +28,11 @@ def test_building_without_ray_imports_no_ray(tmp_path):
 def test_ray_vectors_equal_the_local_build():
     import ray
 
-    from embeddings.corpus import load_corpus
-    from embeddings.encoder import SentenceTransformerEncoder
-    from embeddings.index import embed_units
-    from embeddings.ray_encode import RayEncoder, start_local_ray
-    from embeddings.split import segment_articles
+    from embeddings.text.read import load_corpus
+    from embeddings.model.encoder import SentenceTransformerEncoder
+    from embeddings.store.local import embed_units
+    from embeddings.model.ray_encode import RayEncoder, start_local_ray
+    from embeddings.text.split import segment_articles
 
     articles = load_corpus(SEEDS)[:2]  # two articles (about 100 texts): the same code path, minutes less
     sentences, passages = segment_articles(articles)
@@ -55,7 +55,7 @@ def test_ray_vectors_equal_the_local_build():
 def test_a_local_ray_that_times_out_while_starting_is_started_again(monkeypatch):
     import ray
 
-    from embeddings.ray_encode import start_local_ray
+    from embeddings.model.ray_encode import start_local_ray
 
     calls = []
 
@@ -84,7 +84,7 @@ def test_the_gcs_port_file_timeout_of_a_first_start_is_waited_out_and_tried_agai
     lengthened (Ray's documented variable, unless the user set one), and the start tried again."""
     import ray
 
-    from embeddings.ray_encode import GCS_PORT_WAIT_S, start_local_ray
+    from embeddings.model.ray_encode import GCS_PORT_WAIT_S, start_local_ray
 
     monkeypatch.delenv("RAY_gcs_server_port_wait_time_s", raising=False)
     calls, waits = [], []

@@ -1,4 +1,4 @@
-"""Tests for embeddings.split: paragraphs, sentences, passages, corpus-wide ids."""
+"""Tests for embeddings.text.split: paragraphs, sentences, passages, corpus-wide ids."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from embeddings.clean import clean_article
-from embeddings.split import (
+from embeddings.text.clean import clean_article
+from embeddings.text.split import (
     MAX_SENTENCE_CHARS,
     make_passages,
     segment_articles,

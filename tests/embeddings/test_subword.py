@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from embeddings.subword import (CHECK_SAMPLE, SENTENCEPIECE_FILE, SENTENCEPIECE_MARKER, HuggingFaceTokenizer,
+from embeddings.model.subword import (CHECK_SAMPLE, SENTENCEPIECE_FILE, SENTENCEPIECE_MARKER, HuggingFaceTokenizer,
                                 SentencePieceTokenizer, convert_to_sentencepiece, load_tokenizer)
 from tests.conftest import SEEDS
 
@@ -15,7 +15,7 @@ from tests.conftest import SEEDS
 @pytest.fixture(scope="module")
 def vocabulary(tmp_path_factory):
     """A copy of the default model's tokenizer.json in a folder of its own (converted there by the tests)."""
-    from embeddings.model_build import build_default_model
+    from embeddings.model.build import build_default_model
 
     folder = tmp_path_factory.mktemp("vocabulary")
     shutil.copy(build_default_model() / "tokenizer.json", folder / "tokenizer.json")
@@ -48,7 +48,7 @@ def test_sentencepiece_form_gives_the_ids_of_tokenizers(vocabulary):
 
 @pytest.mark.slow
 def test_a_conversion_that_disagrees_is_not_used_and_not_retried(vocabulary, tmp_path, monkeypatch):
-    import embeddings.subword as subword
+    import embeddings.model.subword as subword
 
     copy = tmp_path / "tokenizer.json"
     spec = json.loads(vocabulary.read_text(encoding="utf-8"))
@@ -78,7 +78,7 @@ def test_a_conversion_that_disagrees_is_not_used_and_not_retried(vocabulary, tmp
 
 @pytest.mark.slow
 def test_a_changed_vocabulary_file_is_converted_again(vocabulary, tmp_path):
-    from embeddings.subword import ensure_sentencepiece
+    from embeddings.model.subword import ensure_sentencepiece
 
     copy = tmp_path / "tokenizer.json"
     shutil.copy(vocabulary, copy)

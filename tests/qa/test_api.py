@@ -86,7 +86,7 @@ def test_settings_reject_bad_values():
 
 
 def test_missing_index_is_reported_with_the_fix(tmp_path, stub_encoder):
-    from embeddings.manifest import IndexMissingError
+    from embeddings.store.manifest import IndexMissingError
 
     with pytest.raises(IndexMissingError, match="aluqa build"):
         QA(tmp_path / "none", encoder=stub_encoder).ask("百色铝产业总产值？")

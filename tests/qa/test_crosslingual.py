@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from embeddings.corpus import load_corpus
-from embeddings.index import _build_bm25
-from embeddings.normalize import normalize
-from embeddings.split import segment_articles
-from embeddings.tokenize import tokenize_normalized
+from embeddings.text.read import load_corpus
+from embeddings.store.local import _build_bm25
+from embeddings.text.normalize import normalize
+from embeddings.text.split import segment_articles
+from embeddings.text.tokenize import tokenize_normalized
 from qa.crosslingual import MAX_TOKENS, PER_PHRASE, EnglishQueryExpander
 
 SEEDS = Path(__file__).resolve().parents[2] / "seeds"

@@ -129,7 +129,7 @@ def test_feedback_export_then_eval_runs_on_it(index_copy, tmp_path, monkeypatch,
     assert [item["doc"] for item in items] == [BAISE, "000_e9b847b5c34d142c.txt", None]
 
     # `aluqa eval` loads the index's model by name; here that name is the stub's.
-    monkeypatch.setattr("embeddings.encoder.load_encoder", lambda *args, **kwargs: StubEncoder())
+    monkeypatch.setattr("embeddings.model.encoder.load_encoder", lambda *args, **kwargs: StubEncoder())
     assert main(["eval", "--qa", str(out_file), "--index", str(index_copy), "--json"]) == 0
     figures = json.loads(capsys.readouterr().out)
     # The same pipeline gives the same answers it was told were right.

@@ -29,7 +29,7 @@ def sample_file(source, target):
 @pytest.mark.slow
 @pytest.mark.parametrize("name, bar", [("cmrc2018_dev", 0.70), ("drcd_dev", 0.80)])
 def test_sample_accuracy(name, bar, tmp_path, real_qa):
-    from embeddings.encoder import SentenceTransformerEncoder
+    from embeddings.model.encoder import SentenceTransformerEncoder
     from qa.api import QA
 
     source = SHARED / "data" / f"{name}.json"
@@ -50,7 +50,7 @@ def test_sample_accuracy(name, bar, tmp_path, real_qa):
 @pytest.mark.slow
 def test_cmrc_sample_on_milvus_is_within_a_point_of_the_local_index(tmp_path, real_qa):
     """The same sample answered from a Milvus Lite index and from the local one, same model, same questions."""
-    from embeddings.milvus_write import sync_milvus
+    from embeddings.store.milvus_write import sync_milvus
     from qa.api import QA
 
     source = SHARED / "data" / "cmrc2018_dev.json"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from embeddings.normalize import normalize
+from embeddings.text.normalize import normalize
 from qa.answerer import _DATE, _NUMBER
 from qa.question import DATE, NUMBER, OTHER, PLACE, expected_type, named_things, parse_question, place_names
 

@@ -70,7 +70,7 @@ def test_a_filtered_question_gets_the_best_sentence_inside_the_filter_local(stub
 @pytest.mark.slow
 def test_a_filtered_question_gets_the_best_sentence_inside_the_filter_milvus(tmp_path, stub_qa, stub_encoder):
     from conftest import SEEDS
-    from embeddings.build import build_index
+    from embeddings.corpus.build import build_index
     from qa import QA
 
     uri = str(tmp_path / "seeds.db")

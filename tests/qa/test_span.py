@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from embeddings.normalize import normalize
+from embeddings.text.normalize import normalize
 from qa.span import SPACE_MARK, best_span, label_span, original_span, token_offsets
 
 

@@ -8,7 +8,7 @@ import gradio as gr
 import pytest
 
 from conftest import free_port
-from embeddings.manifest import IndexMissingError
+from embeddings.store.manifest import IndexMissingError
 from qa.api import QuestionError
 from qa.types import Answer, Citation, PassageHit
 from ui import app, server

@@ -7,11 +7,11 @@ import shutil
 import pytest
 
 from conftest import SEEDS, StubEncoder
-from embeddings.manifest import Manifest
+from embeddings.store.manifest import Manifest
 from qa import QA, Settings
 from qa.conversation import ConversationState
 from test_app import FakeQA
-from embeddings import articles as corpus_articles
+from embeddings.corpus import articles as corpus_articles
 from ui import app, articles
 from ui.render import articles_table, upload_message
 
@@ -73,7 +73,7 @@ def test_refused_file_is_named_and_nothing_is_written(tmp_path, corpus_and_qa, n
 
 def test_too_big_file_is_refused(tmp_path, corpus_and_qa, monkeypatch):
     corpus, qa = corpus_and_qa
-    monkeypatch.setattr("embeddings.corpus.MAX_ARTICLE_BYTES", 100)
+    monkeypatch.setattr("embeddings.text.read.MAX_ARTICLE_BYTES", 100)
     report = articles.add_to_qa(qa, [_write(tmp_path, "big.txt", NEW_ARTICLE * 5)])
     assert report.refused and "big.txt" in report.refused[0] and "limit" in report.refused[0]
     assert not (corpus / "big.txt").exists()
@@ -110,7 +110,7 @@ def test_failed_rebuild_removes_what_was_added(tmp_path, corpus_and_qa, monkeypa
     def broken_build(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("embeddings.build.build_index", broken_build)
+    monkeypatch.setattr("embeddings.corpus.build.build_index", broken_build)
     before = sorted(p.name for p in corpus.iterdir())
     message, _ = app.upload(qa, [str(_write(tmp_path, "new.txt", NEW_ARTICLE))])
     assert "server log" in message
@@ -124,7 +124,7 @@ def test_cli_add(tmp_path, stub_index_dir, monkeypatch, capsys):
     shutil.copytree(SEEDS, corpus)
     shutil.copytree(stub_index_dir, index)
     # The CLI loads the index's model by name; here that name is the stub's.
-    monkeypatch.setattr("embeddings.build.load_encoder", lambda model=None: StubEncoder())
+    monkeypatch.setattr("embeddings.corpus.build.load_encoder", lambda model=None: StubEncoder())
     good = _write(tmp_path, "new.txt", NEW_ARTICLE)
     bad = _write(tmp_path, "bad.txt", b"\x00\x00")
     assert main(["add", str(good), str(bad), "--corpus", str(corpus), "--index", str(index)]) == 2
@@ -172,7 +172,7 @@ def test_answer_endpoint_stays_stateless():
 def test_upload_and_remove_while_another_build_runs_say_so_and_change_nothing(tmp_path, corpus_and_qa):
     from concurrent.futures import ThreadPoolExecutor
 
-    from embeddings.lock import build_lock
+    from embeddings.corpus.lock import build_lock
 
     corpus, qa = corpus_and_qa
     qa.warm_up()

@@ -33,7 +33,7 @@ pytestmark = [
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """The page served with the real QA over a copy of seeds/ and its own index (uploads stay in tmp)."""
-    from embeddings.build import build_index, index_is_current
+    from embeddings.corpus.build import build_index, index_is_current
     from qa import QA, Settings
     from ui import app
 

@@ -31,7 +31,7 @@ def test_every_catalogue_has_the_same_keys_and_fields():
 
 
 def test_chinese_catalogues_are_in_their_own_script():
-    from embeddings.normalize import to_simplified
+    from embeddings.text.normalize import to_simplified
 
     hans, hant = catalogue("zh-Hans"), catalogue("zh-Hant")
     for key in ("not_found", "closest", "sources", "ask", "understood_as", "remove_button"):

@@ -247,7 +247,7 @@ def test_the_openai_sdk_sees_the_protocols_errors(served):
 def test_a_damaged_index_is_a_503_through_the_sdk(tmp_path):
     import openai
 
-    from embeddings.manifest import IndexMissingError
+    from embeddings.store.manifest import IndexMissingError
 
     class Missing(FakeQA):
         def ask(self, question):

@@ -8,7 +8,7 @@ import shutil
 from fastapi.testclient import TestClient
 
 from conftest import SEEDS
-from embeddings.corpus import MAX_ARTICLE_BYTES
+from embeddings.text.read import MAX_ARTICLE_BYTES
 from test_app import FakeQA
 from ui.server import build_app
 
@@ -46,7 +46,7 @@ def test_a_100_mb_upload_is_refused_by_the_server_and_leaves_nothing():
 
 
 def test_a_watching_qa_loads_the_index_another_process_rebuilt(tmp_path, stub_encoder):
-    from embeddings.build import build_index
+    from embeddings.corpus.build import build_index
     from qa import QA, Settings
 
     corpus, index = tmp_path / "corpus", tmp_path / "index"

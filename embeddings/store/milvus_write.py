@@ -7,15 +7,15 @@ from dataclasses import asdict, dataclass
 from collections import Counter
 from typing import Callable, Iterable, Sequence
 
-from embeddings.encoder import TextEncoder
-from embeddings.index import corpus_hash, embed_units
-from embeddings.manifest import IndexMismatchError, Manifest
-from embeddings.milvus_store import (FETCH_BATCH, KINDS, MANIFEST_KEY, STORE_FORMAT, TERM_KEY_BYTES, check_manifest,
+from embeddings.model.encoder import TextEncoder
+from embeddings.store.local import corpus_hash, embed_units
+from embeddings.store.manifest import IndexMismatchError, Manifest
+from embeddings.store.milvus import (FETCH_BATCH, KINDS, MANIFEST_KEY, STORE_FORMAT, TERM_KEY_BYTES, check_manifest,
                                      collection, connect, count_rows, decode_tokens, encode_tokens, manifest_of,
                                      read_article_hashes, read_payload, scan_rows, term_key)
-from embeddings.normalize import NORMALIZER_NAME
-from embeddings.split import segment_articles
-from embeddings.tokenize import TOKENIZER_NAME, tokenize_normalized
+from embeddings.text.normalize import NORMALIZER_NAME
+from embeddings.text.split import segment_articles
+from embeddings.text.tokenize import TOKENIZER_NAME, tokenize_normalized
 from embeddings.types import Article
 
 # The dense index: HNSW by inner product (vectors are L2-normalised, so IP is the cosine).
@@ -23,7 +23,7 @@ HNSW_PARAMS = {"M": 16, "efConstruction": 200}
 # bm25s's defaults, so Milvus ranks lexically as the local index does.
 BM25_PARAMS = {"bm25_k1": 1.5, "bm25_b": 0.75}
 VECTOR_INDEX = f"milvus HNSW(IP, M={HNSW_PARAMS['M']}, efConstruction={HNSW_PARAMS['efConstruction']}) + BM25 sparse"
-TEXT_BYTES = 8192  # sentences and passages are at most 300 characters (embeddings.split)
+TEXT_BYTES = 8192  # sentences and passages are at most 300 characters (embeddings.text.split)
 TOKENS_BYTES = 65535
 ARTICLES_PER_BATCH = 64  # embedded together, then written
 PART_CHARS = 16000  # an article's JSON is stored in parts of at most 16000 characters (< 65535 UTF-8 bytes)

@@ -1,7 +1,7 @@
 """Text encoders: the model behind dense retrieval, run by ONNX Runtime or by sentence-transformers.
 
 `load_encoder` picks the runtime. Questions go through ONNX Runtime
-(`embeddings.onnx_runtime`), which answers without importing torch; the
+(`embeddings.model.onnx_runtime`), which answers without importing torch; the
 sentence-transformers model stays the reference the ONNX graph is exported
 from and checked against, and the runtime for models that have no export.
 """
@@ -106,7 +106,7 @@ def load_encoder(model: str | None = None, runtime: str | None = None) -> TextEn
     runtime = runtime or os.environ.get("ALUQA_RUNTIME") or "auto"
     if runtime not in RUNTIMES:
         raise EncoderError(f"unknown runtime {runtime!r} (ALUQA_RUNTIME?): use one of {', '.join(RUNTIMES)}")
-    from embeddings.model_build import DEFAULT_MODEL, build_default_onnx, resolve_model
+    from embeddings.model.build import DEFAULT_MODEL, build_default_onnx, resolve_model
 
     name = resolve_model(model)[0]
     if runtime == "sentence-transformers":
@@ -116,8 +116,8 @@ def load_encoder(model: str | None = None, runtime: str | None = None) -> TextEn
             raise EncoderError(f"only the default model {DEFAULT_MODEL} has an ONNX export, not {name!r}; "
                                "use runtime sentence-transformers")
         return SentenceTransformerEncoder(model)
-    from embeddings.model_build import default_onnx_dir, default_model_dir, onnx_is_current
-    from embeddings.onnx_runtime import OnnxEncoder
+    from embeddings.model.build import default_onnx_dir, default_model_dir, onnx_is_current
+    from embeddings.model.onnx_runtime import OnnxEncoder
 
     if not onnx_is_current(default_onnx_dir(), default_model_dir()):
         logger.warning("exporting the embedding model to ONNX once (run `make model` at set-up to do it ahead)")
@@ -144,7 +144,7 @@ class SentenceTransformerEncoder:
             raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
         if quantize not in QUANTIZE_MODES:
             raise ValueError(f"quantize must be one of {QUANTIZE_MODES}, got {quantize!r}")
-        from embeddings.model_build import resolve_model
+        from embeddings.model.build import resolve_model
 
         self.name, self._location = resolve_model(model)
         if quantize != "none":

@@ -11,18 +11,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from embeddings.cache import CACHE_DIR, EmbeddingCache
-from embeddings.corpus import CorpusError, load_corpus
-from embeddings.encoder import TextEncoder, load_encoder, warm_up_in_background
-from embeddings.index import INDEX_PARTS, CorpusIndex
-from embeddings.lock import BuildBusyError, build_lock, remove_corpus_leftovers, remove_leftovers
-from embeddings.split import segment_articles
+from embeddings.store.cache import CACHE_DIR, EmbeddingCache
+from embeddings.text.read import CorpusError, load_corpus
+from embeddings.model.encoder import TextEncoder, load_encoder, warm_up_in_background
+from embeddings.store.local import INDEX_PARTS, CorpusIndex
+from embeddings.corpus.lock import BuildBusyError, build_lock, remove_corpus_leftovers, remove_leftovers
+from embeddings.text.split import segment_articles
 from embeddings.store import parse_store
-from embeddings.tokenize import load_in_background
+from embeddings.text.tokenize import load_in_background
 
 logger = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def default_corpus_dir() -> Path:
@@ -140,7 +140,7 @@ def _build_locked(corpus_dir: Path, index_dir: Path, model: str | None, encoder:
             raise CorpusError(f"no usable article in {corpus_dir}")
         spec = parse_store(store)
         if spec.is_milvus:
-            from embeddings.milvus_write import sync_milvus
+            from embeddings.store.milvus_write import sync_milvus
 
             synced = sync_milvus(spec.uri, articles, encoder, full=not incremental, on_stage=on_stage)
             m = synced.manifest
@@ -166,14 +166,14 @@ def index_is_current(corpus_dir: Path, index_dir: Path, model: str | None = None
 
     `on_error` hears about each article file the corpus skips (as a build would).
     """
-    from embeddings.index import corpus_hash
-    from embeddings.manifest import IndexLoadError, Manifest
-    from embeddings.model_build import resolve_model
+    from embeddings.store.local import corpus_hash
+    from embeddings.store.manifest import IndexLoadError, Manifest
+    from embeddings.model.build import resolve_model
 
     try:
         spec = parse_store(store)
         if spec.is_milvus:
-            from embeddings.milvus_store import connect, read_manifest
+            from embeddings.store.milvus import connect, read_manifest
 
             manifest = read_manifest(connect(spec.uri), spec.uri)
             if manifest is None:
@@ -246,14 +246,14 @@ def run_build(args: argparse.Namespace) -> int:
     def stage(label: str) -> None:
         print(f"[aluqa build] {label} ...", file=sys.stderr, flush=True)
 
-    from embeddings.manifest import IndexLoadError
+    from embeddings.store.manifest import IndexLoadError
 
     corpus_dir, index_dir = args.corpus or default_corpus_dir(), args.index or default_index_dir()
     try:
         spec = parse_store(getattr(args, "store", None))
         encoder = None
         if getattr(args, "ray", None):
-            from embeddings.ray_encode import RayEncoder  # only here: without --ray nothing imports Ray
+            from embeddings.model.ray_encode import RayEncoder  # only here: without --ray nothing imports Ray
 
             encoder = RayEncoder(args.model, address=args.ray)
         report = update_index(corpus_dir, index_dir, model=args.model, encoder=encoder,

@@ -15,7 +15,7 @@ try:
 except ImportError:  # not a POSIX system: only the in-process lock applies
     fcntl = None
 
-from embeddings.manifest import IndexLoadError
+from embeddings.store.manifest import IndexLoadError
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from embeddings.encoder import SentenceTransformerEncoder
+from embeddings.model.encoder import SentenceTransformerEncoder
 
 logger = logging.getLogger(__name__)
 

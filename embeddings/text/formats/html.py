@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from embeddings.formats import Extracted, FormatError
+from embeddings.text.formats import Extracted, FormatError
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
 

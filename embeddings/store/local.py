@@ -16,9 +16,9 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from embeddings.cache import CACHE_DIR, CachingEncoder, EmbeddingCache
-from embeddings.encoder import TextEncoder
-from embeddings.manifest import (
+from embeddings.store.cache import CACHE_DIR, CachingEncoder, EmbeddingCache
+from embeddings.model.encoder import TextEncoder
+from embeddings.store.manifest import (
     IndexMismatchError,
     IndexMissingError,
     Manifest,
@@ -26,11 +26,11 @@ from embeddings.manifest import (
     rebuild_hint,
     verify_checksums,
 )
-from embeddings.normalize import NORMALIZER_NAME, normalize
+from embeddings.text.normalize import NORMALIZER_NAME, normalize
 from embeddings.store import SENTENCES, Scored, Unit
-from embeddings.tokenize import TOKENIZER_NAME, tokenize_normalized
+from embeddings.text.tokenize import TOKENIZER_NAME, tokenize_normalized
 from embeddings.types import Article, Passage, Sentence
-from embeddings.vector_index import all_cores, describe_vector_index, make_vector_index
+from embeddings.store.vectors import all_cores, describe_vector_index, make_vector_index
 
 logger = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ import re
 from functools import lru_cache
 
 from embeddings.background import BackgroundTask
-from embeddings.normalize import normalize
+from embeddings.text.normalize import normalize
 
 # Recorded in the manifest; the retriever rebuilds exactly this tokenizer from
 # it, so query and index tokens cannot drift apart.
@@ -50,7 +50,7 @@ def load_in_background() -> BackgroundTask:
 
 
 def tokenize_normalized(normalized_text: str) -> list[str]:
-    """Tokens of text already in matching form (see `embeddings.normalize`).
+    """Tokens of text already in matching form (see `embeddings.text.normalize`).
 
     Search mode emits both whole words and their parts (产业集群 -> 产业, 集群,
     产业集群), so a question phrased with a shorter or longer compound still

@@ -3,7 +3,7 @@
 One small module per format (`html`, `pdf`, `docx`), each turning a file's
 bytes into an `Extracted`: the article text with paragraphs split by "\\n",
 and the title, date, author and source the file itself states. The corpus
-(`embeddings.corpus.read_article`) cleans that text like any `.txt` article;
+(`embeddings.text.read.read_article`) cleans that text like any `.txt` article;
 metadata found in the file wins over what the cleaning rules guess.
 `.txt` and `.md` files do not come here.
 """
@@ -57,7 +57,7 @@ def extract(suffix: str, data: bytes) -> Extracted:
         raise FormatError(f"named {suffix} but the file is {found[1]}: rename it with its own suffix")
     if found is None and reader != "html":
         raise FormatError(f"not a {suffix} file (its content is not {'a PDF' if reader == 'pdf' else 'a Word document'})")
-    extracted = import_module(f"embeddings.formats.{reader}").read(data)
+    extracted = import_module(f"embeddings.text.formats.{reader}").read(data)
     if not extracted.text.strip():
         raise FormatError("no article text found in the file")
     return extracted

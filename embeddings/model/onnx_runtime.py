@@ -2,14 +2,14 @@
 
 The question path imports this module, never torch, transformers or
 sentence-transformers: those cost about 10 s to import, ONNX Runtime about
-0.2 s. The ONNX files are written at set-up by `embeddings.onnx_export`
-(which does need torch); token ids come from `embeddings.subword`.
+0.2 s. The ONNX files are written at set-up by `embeddings.model.onnx_export`
+(which does need torch); token ids come from `embeddings.model.subword`.
 
 Two layers:
 
 - `OnnxModel`: one ONNX graph taking `input_ids` and `attention_mask`
   (int64, batch x length) and returning one float array. Any XLM-R-style
-  module exported with `embeddings.onnx_export.export_module` runs through it
+  module exported with `embeddings.model.onnx_export.export_module` runs through it
   (the sentence encoder here, a cross-encoder scorer likewise). The token
   embedding table (250k x 384, nine tenths of the model) is kept out of the
   graph in a `.npy` file beside it, memory-mapped and looked up here: loading
@@ -27,7 +27,7 @@ from typing import Sequence
 
 import numpy as np
 
-from embeddings.subword import load_tokenizer
+from embeddings.model.subword import load_tokenizer
 
 ONNX_FILE = "model.onnx"
 TOKENIZER_FILE = "tokenizer.json"
@@ -82,7 +82,7 @@ class OnnxModel:
 
         if not self.path.is_file():
             raise OnnxModelError(f"no ONNX model at {self.path}; run `make model` "
-                                 "(python -m embeddings.model_build) to export it")
+                                 "(python -m embeddings.model.build) to export it")
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads or 0  # 0: ONNX Runtime's default, every core
         options.inter_op_num_threads = 1
@@ -95,7 +95,7 @@ class OnnxModel:
             self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
             raise OnnxModelError(f"cannot load the ONNX model {self.path} ({exc}); re-export it with "
-                                 "`python -m embeddings.model_build --force`") from exc
+                                 "`python -m embeddings.model.build --force`") from exc
         if any(i.name == TOKEN_EMBEDDINGS for i in self._session.get_inputs()):
             self._table = _load_table(table_path(self.path))
         return self._session
@@ -119,9 +119,9 @@ def _load_table(path: Path) -> np.ndarray:
 
     One mapping per file (by device and inode): the encoder's two sessions, and
     the answer selector when its table is a hard link to the encoder's (see
-    `embeddings.onnx_export.share_table`), read and count the same pages once.
+    `embeddings.model.onnx_export.share_table`), read and count the same pages once.
     """
-    hint = "re-export the model with `python -m embeddings.model_build --force`"
+    hint = "re-export the model with `python -m embeddings.model.build --force`"
     try:
         status = path.stat()
         key = (status.st_dev, status.st_ino)
@@ -196,7 +196,7 @@ def length_batches(lengths: Sequence[int], size: int, max_tokens: int) -> list[l
 
 
 class OnnxEncoder:
-    """The sentence encoder exported by `embeddings.onnx_export.export_sentence_encoder`.
+    """The sentence encoder exported by `embeddings.model.onnx_export.export_sentence_encoder`.
 
     Same vectors as `SentenceTransformerEncoder` on the model it was exported
     from (the graph holds the transformer, mean pooling and L2
@@ -220,7 +220,7 @@ class OnnxEncoder:
         marker = read_marker(self.folder)
         if marker is None:
             raise OnnxModelError(f"no finished ONNX export in {self.folder}; run `make model` "
-                                 "(python -m embeddings.model_build) to export it")
+                                 "(python -m embeddings.model.build) to export it")
         self.name = name or marker["model"]
         self.dimension = int(marker["dimension"])
         self.batch_size = batch_size

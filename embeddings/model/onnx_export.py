@@ -4,7 +4,7 @@
   `attention_mask` (batch x length, int64) and returns one float tensor whose
   first axis is the batch, written to an `.onnx` file with dynamic batch and
   length, then checked against the module on padded and unpadded batches.
-  `embeddings.onnx_runtime.OnnxModel` runs the file without torch.
+  `embeddings.model.onnx_runtime.OnnxModel` runs the file without torch.
 - `export_sentence_encoder`: a sentence-transformers folder (Transformer ->
   mean Pooling -> Normalize) into a folder `OnnxEncoder` reads.
 """
@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from embeddings.onnx_runtime import (EXPORT_FORMAT, MARKER_FILE, ONNX_FILE, TOKEN_EMBEDDINGS, TOKENIZER_FILE, OnnxModel,
+from embeddings.model.onnx_runtime import (EXPORT_FORMAT, MARKER_FILE, ONNX_FILE, TOKEN_EMBEDDINGS, TOKENIZER_FILE, OnnxModel,
                                      pad_batch, table_path)
 
 logger = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ import re
 import zlib
 from collections import Counter, defaultdict
 
-from embeddings.normalize import normalize
+from embeddings.text.normalize import normalize
 
 SHINGLE = 8
 SAMPLE = 4

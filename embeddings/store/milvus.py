@@ -6,7 +6,7 @@ vector filled by Milvus's own BM25 function, the citation fields),
 `<prefix>_docs` (the articles and the manifest) and `<prefix>_terms` (how
 many sentences hold each token: the answerer's IDF, and the vocabulary the
 English query expansion maps onto). Writing is per article
-(`embeddings.milvus_write`); this module opens, searches and fetches.
+(`embeddings.store.milvus_write`); this module opens, searches and fetches.
 
 A unit's primary key is its id. Ids are handed out in blocks per article as
 it is written and never reused, so an article's sentences have consecutive
@@ -28,7 +28,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from embeddings.manifest import IndexMismatchError, IndexMissingError, Manifest
+from embeddings.store.manifest import IndexMismatchError, IndexMissingError, Manifest
 from embeddings.store import SENTENCES, Scored, Unit
 from embeddings.types import Article, Passage, Sentence
 

@@ -80,8 +80,8 @@ class Manifest:
         Raises:
             IndexMismatchError: naming what differs and the command that fixes it.
         """
-        from embeddings.normalize import NORMALIZER_NAME
-        from embeddings.tokenize import TOKENIZER_NAME
+        from embeddings.text.normalize import NORMALIZER_NAME
+        from embeddings.text.tokenize import TOKENIZER_NAME
 
         if expected_model is not None and self.model != expected_model:
             raise IndexMismatchError(f"{where} was built with model {self.model!r}, not {expected_model!r}; "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 import zipfile
 
-from embeddings.formats import Extracted, FormatError
+from embeddings.text.formats import Extracted, FormatError
 
 
 def read(data: bytes) -> Extracted:

@@ -1,7 +1,7 @@
 """The store interface: what retrieval and answering need from an index, whichever engine holds it.
 
-Two implementations: `embeddings.index.CorpusIndex` (FAISS and bm25s in an
-index folder, the default) and `embeddings.milvus_store.MilvusStore` (a Milvus
+Two implementations: `embeddings.store.local.CorpusIndex` (FAISS and bm25s in an
+index folder, the default) and `embeddings.store.milvus.MilvusStore` (a Milvus
 server or a Milvus Lite file). `qa.retriever` and `qa.answerer` use only what
 `IndexStore` names, so neither knows which one it talks to, and neither
 holds the corpus: they fetch by id what a question reads.
@@ -20,7 +20,7 @@ from typing import Iterable, Iterator, Literal, Protocol, Sequence
 
 import numpy as np
 
-from embeddings.manifest import IndexLoadError, Manifest
+from embeddings.store.manifest import IndexLoadError, Manifest
 from embeddings.types import Article, Passage, Sentence
 
 Unit = Literal["sentences", "passages"]
@@ -147,17 +147,17 @@ def open_index_store(store: "StoreSpec | str | None", index_dir: Path | str,
     """The loaded index of a store spec: the index folder, or the collections in Milvus.
 
     The one place that chooses between the two stores for reading; builds write
-    through `embeddings.build`, which makes the same choice for writing.
+    through `embeddings.corpus.build`, which makes the same choice for writing.
 
     Raises:
         IndexLoadError: the index is missing, damaged, built with another model, or unreachable.
     """
     spec = store if isinstance(store, StoreSpec) else parse_store(store)
     if spec.is_milvus:
-        from embeddings.milvus_store import MilvusStore
+        from embeddings.store.milvus import MilvusStore
 
         return MilvusStore.open(spec.uri, expected_model=expected_model)
-    from embeddings.index import CorpusIndex
+    from embeddings.store.local import CorpusIndex
 
     return CorpusIndex.load(index_dir, expected_model=expected_model)
 

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from embeddings.corpus import (ARTICLE_SUFFIXES, CorpusError, count_sentences, load_corpus, read_article,
+from embeddings.text.read import (ARTICLE_SUFFIXES, CorpusError, count_sentences, load_corpus, read_article,
                                safe_article_name)
-from embeddings.duplicates import DuplicateFinder
-from embeddings.lock import build_lock
+from embeddings.text.duplicates import DuplicateFinder
+from embeddings.corpus.lock import build_lock
 
 
 
@@ -122,7 +122,7 @@ def add_articles(paths: Iterable[Path | str], corpus_dir: Path, index_dir: Path,
         CorpusError: the rebuild failed (the message says why).
         BuildBusyError: another build of the index is running; nothing was written.
     """
-    from embeddings.build import build_index, index_is_current
+    from embeddings.corpus.build import build_index, index_is_current
 
     paths = [Path(p) for p in paths]
     shown = list(names) if names is not None else [p.name for p in paths]
@@ -242,7 +242,7 @@ def remove_articles(docs: Iterable[str], corpus_dir: Path, index_dir: Path, enco
     """
     import difflib
 
-    from embeddings.build import build_index
+    from embeddings.corpus.build import build_index
 
     corpus_dir, index_dir = Path(corpus_dir), Path(index_dir)
     refused: list[str] = []

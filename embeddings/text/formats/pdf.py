@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import re
 
-from embeddings.formats import Extracted, FormatError
+from embeddings.text.formats import Extracted, FormatError
 
 # More pages than a news report or an annual report holds: refused before its text is read.
 MAX_PDF_PAGES = 300

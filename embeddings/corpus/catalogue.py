@@ -7,9 +7,9 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Iterable
 
-from embeddings.articles import article_files
-from embeddings.corpus import CorpusError, read_article
-from embeddings.duplicates import DuplicateFinder
+from embeddings.corpus.articles import article_files
+from embeddings.text.read import CorpusError, read_article
+from embeddings.text.duplicates import DuplicateFinder
 from embeddings.store import IndexStore
 from embeddings.types import Article
 
