@@ -638,9 +638,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=SELECTOR_WEIGHTS, help="where the delta weights go")
     parser.add_argument("--epochs", type=float, default=1.25)
     parser.add_argument("--negatives", type=int, default=3, help="wrong candidates per question in training")
-    parser.add_argument("--english-hints", action=argparse.BooleanOptionalAction, default=True,
+    # Both off by default: the default command reproduces the shipped weights, trained without them.
+    parser.add_argument("--english-hints", action=argparse.BooleanOptionalAction, default=False,
                         help="read English questions with the Chinese words the dictionary gives for them")
-    parser.add_argument("--english-repeats", type=int, default=2,
+    parser.add_argument("--english-repeats", type=int, default=1,
                         help="times each English training question is seen per epoch (they are few beside Chinese)")
     parser.add_argument("--frozen-layers", type=int, default=6)
     parser.add_argument("--max-length", type=int, default=128)
