@@ -52,7 +52,7 @@ lock:
 # when all are already there.
 model: install
 	$(PY) -m embeddings.model.build
-	$(PY) -m qa.selector
+	$(PY) -m qa.selector_export
 
 # The index of seeds/; rebuilt only when the corpus or the model changed.
 index: model

@@ -127,8 +127,8 @@ def wait_for_port(port: int, process: subprocess.Popen, timeout: float) -> bool:
 
 
 def squad_articles(path: Path, limit: int | None = None):
-    """The passages of a SQuAD-style file as Articles, and its questions (qa.evaluate_squad's reader)."""
-    from qa.evaluate_squad import read_squad
+    """The passages of a SQuAD-style file as Articles, and its questions (qa.training.datasets's reader)."""
+    from qa.training.datasets import read_squad
 
     squad = read_squad(path)
     articles = squad.articles[:limit] if limit else squad.articles
@@ -149,7 +149,7 @@ def write_corpus_folder(articles, folder: Path) -> Path:
 def squad_index(path: Path = CMRC_DEV, encoder=None) -> Path:
     """The index of every passage of a SQuAD-style file, built once into the AluQA cache and reused."""
     from embeddings.model.encoder import load_encoder
-    from qa.evaluate_squad import default_eval_index_dir, ensure_squad_index, read_squad
+    from qa.training.datasets import default_eval_index_dir, ensure_squad_index, read_squad
 
     squad = read_squad(path)
     folder = default_eval_index_dir(squad)

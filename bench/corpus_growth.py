@@ -25,7 +25,7 @@ from bench.common import CMRC_DEV, SEED_QA, SEEDS, print_figures, squad_articles
 
 
 def _answers(qa, items) -> list[dict]:
-    from qa.evaluate import is_right
+    from qa.training.evaluate import is_right
 
     out = []
     for item in items:
@@ -41,7 +41,7 @@ def run(articles: int, seed: int) -> dict:
     from embeddings.corpus.build import build_index
     from embeddings.model.encoder import load_encoder
     from qa import QA, Settings
-    from qa.evaluate import read_seed_qa
+    from qa.training.evaluate import read_seed_qa
 
     items = read_seed_qa(SEED_QA)
     passages, _ = squad_articles(CMRC_DEV)

@@ -68,10 +68,10 @@ def one_round(corpus: Path, index_dir: Path, encoder, raw_batch: int) -> dict:
 
 
 def seed_quality(encoder, index_dir: Path) -> dict:
-    """The seed QA figures (`qa.evaluate.evaluate_seed_qa`) on an index of seeds/ built with `encoder`."""
+    """The seed QA figures (`qa.training.evaluate.evaluate_seed_qa`) on an index of seeds/ built with `encoder`."""
     from embeddings.corpus.build import build_index
     from qa import QA
-    from qa.evaluate import evaluate_seed_qa, read_seed_qa
+    from qa.training.evaluate import evaluate_seed_qa, read_seed_qa
 
     build_index(SEEDS, index_dir, encoder=encoder, incremental=False)
     return evaluate_seed_qa(QA(index_dir, encoder=encoder).ask, read_seed_qa(SEED_QA)).figures()

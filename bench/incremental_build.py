@@ -8,7 +8,7 @@ reference for 2). Each round runs these steps with
 the default runtime (ONNX Runtime) and again with the old torch path
 (`ALUQA_RUNTIME=sentence-transformers`), so both are measured in one run.
 Wall time includes the interpreter and imports; `build_s` is the time
-`build_index` itself reports. References for imports: `python -c "import qa.cli"`
+`build_index` itself reports. References for imports: `python -c "import ui.cli"`
 plus the first use of jieba, and a bare `python -c "import numpy, faiss"`.
 
     PYTHONPATH=. python -m bench.incremental_build --rounds 3
@@ -29,7 +29,7 @@ from bench.common import PYTHON, ROOT, SEEDS, machine_notes, median, print_table
 from bench.cold_start import child_env
 
 SUMMARY = re.compile(r"in ([\d.]+) s \((\d+) texts embedded, (\d+) reused\)")
-IMPORTS_CHILD = "import qa.cli, embeddings.store.local, faiss, bm25s; from embeddings.text.tokenize import tokenize; tokenize('铝')"
+IMPORTS_CHILD = "import ui.cli, embeddings.store.local, faiss, bm25s; from embeddings.text.tokenize import tokenize; tokenize('铝')"
 
 
 RUNTIMES = {"onnx": {}, "old torch path": {"ALUQA_RUNTIME": "sentence-transformers"}}

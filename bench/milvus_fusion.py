@@ -40,7 +40,7 @@ def main(argv=None) -> int:
     from embeddings.store.milvus_write import sync_milvus
     from embeddings.store import SENTENCES
     from qa.api import QA, QuestionError, prepare_question
-    from qa.evaluate_squad import contains_answer, read_squad
+    from qa.training.datasets import contains_answer, read_squad
     from qa.question import parse_question
     from qa.settings import Settings
 

@@ -24,7 +24,7 @@ def main(argv=None) -> int:
     from embeddings.store.local import embed_units
     from embeddings.model.ray_encode import RayEncoder
     from embeddings.text.split import segment_articles
-    from embeddings.corpus.build import default_corpus_dir
+    from embeddings.environment import default_corpus_dir
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=1024)

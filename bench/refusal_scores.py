@@ -1,6 +1,6 @@
 """How well does a refusal score separate unanswerable questions from answerable ones, on validation?
 
-Reads what `python -m qa.train_selector` left in its work folder (the
+Reads what `python -m qa.training.train_selector` left in its work folder (the
 candidates of each training file and the selector's logits on the validation
 split), takes the selector's own decision (`qa.selector.choose` with the
 shipped candidates and ranker weight), and for several candidate refusal
@@ -40,7 +40,7 @@ def main(argv=None) -> int:
 
     from embeddings.model.build import default_cache_dir
     from qa.selector import SelectorConfig, choose
-    from qa.train_selector import DATA_DIR, TRAINING_FILES, load_groups
+    from qa.training.train_selector import DATA_DIR, TRAINING_FILES, load_groups
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=None, help="the training command's work folder")
@@ -50,7 +50,7 @@ def main(argv=None) -> int:
 
     work = args.work or default_cache_dir() / "selector-train"
     if not (work / "logits-validation.json").is_file():
-        raise SystemExit(f"no validation logits in {work}: run python -m qa.train_selector first (or pass --work)")
+        raise SystemExit(f"no validation logits in {work}: run python -m qa.training.train_selector first (or pass --work)")
     groups = [g for g in load_groups(work, [args.data / name for name in TRAINING_FILES]) if g.validation]
     logits = [np.asarray(v, dtype=np.float64) for v in json.loads((work / "logits-validation.json").read_text())]
     if len(logits) != len(groups):

@@ -20,7 +20,7 @@ from bench.common import CMRC_DEV, machine_notes, print_table, write_json
 def run(squad_file: Path, questions: int) -> list[dict]:
     from embeddings.model.encoder import SentenceTransformerEncoder
     from qa import QA, Settings
-    from qa.evaluate_squad import default_eval_index_dir, ensure_squad_index, evaluate_squad, read_squad
+    from qa.training.datasets import default_eval_index_dir, ensure_squad_index, evaluate_squad, read_squad
     from qa.selector import AnswerSelector
 
     squad = read_squad(squad_file)

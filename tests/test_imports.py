@@ -38,7 +38,7 @@ def test_import_qa_loads_no_heavy_library():
 
 
 def test_help_loads_no_heavy_library():
-    code = ("import sys\nfrom qa.cli import main\n"
+    code = ("import sys\nfrom ui.cli import main\n"
             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
             "try:\n    main(['ask', '--help'])\nexcept SystemExit:\n    pass\n" + LOADED.format(names=HEAVY))
     result = _run(code)
@@ -56,7 +56,7 @@ def test_public_names():
 @pytest.mark.slow
 def test_ask_answers_without_torch_transformers_or_gradio(real_qa):
     # real_qa has built the index of seeds/ and the ONNX export, as `make index` does.
-    code = ("import sys\nfrom qa.cli import main\nstatus = main(['ask', sys.argv[1]])\n"
+    code = ("import sys\nfrom ui.cli import main\nstatus = main(['ask', sys.argv[1]])\n"
             + LOADED.format(names=NOT_FOR_QUESTIONS) + "\nsys.exit(status)")
     result = _run(code, QUESTION)
     assert "1045亿元" in result.stdout
@@ -81,3 +81,44 @@ def test_ask_prints_only_the_answer(real_qa):
     assert result.stderr == ""
     lines = result.stdout.splitlines()
     assert len(lines) == 2 and "1045亿元" in lines[0] and lines[1].startswith("— ")
+
+
+# The stages in flow order: a module may import its own stage and earlier ones only.
+STAGES = ("embeddings", "qa", "ui")
+# Entry points, not stage code: `python -m qa` runs the command line, which sits above every stage.
+ENTRY_POINTS = {"qa/__main__.py"}
+
+
+def _imported_packages(path) -> set[str]:
+    import ast
+
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_no_stage_imports_a_later_stage_or_the_command_line():
+    upward = []
+    for position, stage in enumerate(STAGES):
+        later = set(STAGES[position + 1:])
+        for path in sorted((ROOT / stage).rglob("*.py")):
+            relative = path.relative_to(ROOT).as_posix()
+            if relative in ENTRY_POINTS:
+                continue
+            upward += [f"{relative} imports {name}" for name in _imported_packages(path) & later]
+    assert upward == []
+
+
+def test_one_module_reads_aluqa_variables():
+    import re
+
+    # os.environ.get("ALUQA_X"), os.environ["ALUQA_X"], os.getenv("ALUQA_X"), and reads by a name built at run time.
+    read = re.compile(r"""(environ\.get|environ\[|getenv)\(?\s*(f?["']ALUQA_|name\b)""")
+    readers = [path.relative_to(ROOT).as_posix() for stage in STAGES for path in sorted((ROOT / stage).rglob("*.py"))
+               if read.search(path.read_text(encoding="utf-8"))]
+    assert readers == ["embeddings/environment.py"]

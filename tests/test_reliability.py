@@ -241,7 +241,7 @@ STUB_CLI = (
     "from conftest import StubEncoder\n"
     "import embeddings.model.encoder\n"
     "embeddings.model.encoder.load_encoder = lambda *args, **kwargs: StubEncoder()\n"
-    "from qa.cli import main\n"
+    "from ui.cli import main\n"
     "sys.exit(main())\n"
 ).format(root=str(ROOT), tests=str(ROOT / "tests"))
 
@@ -772,14 +772,14 @@ def serve_calls(monkeypatch):
 
 
 def test_cli_serve_defaults_to_loopback_without_login(serve_calls):
-    from qa.cli import main
+    from ui.cli import main
 
     assert main(["serve"]) == 0
     assert serve_calls[-1]["host"] == "127.0.0.1" and serve_calls[-1]["auth"] is None
 
 
 def test_cli_serve_auth_options(serve_calls, tmp_path, capsys):
-    from qa.cli import main
+    from ui.cli import main
 
     assert main(["serve", "--auth", "ana:pa:ss"]) == 0
     assert serve_calls[-1]["auth"] == ("ana", "pa:ss")
@@ -802,7 +802,7 @@ def test_cli_serve_auth_options(serve_calls, tmp_path, capsys):
 
 
 def test_cli_serve_api_key_options(serve_calls, tmp_path, capsys, monkeypatch):
-    from qa.cli import main
+    from ui.cli import main
 
     monkeypatch.delenv("ALUQA_API_KEY", raising=False)
     assert main(["serve"]) == 0 and serve_calls[-1]["api_key"] is None

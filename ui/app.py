@@ -71,7 +71,7 @@ def build_demo(qa: Asker, feedback_file: Path | str | None = None) -> gr.Blocks:
         The Gradio app; call `.queue()` and `.launch(css=CSS, i18n=I18N)` on it to serve.
     """
     if feedback_file is None and getattr(qa, "settings", None) is not None:
-        from qa.feedback import feedback_path
+        from qa.training.feedback import feedback_path
 
         feedback_file = feedback_path(qa.settings.index_dir)
 

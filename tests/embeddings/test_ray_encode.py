@@ -15,7 +15,7 @@ def test_building_without_ray_imports_no_ray(tmp_path):
     code = ("import sys; sys.path[:0] = [{root!r}, {tests!r}]\n"
             "from conftest import StubEncoder\n"
             "from embeddings.corpus.build import build_index\n"
-            "from qa.cli import build_parser\n"
+            "from ui.cli import build_parser\n"
             "build_index({seeds!r}, {index!r}, encoder=StubEncoder())\n"
             "build_parser().parse_args(['build'])\n"
             "assert 'ray' not in sys.modules, 'ray imported'\n").format(

@@ -7,8 +7,8 @@ import sys
 import pytest
 
 from conftest import ROOT
-from qa.evaluate import ItemResult, SeedQAReport
-from qa.evaluate_squad import (
+from qa.training.evaluate import ItemResult, SeedQAReport
+from qa.training.datasets import (
     MARKER_FILE,
     EvalError,
     Outcome,
@@ -194,7 +194,7 @@ def test_squad2_unanswerable_questions_are_read_and_scored_as_refusals(tmp_path)
 
 
 def test_span_figures_score_the_answer_text_against_the_gold_spans():
-    from qa.evaluate_squad import Outcome, SquadQuestion, SquadReport
+    from qa.training.datasets import Outcome, SquadQuestion, SquadReport
 
     question = SquadQuestion("q", "产值多少？", ("1045亿元",), "A#1")
     sentence = "2022年产值1045亿元。"

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from conftest import SEEDS, StubEncoder
-from qa.feedback import Verdict, append_verdict, export_seed_qa, feedback_path, read_verdicts
+from qa.training.feedback import Verdict, append_verdict, export_seed_qa, feedback_path, read_verdicts
 from ui.chat import answer_turn
 from ui.verdicts import record_verdict
 
@@ -112,7 +112,7 @@ def test_a_damaged_verdict_file_names_the_line(tmp_path):
 
 
 def test_feedback_export_then_eval_runs_on_it(index_copy, tmp_path, monkeypatch, capsys):
-    from qa.cli import main
+    from ui.cli import main
 
     qa = _stub_qa(index_copy)
     turns = []
@@ -138,7 +138,7 @@ def test_feedback_export_then_eval_runs_on_it(index_copy, tmp_path, monkeypatch,
 
 
 def test_feedback_export_without_verdicts_says_where_they_would_be(index_copy, tmp_path, capsys):
-    from qa.cli import main
+    from ui.cli import main
 
     assert main(["feedback", "export", str(tmp_path / "out.jsonl"), "--index", str(index_copy)]) == 2
     assert f"no verdicts yet at {feedback_path(index_copy)}" in capsys.readouterr().err

@@ -4,7 +4,7 @@ import random
 
 import pytest
 
-from qa.near_miss import NUMBER, PLACE, YEAR, lexicon, make_near_miss, mentions, near_misses
+from qa.training.near_miss import NUMBER, PLACE, YEAR, lexicon, make_near_miss, mentions, near_misses
 
 
 def test_mentions_find_years_numbers_and_names():

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from conftest import SHARED
-from qa.evaluate_squad import contains_answer, ensure_squad_index, evaluate_squad, read_squad
+from qa.training.datasets import contains_answer, ensure_squad_index, evaluate_squad, read_squad
 
 # Every 40th passage of each dev set: a small corpus (about two dozen passages)
 # whose questions are not the first ones the ranker was ever looked at against.

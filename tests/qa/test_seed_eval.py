@@ -3,7 +3,7 @@
 import pytest
 
 from conftest import load_seed_qa
-from qa.evaluate import evaluate_seed_qa
+from qa.training.evaluate import evaluate_seed_qa
 
 
 @pytest.fixture(scope="module")

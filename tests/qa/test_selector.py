@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from qa.selector import BOS, EOS, PAD, SELECTOR_CARD, SELECTOR_WEIGHTS, SelectorConfig, choose, pad_batch, pair_ids, trainable_name
+from qa.selector import BOS, EOS, PAD, SELECTOR_CARD, SELECTOR_WEIGHTS, SelectorConfig, choose, pad_batch, pair_ids
+from qa.selector_export import trainable_name
 
 CONFIG = SelectorConfig(base_model="test", max_length=20, max_question_tokens=4, max_title_tokens=2)
 
@@ -70,7 +71,7 @@ def test_choose_refuses_below_the_threshold_and_when_nothing_is_eligible():
 
 
 def test_calibration_refuses_at_most_the_allowed_share_of_answerable_questions():
-    from qa.train_selector import Candidate, Group, calibrate, decide
+    from qa.training.train_selector import Candidate, Group, calibrate, decide
 
     rng = np.random.default_rng(0)
     groups, logits = [], []
@@ -89,7 +90,7 @@ def test_calibration_refuses_at_most_the_allowed_share_of_answerable_questions()
 
 def test_group_loss_targets_no_answer_for_unanswerable_questions():
     torch = pytest.importorskip("torch")
-    from qa.train_selector import Example, group_loss
+    from qa.training.train_selector import Example, group_loss
 
     right = Example(((1,), (2,)), (True, False), True)
     impossible = Example(((1,), (2,)), (False, False), False)
@@ -141,7 +142,7 @@ def _char_tokenizer():
 def test_training_examples_mark_the_gold_span_inside_the_pair():
     import random
 
-    from qa.train_selector import Candidate, Group, to_examples
+    from qa.training.train_selector import Candidate, Group, to_examples
 
     tokenize, pieces = _char_tokenizer()
     right = Candidate("产值1045亿元", "百色", True, 0.5, True, answer="1045亿元")
@@ -161,7 +162,7 @@ def test_training_examples_mark_the_gold_span_inside_the_pair():
 def test_a_cut_off_span_is_not_a_label():
     import random
 
-    from qa.train_selector import Candidate, Group, to_examples
+    from qa.training.train_selector import Candidate, Group, to_examples
 
     tokenize, pieces = _char_tokenizer()
     config = SelectorConfig(base_model="test", max_length=12, max_question_tokens=2, span_head=True)
@@ -173,7 +174,7 @@ def test_a_cut_off_span_is_not_a_label():
 
 def test_span_loss_is_low_when_the_head_points_at_the_gold_tokens():
     torch = pytest.importorskip("torch")
-    from qa.train_selector import Example, span_loss
+    from qa.training.train_selector import Example, span_loss
 
     example = Example(((1, 2, 3, 4, 5),), (True,), True, ((2, 3),), ((1, 4),))
     good_start = torch.tensor([[0.0, 0.0, 9.0, 0.0, 0.0]])
@@ -186,7 +187,7 @@ def test_span_loss_is_low_when_the_head_points_at_the_gold_tokens():
 
 
 def test_retrieval_misses_are_answerable_questions_without_their_right_candidates():
-    from qa.train_selector import RETRIEVAL_MISS, Candidate, Group, retrieval_misses
+    from qa.training.train_selector import RETRIEVAL_MISS, Candidate, Group, retrieval_misses
 
     groups = [Group("set", f"a{i}", f"q{i}", True, (Candidate("r", "", True, 0.5, True),
                                                    Candidate("w", "", False, 0.5, True))) for i in range(50)]
@@ -197,7 +198,7 @@ def test_retrieval_misses_are_answerable_questions_without_their_right_candidate
 
 
 def test_xquad_chinese_and_english_questions_of_one_article_share_its_split():
-    from qa.train_selector import Group
+    from qa.training.train_selector import Group
 
     for article in ("Normans", "Super_Bowl_50", "Amazon_rainforest", "Victoria_and_Albert_Museum"):
         assert (Group("xquad_zh_a", article, "", True, ()).validation

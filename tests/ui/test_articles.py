@@ -118,7 +118,7 @@ def test_failed_rebuild_removes_what_was_added(tmp_path, corpus_and_qa, monkeypa
 
 
 def test_cli_add(tmp_path, stub_index_dir, monkeypatch, capsys):
-    from qa.cli import main
+    from ui.cli import main
 
     corpus, index = tmp_path / "corpus", tmp_path / "index"
     shutil.copytree(SEEDS, corpus)

@@ -108,8 +108,8 @@ def test_removing_an_article_from_the_page_asks_first_and_then_it_is_never_cited
 
 
 def test_a_verdict_in_the_browser_lands_in_the_file_and_runs_as_a_qa_set(browser, site, tmp_path, capsys):
-    from qa.cli import main
-    from qa.feedback import feedback_path
+    from ui.cli import main
+    from qa.training.feedback import feedback_path
 
     verdicts = feedback_path(site["index"])
     before = verdicts.read_text(encoding="utf-8").splitlines() if verdicts.exists() else []

@@ -9,9 +9,11 @@ import unicodedata
 from dataclasses import asdict
 from pathlib import Path
 
+from ui.cli.errors import INDEX, USAGE, fail, handled
+
 
 def _folders(args: argparse.Namespace) -> tuple[Path, Path]:
-    from embeddings.corpus.build import default_corpus_dir, default_index_dir
+    from embeddings.environment import default_corpus_dir, default_index_dir
 
     return args.corpus or default_corpus_dir(), args.index or default_index_dir()
 
@@ -51,17 +53,14 @@ def _change_corpus(command: str, change) -> int:
         try:
             spec = parse_store(args.store)
             model = _index_model(spec, index_dir)
-        except IndexLoadError as error:
-            print(f"aluqa {command}: {error}", file=sys.stderr)
-            return 3
+        except handled() as error:
+            return fail(command, error)
         try:
             report = change(args, corpus_dir, index_dir, model, str(spec))
         except BuildBusyError as error:
-            print(f"aluqa {command}: {error}", file=sys.stderr)
-            return 4
-        except (CorpusError, IndexLoadError) as error:
-            print(f"aluqa {command}: the index could not be rebuilt, so nothing changed: {error}", file=sys.stderr)
-            return 3
+            return fail(command, error)
+        except (CorpusError, IndexLoadError) as error:  # met while rebuilding: the index's failure
+            return fail(command, error, INDEX, "the index could not be rebuilt, so nothing changed")
         if report.summary:
             print(report.summary)
         return 2 if report.refused else 0
@@ -104,17 +103,14 @@ def _pad(text: str, width: int) -> str:
 
 def _list(args: argparse.Namespace) -> int:
     from embeddings.corpus.catalogue import list_corpus
-    from embeddings.store.manifest import IndexLoadError
-
     from embeddings.store import parse_store
 
     corpus_dir, index_dir = _folders(args)
     try:
         spec = parse_store(args.store)
         entries = list_corpus(corpus_dir, index_dir, store=str(spec))
-    except IndexLoadError as error:
-        print(f"aluqa list: {error}", file=sys.stderr)
-        return 3
+    except handled() as error:
+        return fail("list", error)
     if args.json:
         print(json.dumps([asdict(entry) for entry in entries], ensure_ascii=False, indent=2))
         return 0
@@ -132,10 +128,9 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _feedback_export(args: argparse.Namespace) -> int:
-    from embeddings.corpus.build import default_index_dir
+    from embeddings.environment import default_index_dir
     from embeddings.store.local import CorpusIndex
-    from embeddings.store.manifest import IndexLoadError
-    from qa.feedback import export_seed_qa, feedback_path, read_verdicts
+    from qa.training.feedback import export_seed_qa, feedback_path, read_verdicts
 
     index_dir = args.index or default_index_dir()
     source = args.verdicts or feedback_path(index_dir)
@@ -143,22 +138,18 @@ def _feedback_export(args: argparse.Namespace) -> int:
         verdicts = read_verdicts(source)
         index = CorpusIndex.load(index_dir)
     except FileNotFoundError:
-        print(f"aluqa feedback: no verdicts yet at {source} (they are written there when answers are "
-              "marked right or wrong on the page)", file=sys.stderr)
-        return 2
+        return fail("feedback", f"no verdicts yet at {source} (they are written there when answers are "
+                                "marked right or wrong on the page)")
+    except handled() as error:
+        return fail("feedback", error)
     except (OSError, ValueError) as error:
-        print(f"aluqa feedback: {error}", file=sys.stderr)
-        return 2
-    except IndexLoadError as error:
-        print(f"aluqa feedback: {error}", file=sys.stderr)
-        return 3
+        return fail("feedback", error, USAGE)
     export = export_seed_qa(verdicts, [(s.doc, s.text) for s in index.sentences], index.manifest.corpus_hash)
     try:
         with open(args.file, "w", encoding="utf-8") as handle:
             handle.writelines(json.dumps(item, ensure_ascii=False) + "\n" for item in export.items)
     except OSError as error:
-        print(f"aluqa feedback: cannot write {args.file} ({error.strerror or error})", file=sys.stderr)
-        return 2
+        return fail("feedback", f"cannot write {args.file} ({error.strerror or error})")
     for message in export.skipped:
         print(f"aluqa feedback: left out {message}", file=sys.stderr)
     print(f"wrote {len(export.items)} questions from {len(verdicts)} verdicts in {source} to {args.file}; "
@@ -168,7 +159,7 @@ def _feedback_export(args: argparse.Namespace) -> int:
 
 def _corpus_options(parser: argparse.ArgumentParser) -> None:
     """`--corpus`, `--index` and `--store`, the same on add, remove and list."""
-    from embeddings.corpus.build import add_store_argument
+    from ui.cli.build import add_store_argument
 
     parser.add_argument("--corpus", type=Path, default=None,
                         help="corpus folder (default: ALUQA_CORPUS_DIR or seeds/)")

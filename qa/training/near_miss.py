@@ -135,16 +135,16 @@ def near_misses(items: Sequence[tuple[str, str, str]], share: float, seed: int) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m qa.near_miss FILE... [--sample N] [--seed S]`: print near misses to read their labels."""
+    """`python -m qa.training.near_miss FILE... [--sample N] [--seed S]`: print near misses to read their labels."""
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m qa.near_miss", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m qa.training.near_miss", description=main.__doc__)
     parser.add_argument("files", nargs="+", help="SQuAD-style training files")
     parser.add_argument("--sample", type=int, default=50, help="how many to print (default 50)")
     parser.add_argument("--seed", type=int, default=50, help="seed of the sample (default 50)")
     args = parser.parse_args(argv)
-    from qa.train_selector import NEAR_MISS, with_near_misses
-    from qa.evaluate_squad import read_squad
+    from qa.training.train_selector import NEAR_MISS, with_near_misses
+    from qa.training.datasets import read_squad
 
     rows = []
     for path in args.files:

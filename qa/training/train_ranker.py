@@ -1,4 +1,4 @@
-"""`python -m qa.train_ranker`: fit the answer-sentence ranker on a SQuAD-style training file.
+"""`python -m qa.training.train_ranker`: fit the answer-sentence ranker on a SQuAD-style training file.
 
 The ranker is a linear model over `qa.ranker.FEATURES`, fitted with a listwise
 softmax loss: for each question, the candidates that hold a gold answer span
@@ -16,7 +16,7 @@ import numpy as np
 
 from qa.ranker import FEATURES, RANKER_FILE, LinearRanker
 
-DEFAULT_TRAINING_FILE = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "cmrc2018_trial.json"
+DEFAULT_TRAINING_FILE = Path(__file__).resolve().parents[3] / "shared" / "data" / "cmrc2018_trial.json"
 
 
 def collect(squad_file: Path, limit: int | None = None) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -26,7 +26,7 @@ def collect(squad_file: Path, limit: int | None = None) -> list[tuple[np.ndarray
     from embeddings.model.encoder import load_encoder
     from qa.api import QA, prepare_question
     from qa.question import parse_question
-    from qa.evaluate_squad import contains_answer, default_eval_index_dir, ensure_squad_index, read_squad
+    from qa.training.datasets import contains_answer, default_eval_index_dir, ensure_squad_index, read_squad
 
     squad = read_squad(squad_file)
     encoder = load_encoder()
@@ -96,7 +96,7 @@ def top1(ranker: LinearRanker, groups) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m qa.train_ranker", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m qa.training.train_ranker", description=__doc__.splitlines()[0])
     parser.add_argument("--squad", type=Path, default=DEFAULT_TRAINING_FILE, help="SQuAD-style training file")
     parser.add_argument("--out", type=Path, default=RANKER_FILE, help="where to write the ranker JSON")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N questions")

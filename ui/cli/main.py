@@ -9,24 +9,20 @@ import os
 import sys
 from pathlib import Path
 
-from embeddings.corpus.build import add_build_arguments, add_store_argument, run_build
-from qa.cli_corpus import add_corpus_commands
+from ui.cli.build import add_build_arguments, add_store_argument, run_build
+from ui.cli.corpus import add_corpus_commands
+from ui.cli.errors import fail, handled
 
 
 def _ask(args: argparse.Namespace) -> int:
-    from embeddings.store.manifest import IndexLoadError
-    from qa.api import QA, QuestionError
+    from qa.api import QA
     from qa.settings import Settings
 
     try:
         qa = QA(index_dir=args.index, settings=Settings().with_(model=args.model, store=args.store))
         reply = qa.ask(args.question, since=args.since, until=args.until, source=args.source)
-    except QuestionError as error:
-        print(f"aluqa ask: {error}", file=sys.stderr)
-        return 2
-    except IndexLoadError as error:
-        print(f"aluqa ask: {error}", file=sys.stderr)
-        return 3
+    except handled() as error:
+        return fail("ask", error)
     if args.json:
         print(json.dumps(reply.to_dict(), ensure_ascii=False, indent=2))
         return 0
@@ -43,18 +39,11 @@ def _ask(args: argparse.Namespace) -> int:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from embeddings.store.manifest import IndexLoadError
-    from qa.evaluate_squad import EvalError
-
     try:
         figures = (_eval_squad(args) if args.squad else _eval_conversations(args) if args.conversations
                    else _eval_seed(args))
-    except EvalError as error:
-        print(f"aluqa eval: {error}", file=sys.stderr)
-        return 2
-    except IndexLoadError as error:
-        print(f"aluqa eval: {error}", file=sys.stderr)
-        return 3
+    except handled() as error:
+        return fail("eval", error)
     if args.json:
         print(json.dumps(figures, ensure_ascii=False, indent=2))
         return 0
@@ -94,7 +83,7 @@ def _eval_squad(args: argparse.Namespace) -> dict:
 
     from embeddings.model.encoder import load_encoder
     from qa.api import QA
-    from qa.evaluate_squad import default_eval_index_dir, ensure_squad_index, evaluate_squad, read_squad, write_jsonl
+    from qa.training.datasets import default_eval_index_dir, ensure_squad_index, evaluate_squad, read_squad, write_jsonl
 
     squad = read_squad(args.squad)
     encoder = load_encoder()
@@ -114,8 +103,8 @@ def _eval_squad(args: argparse.Namespace) -> dict:
 
 def _read_jsonl(path: Path) -> list[dict]:
     """A seed-format JSONL file (QA items or conversations), or an EvalError that says what is wrong."""
-    from qa.evaluate import read_seed_qa
-    from qa.evaluate_squad import EvalError
+    from qa.training.evaluate import read_seed_qa
+    from qa.training.datasets import EvalError
 
     try:
         return read_seed_qa(path)
@@ -128,8 +117,8 @@ def _read_jsonl(path: Path) -> list[dict]:
 def _eval_conversations(args: argparse.Namespace) -> dict:
     from qa.api import QA
     from qa.conversation import Conversation
-    from qa.evaluate import evaluate_conversations
-    from qa.evaluate_squad import write_jsonl
+    from qa.training.evaluate import evaluate_conversations
+    from qa.training.datasets import write_jsonl
 
     conversations = _read_jsonl(args.conversations)[: args.limit]
     qa = QA(index_dir=args.index, settings=_settings(args).with_(store=args.store))
@@ -143,8 +132,8 @@ def _eval_seed(args: argparse.Namespace) -> dict:
     from tqdm import tqdm
 
     from qa.api import QA
-    from qa.evaluate import evaluate_seed_qa
-    from qa.evaluate_squad import refusal_figures, seed_misses, write_jsonl
+    from qa.training.evaluate import evaluate_seed_qa
+    from qa.training.datasets import refusal_figures, seed_misses, write_jsonl
 
     items = _read_jsonl(args.qa)[: args.limit]
     qa = QA(index_dir=args.index, settings=_settings(args).with_(store=args.store))
@@ -221,14 +210,12 @@ def _serve(args: argparse.Namespace) -> int:
         auth = login(lines[0], f"the line of {args.auth_file}")
         if auth is None:
             return 2
-    from embeddings.store.manifest import IndexLoadError
     from embeddings.store import parse_store
 
     try:
         parse_store(args.store)
-    except IndexLoadError as error:
-        print(f"aluqa serve: {error}", file=sys.stderr)
-        return 2
+    except handled() as error:
+        return fail("serve", error)
     api_key, ok = _api_key(args)
     if not ok:
         return 2
@@ -236,15 +223,13 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _mcp(args: argparse.Namespace) -> int:
-    from embeddings.store.manifest import IndexLoadError
     from embeddings.store import parse_store
     from ui.mcp_server import run_stdio
 
     try:
         parse_store(args.store)
-    except IndexLoadError as error:
-        print(f"aluqa mcp: {error}", file=sys.stderr)
-        return 2
+    except handled() as error:
+        return fail("mcp", error)
     return run_stdio(index_dir=args.index, store=args.store)
 
 

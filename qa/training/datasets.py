@@ -13,7 +13,7 @@ from typing import Callable, Iterable, Sequence
 from embeddings.store.local import corpus_hash
 from embeddings.text.normalize import normalize
 from embeddings.types import Article
-from qa.evaluate import SeedQAReport
+from qa.training.evaluate import SeedQAReport
 
 # Written into an index folder this module built: such a folder may be rebuilt in place.
 MARKER_FILE = "eval-source.json"

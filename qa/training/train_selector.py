@@ -1,4 +1,4 @@
-"""`python -m qa.train_selector`: fine-tune the answer selector (a cross-encoder with a span head) and calibrate "not found".
+"""`python -m qa.training.train_selector`: fine-tune the answer selector (a cross-encoder with a span head) and calibrate "not found".
 
 Three stages, each written to `--work` as it finishes so a stopped run resumes:
 
@@ -6,7 +6,7 @@ Three stages, each written to `--work` as it finishes so a stopped run resumes:
    retriever and linear ranker on an index of its own file (as `aluqa eval
    --squad` does); its top candidates, labelled by whether they hold a gold
    span (and which), are kept. Unanswerable questions are made too: near
-   misses of a seeded half of the answerable questions (`qa.near_miss`: a
+   misses of a seeded half of the answerable questions (`qa.training.near_miss`: a
    year, number, place, organisation or person replaced by one of another
    article), and, once split, retrieval misses (answerable questions with
    their right candidates taken away).
@@ -42,10 +42,10 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.selector import (SELECTOR_CARD, SELECTOR_WEIGHTS, SelectorConfig, SelectorError, build_module, choose,
-                         delta_state, load_delta, pad_batch, pair_layout)
+from qa.selector import SELECTOR_CARD, SELECTOR_WEIGHTS, SelectorConfig, SelectorError, choose, pad_batch, pair_layout
+from qa.selector_export import build_module, delta_state, load_delta
 
-DATA_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
+DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data"
 # Only files whose licence lets the weights ship (`../shared/data/README.md`).
 TRAINING_FILES = ("cmrc2018_trial.json", "drcd_dev.json", "xquad_zh_a.json", "xquad_en_zh_a.json")
 # Files over the same articles share their split, so no article is in training through one and validation through
@@ -102,8 +102,8 @@ def _article_key(doc: str) -> str:
 
 def with_near_misses(squad, seed: int):
     """The file's questions, then a near miss (unanswerable) of a seeded half of its answerable ones."""
-    from qa.evaluate_squad import SquadQuestion
-    from qa.near_miss import near_misses
+    from qa.training.datasets import SquadQuestion
+    from qa.training.near_miss import near_misses
 
     passages = {a.doc: a.text for a in squad.articles}
     answerable = [q for q in squad.questions if q.answerable]
@@ -130,7 +130,7 @@ def collect(squad_file: Path, seed: int) -> list[Group]:
     from qa.answerer import eligible
     from qa.api import QA, QuestionError
     from qa.question import selector_hints
-    from qa.evaluate_squad import contains_answer, default_eval_index_dir, ensure_squad_index, read_squad
+    from qa.training.datasets import contains_answer, default_eval_index_dir, ensure_squad_index, read_squad
     from qa.settings import Settings
 
     squad = read_squad(squad_file)
@@ -631,7 +631,7 @@ def refusal_curve(groups: list[Group], logits: list[np.ndarray], config: Selecto
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m qa.train_selector", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m qa.training.train_selector", description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA_DIR, help="folder holding the training files")
     parser.add_argument("--work", type=Path, default=None,
                         help="folder for candidates, checkpoints and logs (default: <cache>/selector-train)")
