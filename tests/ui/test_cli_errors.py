@@ -1,0 +1,34 @@
+"""One table from the stages' errors to the command line's exit codes and messages."""
+
+import pytest
+
+from ui.cli.errors import BUSY, INDEX, USAGE, exit_code, fail
+
+
+def _errors():
+    from embeddings.corpus.lock import BuildBusyError
+    from embeddings.store import StoreSpecError
+    from embeddings.store.manifest import IndexLoadError
+    from embeddings.text.read import CorpusError
+    from qa.api import QuestionError
+    from qa.training.datasets import EvalError
+
+    return [(BuildBusyError("another build is running"), BUSY), (StoreSpecError("unknown store 'x'"), USAGE),
+            (IndexLoadError("no index at /tmp/none"), INDEX), (CorpusError("a.txt: empty"), USAGE),
+            (QuestionError("the question is empty"), USAGE), (EvalError("not a JSONL file"), USAGE)]
+
+
+@pytest.mark.parametrize("case", range(6))
+def test_each_error_has_its_exit_code(case):
+    error, code = _errors()[case]
+    assert exit_code(error) == code
+
+
+def test_fail_prints_one_line_naming_the_command(capsys):
+    from embeddings.store.manifest import IndexLoadError
+
+    assert fail("ask", IndexLoadError("no index at /tmp/none; build it with: aluqa build")) == INDEX
+    assert capsys.readouterr().err == "aluqa ask: no index at /tmp/none; build it with: aluqa build\n"
+    assert fail("add", IndexLoadError("damaged"), INDEX, "the index could not be rebuilt") == INDEX
+    assert capsys.readouterr().err == "aluqa add: the index could not be rebuilt: damaged\n"
+    assert fail("serve", "--auth must be USER:PASSWORD") == USAGE
