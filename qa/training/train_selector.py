@@ -52,6 +52,9 @@ TRAINING_FILES = ("cmrc2018_trial.json", "drcd_dev.json", "xquad_zh_a.json", "xq
 # the other (XQuAD's English questions are asked over the Chinese passages of its Chinese questions).
 SPLIT_FAMILY = {"xquad_zh_a": "xquad", "xquad_en_zh_a": "xquad"}
 POOL = 8  # candidates kept per question (the most the selector may score)
+# Bump when what a cached candidate records changes (its eligibility rule, the hints), so an older
+# cache is collected again rather than trusted: 2 added the names check and the English hints.
+CANDIDATE_RULES = 2
 NEAR_MISS_SHARE = 0.5  # of each file's answerable questions, turned into a near miss where one is safe
 RETRIEVAL_MISS_SHARE = 0.2  # of the answerable questions, also asked with their right candidates taken away
 
@@ -168,7 +171,7 @@ def collect(squad_file: Path, seed: int) -> list[Group]:
 def load_groups(work: Path, files: list[Path], seed: int) -> list[Group]:
     groups = []
     for path in files:
-        cache = work / f"candidates-{path.stem}.jsonl"
+        cache = work / f"candidates-{path.stem}-rules{CANDIDATE_RULES}.jsonl"
         if not cache.is_file():
             rows = collect(path, seed)
             partial = cache.with_suffix(".part")
@@ -775,6 +778,7 @@ def _calibrate_only(work: Path, valid_groups: list[Group], args) -> int:
     config = replace(config, **calibrate(valid_groups, logits, args.max_answerable_refused, args.candidate_tolerance))
     config = replace(config, figures={**(config.figures or {}), "validation": figures(valid_groups, logits, config)})
     config.write(SELECTOR_CARD)
+    (work / "refusal-curve.json").write_text(json.dumps(refusal_curve(valid_groups, logits, config)), encoding="utf-8")
     print(json.dumps(asdict(config), ensure_ascii=False, indent=2))
     return 0
 
