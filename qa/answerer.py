@@ -297,13 +297,14 @@ class SentenceAnswerer:
         passages = self._passages(retrieval, best.hit.sentence.passage if found else None)
         candidates = tuple(j.hit.sentence.text for j in judged[:3])
         if not found:
-            return Answer(question.text, False, None, best.support if best else 0.0, None, passages, note, candidates,
-                          LINEAR_RANKER)
+            return Answer(question=question.text, found=False, sentence=None, citation=None, passages=passages,
+                          note=note, candidates=candidates, selector=LINEAR_RANKER,
+                          support=best.support if best else 0.0)
         sentence = best.hit.sentence
         article = self._article(sentence.doc)
         citation = cite(sentence, article)
-        return Answer(question.text, True, sentence.text, best.support, citation, passages, note, candidates,
-                      LINEAR_RANKER)
+        return Answer(question=question.text, found=True, sentence=sentence.text, citation=citation, passages=passages,
+                      note=note, candidates=candidates, selector=LINEAR_RANKER, support=best.support)
 
     def _corpus_speaks_of(self, question: Question) -> bool:
         """False for an English question most of whose words have no Chinese counterpart in the corpus.
@@ -343,13 +344,15 @@ class SentenceAnswerer:
         found = pick.found and self._corpus_speaks_of(question)
         passages = self._passages(retrieval, best.hit.sentence.passage if found else None)
         if not found:
-            return Answer(question.text, False, None, score, None, passages, note, candidates, self.selector.name)
+            return Answer(question=question.text, found=False, sentence=None, citation=None, passages=passages,
+                          note=note, candidates=candidates, selector=self.selector.name, probability=score)
         sentence = best.hit.sentence
         article = self._article(sentence.doc)
         citation = cite(sentence, article)
         span = self._span(sentence, sentences[pick.position], reading.spans[pick.position])
-        return Answer(question.text, True, sentence.text, score, citation, passages, note, candidates,
-                      self.selector.name, span)
+        return Answer(question=question.text, found=True, sentence=sentence.text, citation=citation, passages=passages,
+                      note=note, candidates=candidates, selector=self.selector.name, probability=score,
+                      span=span)
 
     def _span(self, sentence: Sentence, match: str, guess) -> AnswerSpan | None:
         """The selector's span as offsets in the sentence and the article, when it is sure enough."""

@@ -59,18 +59,23 @@ class AnswerSpan:
     probability: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Answer:
-    """The reply to one question.
+    """The reply to one question (built with named fields only).
 
     "No answer" is a value too: `found` is False, `sentence` and `citation` are
     None, and `passages` holds the closest material so the user can look.
+
+    Two scores, each None where the path that chose did not compute it:
+    `probability` is the learned selector's belief that the sentence answers
+    (against "no answer"); `support` is how much of the question the sentence
+    covers, lexically and in the dense space (the linear ranker's path). `score`
+    is the one of them that decided, as the JSON's `score` has always been.
     """
 
     question: str
     found: bool
     sentence: str | None
-    score: float
     citation: Citation | None
     passages: tuple[PassageHit, ...] = ()
     note: str = ""
@@ -78,6 +83,15 @@ class Answer:
     selector: str = ""  # what chose the sentence: the cross-encoder (with its version) or the linear ranker
     span: AnswerSpan | None = None  # the exact answer inside the sentence, when the selector is sure of it
     typed: str = ""  # the user's words when they differ from `question` (a follow-up, resolved)
+    probability: float | None = None
+    support: float | None = None
+
+    @property
+    def score(self) -> float:
+        """The score that decided: `probability` when the selector chose, else `support` (0.0 for neither)."""
+        if self.probability is not None:
+            return self.probability
+        return self.support if self.support is not None else 0.0
 
     @property
     def answer_text(self) -> str | None:
@@ -85,10 +99,16 @@ class Answer:
         return self.span.text if self.span is not None else None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON shape shared by `aluqa ask --json`, the HTTP API and tests."""
+        """The JSON shape shared by `aluqa ask --json`, the HTTP API and tests.
+
+        `score` is kept for clients that read it: `probability` when given, else `support`.
+        """
         data = asdict(self)
         data.pop("candidates")
         data["score"] = round(float(self.score), 4)
+        for name in ("probability", "support"):
+            if data[name] is not None:
+                data[name] = round(float(data[name]), 4)
         data["answer_text"] = self.answer_text
         if self.span is not None:
             data["span"]["probability"] = round(float(self.span.probability), 4)

@@ -839,7 +839,7 @@ def test_login_is_enforced_by_a_live_server(monkeypatch):
 
     class Echo:
         def ask(self, question):
-            return Answer(question=question, found=False, sentence=None, score=0.0, citation=None)
+            return Answer(question=question, found=False, sentence=None, citation=None, probability=0.0)
 
     running, status = {}, []
 

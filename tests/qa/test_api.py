@@ -63,6 +63,13 @@ def test_to_dict_has_the_documented_shape(stub_qa):
     assert {"doc", "text", "score"} <= set(data["passages"][0])
 
 
+def test_the_json_names_both_scores_and_keeps_score(stub_qa):
+    # The selector is off here: the linear ranker's support decided, and no probability was computed.
+    data = stub_qa.ask("2022年百色市铝产业总产值是多少？").to_dict()
+    assert data["probability"] is None and 0.0 < data["support"] <= 1.0
+    assert data["score"] == data["support"]
+
+
 @pytest.mark.parametrize("bad", ["", "   \n\t", "？？？", "\x00\x01", 42])
 def test_unaskable_questions_get_a_clear_error(stub_qa, bad):
     with pytest.raises(QuestionError):

@@ -134,7 +134,7 @@ class _EchoQA:
         if not question.strip():
             raise QuestionError("the question is empty: type a question")
         self.asked.append(question)
-        return Answer(prepare_question(question)[0], True, question, 0.9, None)
+        return Answer(question=prepare_question(question)[0], found=True, sentence=question, citation=None, probability=0.9)
 
 
 def test_conversation_resolves_follow_ups_and_says_what_it_asked():
@@ -206,7 +206,7 @@ def test_the_stateless_form_asks_again_for_an_answer_the_next_question_points_at
     class Named(_EchoQA):
         def ask(self, question):
             self.asked.append(question)
-            return Answer(question, True, "代表团由联盟会长张三丰带队。", 0.9, None)
+            return Answer(question=question, found=True, sentence="代表团由联盟会长张三丰带队。", citation=None, probability=0.9)
 
     first, follow_up = "代表团的领队是谁？", "他在联盟里担任什么职务？"
     fake = Named()

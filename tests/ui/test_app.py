@@ -25,13 +25,13 @@ def _found(question: str) -> Answer:
                         paragraph=3, start=start, end=start + len(SENTENCE))
     passages = (PassageHit(doc=DOC, text=PASSAGE, score=0.91234, paragraph=3, start=100, end=100 + len(PASSAGE)),
                 PassageHit(doc="001_x.txt", text="别的段落 <i>不含</i> 答案。", score=0.5, paragraph=1))
-    return Answer(question=question, found=True, sentence=SENTENCE, score=0.87, citation=citation,
+    return Answer(question=question, found=True, sentence=SENTENCE, probability=0.87, citation=citation,
                   passages=passages)
 
 
 def _not_found(question: str) -> Answer:
     passages = (PassageHit(doc="002_y.txt", text="火星<script>alert(1)</script>探测。", score=0.21, paragraph=2),)
-    return Answer(question=question, found=False, sentence=None, score=0.1, citation=None, passages=passages,
+    return Answer(question=question, found=False, sentence=None, probability=0.1, citation=None, passages=passages,
                   note="the question was cut to its first 500 characters")
 
 
