@@ -21,7 +21,7 @@ from qa.retriever import Hit, PassageScore, Retrieval
 from qa.selector import AnswerSelector, choose
 from qa.settings import Settings
 from qa.span import original_span
-from qa.types import Answer, AnswerSpan, Citation, PassageHit
+from qa.types import Answer, AnswerSpan, Citation, Note, PassageHit
 
 _CN_DIGITS = "零〇一二三四五六七八九十两百千万亿"
 # Counted things: a Chinese numeral is a number only before a measure word (一些 is not).
@@ -280,11 +280,11 @@ class SentenceAnswerer:
         return judged
 
     # -- the answer ----------------------------------------------------------------
-    def answer(self, question: Question, retrieval: Retrieval, note: str = "") -> Answer:
+    def answer(self, question: Question, retrieval: Retrieval, notes: tuple[Note, ...] = ()) -> Answer:
         judged = self.judge(question, retrieval)
         # The multilingual selector reads English questions as it reads Chinese ones (it was trained on both).
         if self.selector is not None and judged and (not question.is_english or self.selector.config.english):
-            return self._select(question, retrieval, judged, note)
+            return self._select(question, retrieval, judged, notes)
         best = judged[0] if judged else None
         found = (
             best is not None
@@ -298,13 +298,13 @@ class SentenceAnswerer:
         candidates = tuple(j.hit.sentence.text for j in judged[:3])
         if not found:
             return Answer(question=question.text, found=False, sentence=None, citation=None, passages=passages,
-                          note=note, candidates=candidates, selector=LINEAR_RANKER,
+                          notes=notes, candidates=candidates, selector=LINEAR_RANKER,
                           support=best.support if best else 0.0)
         sentence = best.hit.sentence
         article = self._article(sentence.doc)
         citation = cite(sentence, article)
         return Answer(question=question.text, found=True, sentence=sentence.text, citation=citation, passages=passages,
-                      note=note, candidates=candidates, selector=LINEAR_RANKER, support=best.support)
+                      notes=notes, candidates=candidates, selector=LINEAR_RANKER, support=best.support)
 
     def _corpus_speaks_of(self, question: Question) -> bool:
         """False for an English question most of whose words have no Chinese counterpart in the corpus.
@@ -323,7 +323,8 @@ class SentenceAnswerer:
                 [self._view(j.hit.sentence.doc).title for j in pool],
                 [j.around.neighbour(j.hit.sentence, -1) for j in pool])
 
-    def _select(self, question: Question, retrieval: Retrieval, judged: list[Judged], note: str) -> Answer:
+    def _select(self, question: Question, retrieval: Retrieval, judged: list[Judged],
+                notes: tuple[Note, ...]) -> Answer:
         """The cross-encoder reads the top candidates; its logit against "no answer" decides.
 
         A candidate stays eligible only when it agrees with the question's years
@@ -345,13 +346,13 @@ class SentenceAnswerer:
         passages = self._passages(retrieval, best.hit.sentence.passage if found else None)
         if not found:
             return Answer(question=question.text, found=False, sentence=None, citation=None, passages=passages,
-                          note=note, candidates=candidates, selector=self.selector.name, probability=score)
+                          notes=notes, candidates=candidates, selector=self.selector.name, probability=score)
         sentence = best.hit.sentence
         article = self._article(sentence.doc)
         citation = cite(sentence, article)
         span = self._span(sentence, sentences[pick.position], reading.spans[pick.position])
         return Answer(question=question.text, found=True, sentence=sentence.text, citation=citation, passages=passages,
-                      note=note, candidates=candidates, selector=self.selector.name, probability=score,
+                      notes=notes, candidates=candidates, selector=self.selector.name, probability=score,
                       span=span)
 
     def _span(self, sentence: Sentence, match: str, guess) -> AnswerSpan | None:

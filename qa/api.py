@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from qa.settings import MAX_QUESTION_CHARS, Settings
-from qa.types import Answer
+from qa.types import Answer, Note
 
 if TYPE_CHECKING:
     from qa.crosslingual import Translation
@@ -35,6 +35,7 @@ _NUMBER_ONLY = re.compile(r"[\s\d.,，。:：+\-−/%％?？!！]*", re.UNICODE)
 # little; what is left is still far above MAX_QUESTION_CHARS.
 _RAW_LIMIT = 20 * MAX_QUESTION_CHARS
 EXAMPLE_QUESTION = "2022年百色市铝产业总产值是多少？"
+NO_WORDS = "the question has no words to search for: type a question in Chinese or English"
 OTHER_SCRIPT_NOTE = ("AluQA reads questions in Chinese or English and its articles are in Chinese; "
                      "this question is written in another script")
 
@@ -47,11 +48,26 @@ def _is_han_or_latin(ch: str) -> bool:
 
 
 class QuestionError(ValueError):
-    """A question that cannot be asked (empty, or nothing searchable in it)."""
+    """A question that cannot be asked (empty, or nothing searchable in it).
+
+    `code` and `params` name the message for the page's catalogues (`ui/messages/`, key
+    `error_<code>`); `str(error)` is the English wording. A code of "" has no translation.
+    """
+
+    def __init__(self, message: str, code: str = "", **params):
+        super().__init__(message)
+        self.code = code
+        self.params = params
 
 
 def prepare_question(text: object) -> tuple[str, str]:
-    """Clean a user's question; returns (question, note for the user or "").
+    """`prepare` with its notes as one English line ("" for none)."""
+    cleaned, notes = prepare(text)
+    return cleaned, "; ".join(note.text for note in notes)
+
+
+def prepare(text: object) -> tuple[str, tuple[Note, ...]]:
+    """Clean a user's question; returns (question, notes for the user).
 
     Control characters become spaces, invisible format characters and lone
     surrogates are removed, whitespace runs collapse to one space, and the
@@ -64,29 +80,33 @@ def prepare_question(text: object) -> tuple[str, str]:
             character; or only a number (nothing says what to look for).
     """
     if not isinstance(text, str):
-        raise QuestionError(f"a question must be text, got {type(text).__name__}")
+        raise QuestionError(f"a question must be text, got {type(text).__name__}", "not_text",
+                            kind=type(text).__name__)
     notes = []
     cut = len(text) > _RAW_LIMIT
     if cut:
         text = text[:_RAW_LIMIT]
     cleaned = " ".join(_CONTROL.sub(" ", _INVISIBLE.sub("", text)).split())
     if not cleaned:
-        raise QuestionError(f"the question is empty: type a question, e.g. {EXAMPLE_QUESTION}")
+        raise QuestionError(f"the question is empty: type a question, e.g. {EXAMPLE_QUESTION}", "empty",
+                            example=EXAMPLE_QUESTION)
     if len(cleaned) > MAX_QUESTION_CHARS or cut:
         cleaned = cleaned[:MAX_QUESTION_CHARS].rstrip()
-        notes.append(f"the question was cut to its first {MAX_QUESTION_CHARS} characters")
+        notes.append(Note("cut", f"the question was cut to its first {MAX_QUESTION_CHARS} characters",
+                          (("count", MAX_QUESTION_CHARS),)))
     if not _WORDLIKE.search(cleaned):
-        raise QuestionError("the question has no words to search for: type a question in Chinese or English")
+        raise QuestionError(NO_WORDS, "no_words")
     letters = [ch for ch in cleaned if ch.isalpha()]
     if not letters:
         if _NUMBER_ONLY.fullmatch(cleaned):
             raise QuestionError(f"the question is only a number ({cleaned[:40]}): say what you want to know "
-                                f"about it, e.g. {EXAMPLE_QUESTION}")
+                                f"about it, e.g. {EXAMPLE_QUESTION}", "only_number", number=cleaned[:40],
+                                example=EXAMPLE_QUESTION)
         # Digits among other signs ("{0}", "{{7*7}}"): no words, and not a number either.
-        raise QuestionError("the question has no words to search for: type a question in Chinese or English")
+        raise QuestionError(NO_WORDS, "no_words")
     if not any(_is_han_or_latin(ch) for ch in letters):
-        notes.append(OTHER_SCRIPT_NOTE)
-    return cleaned, "; ".join(notes)
+        notes.append(Note("other_script", OTHER_SCRIPT_NOTE))
+    return cleaned, tuple(notes)
 
 
 class QA:
@@ -256,12 +276,12 @@ class QA:
         """
         return self._parse(question)[0]
 
-    def _parse(self, question: str) -> tuple["Question", str, "_Pipeline"]:
+    def _parse(self, question: str) -> tuple["Question", tuple[Note, ...], "_Pipeline"]:
         from qa.question import parse_question
 
-        text, note = prepare_question(question)
+        text, notes = prepare(question)
         pipeline = self._pipeline()  # one pipeline for the whole question, even if a reload follows
-        return parse_question(text, pipeline.translate), note, pipeline
+        return parse_question(text, pipeline.translate), notes, pipeline
 
     def trace(self, question: str, since: str | None = None, until: str | None = None,
               source: str | None = None) -> "Trace":
@@ -269,19 +289,21 @@ class QA:
         from qa.scope import Scope, scope_docs
 
         scope = Scope(since or "", until or "", source or "")  # a bad date is refused before any work
-        parsed, note, pipeline = self._parse(question)
+        parsed, notes, pipeline = self._parse(question)
         if not scope:
             retrieval = pipeline.retriever.retrieve(parsed)
-            return Trace(parsed, retrieval, pipeline.answerer.answer(parsed, retrieval, note=note))
+            return Trace(parsed, retrieval, pipeline.answerer.answer(parsed, retrieval, notes=notes))
         docs, undated = scope_docs(scope, pipeline.articles())
-        notes = [note] if note else []
         if undated:
-            notes.append(f"{undated} articles without a date were left out by the date filter")
+            notes += (Note("undated", f"{undated} articles without a date were left out by the date filter",
+                           (("count", undated),)),)
         retrieval = pipeline.retriever.retrieve(parsed, docs=docs)
-        answer = pipeline.answerer.answer(parsed, retrieval, note="; ".join(notes))
-        within = (f"answered within the filter ({scope.describe()})" if answer.found else
-                  f"nothing found within the filter ({scope.describe()}, {len(docs)} articles); the filter may be why")
-        return Trace(parsed, retrieval, replace(answer, note="; ".join(part for part in (answer.note, within) if part)))
+        answer = pipeline.answerer.answer(parsed, retrieval, notes=notes)
+        within = (Note("within", f"answered within the filter ({scope.describe()})",
+                       (("filter", scope.describe()),)) if answer.found else
+                  Note("nothing_within", f"nothing found within the filter ({scope.describe()}, {len(docs)} articles); "
+                                         "the filter may be why", (("filter", scope.describe()), ("count", len(docs)))))
+        return Trace(parsed, retrieval, replace(answer, notes=answer.notes + (within,)))
 
 
 @dataclass(frozen=True)

@@ -59,6 +59,23 @@ class AnswerSpan:
     probability: float
 
 
+@dataclass(frozen=True)
+class Note:
+    """Something the user should know about how a question was answered.
+
+    `code` names it for the page's catalogues (`ui/messages/`, key `note_<code>`), which
+    render it with `params` in the reader's language; `text` is the English wording the
+    command line and the JSON's `note` show. A note without a code is shown as its text.
+    """
+
+    code: str
+    text: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def values(self) -> dict[str, Any]:
+        return dict(self.params)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Answer:
     """The reply to one question (built with named fields only).
@@ -78,7 +95,7 @@ class Answer:
     sentence: str | None
     citation: Citation | None
     passages: tuple[PassageHit, ...] = ()
-    note: str = ""
+    notes: tuple[Note, ...] = ()
     candidates: tuple[str, ...] = field(default=(), compare=False)
     selector: str = ""  # what chose the sentence: the cross-encoder (with its version) or the linear ranker
     span: AnswerSpan | None = None  # the exact answer inside the sentence, when the selector is sure of it
@@ -94,6 +111,11 @@ class Answer:
         return self.support if self.support is not None else 0.0
 
     @property
+    def note(self) -> str:
+        """The notes as one English line ("" for none)."""
+        return "; ".join(note.text for note in self.notes)
+
+    @property
     def answer_text(self) -> str | None:
         """The exact figure, date or name asked for, or None (the sentence is the answer)."""
         return self.span.text if self.span is not None else None
@@ -106,6 +128,8 @@ class Answer:
         data = asdict(self)
         data.pop("candidates")
         data["score"] = round(float(self.score), 4)
+        data["note"] = self.note
+        data["notes"] = [{"code": note.code, "text": note.text, "params": note.values()} for note in self.notes]
         for name in ("probability", "support"):
             if data[name] is not None:
                 data[name] = round(float(data[name]), 4)

@@ -27,6 +27,15 @@ class Asker(Protocol):
     def ask(self, question: str) -> Answer: ...
 
 
+def error_reply(question: str, error: Exception) -> dict[str, Any]:
+    """The JSON of a question that could not be asked: its message, and for a `QuestionError`
+    the code and parameters each language's catalogue renders it from."""
+    reply = {"question": question, "found": False, "error": str(error)}
+    if getattr(error, "code", ""):
+        reply["error_code"], reply["error_params"] = error.code, dict(error.params)
+    return reply
+
+
 def respond(qa: Asker, question: str, **scope: str) -> dict[str, Any]:
     """Answer one question as JSON: the one code path of the chat and the API.
 
@@ -36,7 +45,7 @@ def respond(qa: Asker, question: str, **scope: str) -> dict[str, Any]:
         scope: `since`, `until`, `source` filters (`QA.ask`); empty ones are left out.
 
     Returns:
-        `Answer.to_dict()`, or `{"question", "found": False, "error": message}`
+        `Answer.to_dict()`, or `error_reply()`'s `{"question", "found": False, "error": message, ...}`
         when the question cannot be asked or the index cannot be loaded.
     """
     scope = {name: value for name, value in scope.items() if value}
@@ -44,7 +53,7 @@ def respond(qa: Asker, question: str, **scope: str) -> dict[str, Any]:
         return qa.ask(question, **scope).to_dict()
     except (QuestionError, IndexLoadError) as error:
         # Both messages are written for the user (the index one says how to rebuild).
-        return {"question": question, "found": False, "error": str(error)}
+        return error_reply(question, error)
 
 
 @dataclass(frozen=True)
@@ -82,9 +91,9 @@ def answer_turn(qa: Asker, message: str | None, state: ConversationState | None,
         try:
             answer, resolved_state = ask_followup(qa, message, state, **scope)
         except QuestionError as error:
-            return Turn(message, message, {"question": message, "found": False, "error": str(error)}), state
+            return Turn(message, message, error_reply(message, error)), state
         except IndexLoadError as error:
-            return Turn(message, message, {"question": message, "found": False, "error": str(error)}, True), state
+            return Turn(message, message, error_reply(message, error), True), state
     except Exception:
         # The page must keep working; the traceback is for the console, not the user.
         logger.exception("answering %r failed", message)

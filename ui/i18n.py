@@ -80,34 +80,26 @@ def request_language(request: Any) -> str:
         return DEFAULT_LANGUAGE
 
 
-# Messages of the question answerer (qa.api) that reach the page, by the key that translates them.
-_KNOWN_ERRORS = (
-    (re.compile(r"the question is empty: type a question, e\.g\. (?P<example>.+)$", re.S), "error_empty"),
-    (re.compile(r"the question has no words to search for", re.S), "error_no_words"),
-    (re.compile(r"the question is only a number \((?P<number>.*)\): say what you want to know about it, "
-                r"e\.g\. (?P<example>.+)$", re.S), "error_only_number"),
-)
-_KNOWN_NOTES = (
-    (re.compile(r"the question was cut to its first (?P<count>\d+) characters"), "note_cut"),
-    (re.compile(r"AluQA reads questions in Chinese or English and its articles are in Chinese; "
-                r"this question is written in another script"), "note_other_script"),
-)
-
-
-def localize_error(message: str, lang: str) -> str:
-    """A question error in `lang`; one the catalogue does not know is shown as it is."""
-    for pattern, key in _KNOWN_ERRORS:
-        match = pattern.match(message)
-        if match:
-            values = match.groupdict()
-            if "count" in values:
-                values["count"] = int(values["count"])
-            return t(lang, key, **values)
+def localize_error(message: str, lang: str, code: str = "", params: dict | None = None) -> str:
+    """A question error in `lang`, by its code (`QuestionError.code`); one without a code the
+    catalogue knows is shown as it is (an index message, a date the filter cannot read)."""
+    key = f"error_{code}"
+    if code and key in catalogue(lang):
+        return t(lang, key, **(params or {}))
     return message
 
 
-def localize_note(note: str, lang: str) -> str:
-    """A note of the answerer in `lang`: each part the catalogue knows is translated, the rest kept."""
-    for pattern, key in _KNOWN_NOTES:
-        note = pattern.sub(lambda m: t(lang, key, **{k: int(v) for k, v in m.groupdict().items()}), note)
-    return note
+def localize_note(note: dict, lang: str) -> str:
+    """One note of an answer (`Answer.to_dict()["notes"][i]`) in `lang`, by its code; else its text."""
+    key = f"note_{note.get('code') or ''}"
+    if note.get("code") and key in catalogue(lang):
+        return t(lang, key, **(note.get("params") or {}))
+    return str(note.get("text", ""))
+
+
+def localize_notes(reply: dict, lang: str) -> str:
+    """All notes of a reply in `lang`, joined; a reply without typed notes shows its `note` line."""
+    notes = reply.get("notes")
+    if notes:
+        return "; ".join(localize_note(note, lang) for note in notes)
+    return str(reply.get("note") or "")

@@ -8,7 +8,7 @@ from typing import Any
 
 from embeddings.text.normalize import normalize, to_simplified
 from qa.question import NUMBER, asked_unit, expected_type, is_english_text
-from ui.i18n import DEFAULT_LANGUAGE, localize_error, localize_note, t
+from ui.i18n import DEFAULT_LANGUAGE, localize_error, localize_notes, t
 
 # The English texts, for callers that match on them.
 NOT_FOUND = t("en", "not_found")
@@ -155,8 +155,8 @@ def reply_markdown(reply: dict[str, Any], lang: str = DEFAULT_LANGUAGE) -> str:
     blocks = []
     if reply.get("typed") and reply.get("question"):
         blocks.append(f"_{escape_markdown(t(lang, 'understood_as', question=reply['question']))}_")
-    if reply.get("note"):
-        blocks.append(f"_{escape_markdown(t(lang, 'note', note=localize_note(reply['note'], lang)))}_")
+    if reply.get("notes") or reply.get("note"):
+        blocks.append(f"_{escape_markdown(t(lang, 'note', note=localize_notes(reply, lang)))}_")
     if reply.get("found") and reply.get("sentence"):
         sentence = reply["sentence"]
         blocks.append(_wrap(sentence, answer_spans(sentence, reply.get("question"), reply.get("span")),
@@ -247,10 +247,11 @@ def render_reply(reply: dict[str, Any], lang: str = DEFAULT_LANGUAGE) -> str:
         pass leaves them as they are.
     """
     if reply.get("error"):
-        return f"<p>{escape_text(localize_error(reply['error'], lang))}</p>"
+        message = localize_error(reply["error"], lang, reply.get("error_code", ""), reply.get("error_params"))
+        return f"<p>{escape_text(message)}</p>"
     blocks = []
-    if reply.get("note"):
-        blocks.append(f"<p><em>{escape_text(t(lang, 'note', note=localize_note(reply['note'], lang)))}</em></p>")
+    if reply.get("notes") or reply.get("note"):
+        blocks.append(f"<p><em>{escape_text(t(lang, 'note', note=localize_notes(reply, lang)))}</em></p>")
     passages = list(reply.get("passages") or ())
     if reply.get("found") and reply.get("sentence"):
         citation = reply.get("citation") or {}

@@ -10,7 +10,7 @@ import pytest
 from conftest import free_port
 from embeddings.store.manifest import IndexMissingError
 from qa.api import QuestionError
-from qa.types import Answer, Citation, PassageHit
+from qa.types import Answer, Citation, PassageHit, Note
 from ui import app, server
 from ui.render import CLOSEST, NOT_FOUND, emphasise_figures, render_reply
 
@@ -32,7 +32,7 @@ def _found(question: str) -> Answer:
 def _not_found(question: str) -> Answer:
     passages = (PassageHit(doc="002_y.txt", text="火星<script>alert(1)</script>探测。", score=0.21, paragraph=2),)
     return Answer(question=question, found=False, sentence=None, probability=0.1, citation=None, passages=passages,
-                  note="the question was cut to its first 500 characters")
+                  notes=(Note("cut", "the question was cut to its first 500 characters", (("count", 500),)),))
 
 
 class FakeQA:

@@ -11,7 +11,7 @@ from qa.api import QuestionError, prepare_question
 from test_app import SENTENCE, FakeQA
 from ui import app
 from ui.chat import answer_turn, render_history
-from ui.i18n import LANGUAGES, catalogue, choose_language, localize_error, localize_note, t
+from ui.i18n import LANGUAGES, catalogue, choose_language, localize_error, localize_note, localize_notes, t
 from ui.render import render_reply
 
 
@@ -70,25 +70,54 @@ def test_found_reply_translates_labels_never_the_sentence():
 
 
 @pytest.mark.parametrize("question", ["   ", "？？？", "123456"])
-def test_question_errors_are_translated(question):
+def test_question_errors_are_translated_by_their_code(question):
     with pytest.raises(QuestionError) as caught:
         prepare_question(question)
-    english = str(caught.value)
-    chinese = localize_error(english, "zh-Hans")
-    assert chinese != english and re.search(r"[\u4e00-\u9fff]", chinese.split("例如")[0])
-    assert localize_error(english, "en")[0].isupper()
+    error = caught.value
+    assert error.code
+    chinese = localize_error(str(error), "zh-Hans", error.code, error.params)
+    assert chinese != str(error) and re.search(r"[\u4e00-\u9fff]", chinese.split("例如")[0])
+    assert localize_error(str(error), "en", error.code, error.params)[0].isupper()
+
+
+def test_a_reworded_message_keeps_its_translation():
+    # The code, not the English wording, picks the translation.
+    assert localize_error("any wording at all", "zh-Hant", "no_words") == t("zh-Hant", "error_no_words")
 
 
 def test_an_unknown_message_is_shown_as_it_is():
     assert localize_error("no index at /x; rebuild it with: aluqa build --index /x", "zh-Hans").startswith("no index")
-    assert localize_note("something new", "zh-Hant") == "something new"
+    assert localize_note({"code": "", "text": "something new"}, "zh-Hant") == "something new"
 
 
-def test_other_script_note_is_translated_whole():
-    from qa.api import OTHER_SCRIPT_NOTE
+def test_notes_are_translated_by_their_code():
+    from qa.api import OTHER_SCRIPT_NOTE, prepare
 
-    note = f"the question was cut to its first 500 characters; {OTHER_SCRIPT_NOTE}"
-    assert localize_note(note, "zh-Hans") == f"{t('zh-Hans', 'note_cut', count=500)}; {t('zh-Hans', 'note_other_script')}"
+    _, notes = prepare("Что это? " * 80)
+    reply = {"notes": [{"code": n.code, "text": n.text, "params": n.values()} for n in notes]}
+    assert [n.code for n in notes] == ["cut", "other_script"]
+    assert localize_notes(reply, "zh-Hans") == f"{t('zh-Hans', 'note_cut', count=500)}; {t('zh-Hans', 'note_other_script')}"
+    assert localize_notes(reply, "en") == f"the question was cut to its first 500 characters; {OTHER_SCRIPT_NOTE}"
+
+
+def test_every_code_the_answerer_gives_has_a_message_in_every_language():
+    import ast
+    from pathlib import Path
+
+    from conftest import ROOT
+
+    codes = set()
+    for path in (ROOT / "qa").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "QuestionError" \
+                    and len(node.args) >= 2 and isinstance(node.args[1], ast.Constant) and node.args[1].value:
+                codes.add("error_" + node.args[1].value)
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "Note" and node.args \
+                    and isinstance(node.args[0], ast.Constant):
+                codes.add("note_" + node.args[0].value)
+    assert {"error_empty", "error_no_words", "note_cut", "note_undated"} <= codes
+    missing = {key for key in codes if key not in catalogue("en") and key != "error_not_text"}
+    assert missing == set()
 
 
 def test_switching_language_re_renders_the_same_conversation():

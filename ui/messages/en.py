@@ -69,6 +69,11 @@ MESSAGES = {
     "error_no_words": "The question has no words to search for: type a question in Chinese or English.",
     "error_only_number": "The question is only a number ({number}): say what you want to know about it, e.g. {example}",
     "note_cut": "the question was cut to its first {count} characters",
+    "note_undated": "{count} articles without a date were left out by the date filter",
+    "note_undated_one": "1 article without a date was left out by the date filter",
+    "note_within": "answered within the filter ({filter})",
+    "note_nothing_within": "nothing found within the filter ({filter}, {count} articles); the filter may be why",
+    "note_nothing_within_one": "nothing found within the filter ({filter}, 1 article); the filter may be why",
     "note_other_script": ("AluQA reads questions in Chinese or English and its articles are in Chinese; "
                           "this question is written in another script"),
 }

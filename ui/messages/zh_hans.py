@@ -67,5 +67,8 @@ MESSAGES = {
     "error_no_words": "问题中没有可搜索的词：请用中文或英文提问。",
     "error_only_number": "问题只有一个数字（{number}）：请说明想了解它的什么，例如 {example}",
     "note_cut": "问题只保留了前 {count} 个字符",
+    "note_undated": "日期筛选没有包括 {count} 篇无日期的文章",
+    "note_within": "在筛选范围内作答（{filter}）",
+    "note_nothing_within": "筛选范围内（{filter}，{count} 篇文章）没有找到答案，可能是筛选所致",
     "note_other_script": "AluQA 只读中文或英文问题，文章是中文的；这个问题用的是其他文字",
 }

@@ -67,5 +67,8 @@ MESSAGES = {
     "error_no_words": "問題中沒有可搜尋的詞：請用中文或英文提問。",
     "error_only_number": "問題只有一個數字（{number}）：請說明想了解它的什麼，例如 {example}",
     "note_cut": "問題只保留了前 {count} 個字元",
+    "note_undated": "日期篩選沒有包括 {count} 篇無日期的文章",
+    "note_within": "在篩選範圍內作答（{filter}）",
+    "note_nothing_within": "篩選範圍內（{filter}，{count} 篇文章）沒有找到答案，可能是篩選所致",
     "note_other_script": "AluQA 只讀中文或英文問題，文章是中文的；這個問題用的是其他文字",
 }
