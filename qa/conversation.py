@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Protocol, Sequence
 
 from embeddings.text.normalize import normalize
-from qa.question import ADMIN_SUFFIXES, OTHER, _posseg, expected_type, is_english_text, is_place_word
+from qa.question import ADMIN_SUFFIXES, OTHER, YEAR, _posseg, expected_type, is_english_text, is_place_word
 
 # Chinese openers of a follow-up (jieba words, so 那曲 the place is not taken for 那).
 _ZH_MARKERS = frozenset({"那", "那么", "那个", "还有", "另外", "那如果"})
@@ -22,7 +22,6 @@ _EN_MARKER = re.compile(r"^\s*(?:(?:and|so|then|ok|okay)[\s,]+)?(?:what|how)\s+a
                         re.IGNORECASE)
 _TRAILING = re.compile(r"[\s?？。.!！,，、;；]*$")
 _NE = re.compile(r"(?:的)?呢[\s?？。.!！]*$")
-_YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
 # Question words beyond those that fix an answer type (expected_type covers 多少, 几, 谁, when ...).
 _ASKS = re.compile(r"什么|怎么|怎样|如何|为什么|为何|是否|吗|哪|\b(?:what|how|which|when|who|where|why|did|does|do|is|are|was|were)\b")
 # The question-word end of a question ("是多少？"), reused when only the topic changes ("电解铝呢？").
@@ -109,7 +108,7 @@ def _slots(text: str) -> _Slots:
     # Offsets of the matching form are those of the typed text when lengths agree (t2s and
     # half-width folding are one character for one); otherwise the matching form is reported.
     source = text if len(match) == len(text) else match
-    year_found = _YEAR.search(match)
+    year_found = YEAR.search(match)
     year, year_text = "", ""
     if year_found:
         year = year_found.group(1)

@@ -42,7 +42,8 @@ _FOCUS_AFTER = re.compile(r"(?:什么样的?|什么|哪一?[个种类家些项�
 # Words after a question word that are part of the question phrase or a unit, not its subject.
 _NOT_FOCUS = frozenset({"时候", "地方", "亿元", "万元", "万吨", "美元", "千瓦", "万千瓦", "百分点"})
 
-_YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
+# A four-digit year of the last two centuries: what questions, follow-ups and the page read as "the year".
+YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
 
 
 @dataclass(frozen=True)
@@ -231,7 +232,7 @@ def parse_question(text: str, translate: Callable[[str], "Translation"] | None =
         tokens=tuple(tokens),
         expected=kind,
         unit=asked_unit(match) if kind == NUMBER else "",
-        years=tuple(dict.fromkeys(_YEAR.findall(match))),
+        years=tuple(dict.fromkeys(YEAR.findall(match))),
         places=place_names(match),
         focus=focus_words(match),
         is_english=is_english,

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from embeddings.text.normalize import normalize, to_simplified
-from qa.question import NUMBER, asked_unit, expected_type, is_english_text
+from qa.question import NUMBER, YEAR, asked_unit, expected_type, is_english_text
 from ui.i18n import DEFAULT_LANGUAGE, localize_error, localize_notes, t
 
 # The English texts, for callers that match on them.
@@ -66,18 +66,17 @@ def escape_text(text: str) -> str:
     return "<br>".join(escaped.splitlines())
 
 
-_YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
 
 
 def _asked_figures(text: str, question: str) -> list[re.Match]:
     """The figures of `text` that answer `question`: not a year it names, with the unit it asks for."""
     figures = list(FIGURE.finditer(text))
     match = normalize(question)
-    named_years = set(_YEAR.findall(match))
+    named_years = set(YEAR.findall(match))
     asks_number = expected_type(match) == NUMBER
     unit = asked_unit(match) if asks_number else ""
     # A bare year is context, not the amount asked for; nor is a year the question names.
-    figures = [f for f in figures if not (_YEAR.fullmatch(f.group().removesuffix("年"))
+    figures = [f for f in figures if not (YEAR.fullmatch(f.group().removesuffix("年"))
                                           and (f.group()[:4] in named_years or (asks_number and unit != "年")))]
     with_unit = [f for f in figures if unit and unit in normalize(f.group())]
     # Without any figure in the asked unit, every other figure stays emphasised.
