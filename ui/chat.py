@@ -27,15 +27,6 @@ class Asker(Protocol):
     def ask(self, question: str) -> Answer: ...
 
 
-def error_reply(question: str, error: Exception) -> dict[str, Any]:
-    """The JSON of a question that could not be asked: its message, and for a `QuestionError`
-    the code and parameters each language's catalogue renders it from."""
-    reply = {"question": question, "found": False, "error": str(error)}
-    if getattr(error, "code", ""):
-        reply["error_code"], reply["error_params"] = error.code, dict(error.params)
-    return reply
-
-
 def respond(qa: Asker, question: str, **scope: str) -> dict[str, Any]:
     """Answer one question as JSON: the one code path of the chat and the API.
 
@@ -45,7 +36,7 @@ def respond(qa: Asker, question: str, **scope: str) -> dict[str, Any]:
         scope: `since`, `until`, `source` filters (`QA.ask`); empty ones are left out.
 
     Returns:
-        `Answer.to_dict()`, or `error_reply()`'s `{"question", "found": False, "error": message, ...}`
+        `Answer.to_dict()`, or `Unasked.to_dict()`'s `{"question", "found": False, "error": message, ...}`
         when the question cannot be asked or the index cannot be loaded.
     """
     scope = {name: value for name, value in scope.items() if value}
@@ -53,7 +44,37 @@ def respond(qa: Asker, question: str, **scope: str) -> dict[str, Any]:
         return qa.ask(question, **scope).to_dict()
     except (QuestionError, IndexLoadError) as error:
         # Both messages are written for the user (the index one says how to rebuild).
-        return error_reply(question, error)
+        return Unasked.of(question, error).to_dict()
+
+
+@dataclass(frozen=True)
+class Unasked:
+    """A question that could not be asked, or an index that could not be read: what the page shows instead.
+
+    Attributes:
+        question: the question as it reached the answerer.
+        message: the English message (`str(error)`).
+        code, params: the message's code and values for the catalogues ("" when it has none).
+        index_error: about the index, not the question.
+    """
+
+    question: str
+    message: str
+    code: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    index_error: bool = False
+
+    @classmethod
+    def of(cls, question: str, error: Exception) -> "Unasked":
+        return cls(question, str(error), getattr(error, "code", ""), dict(getattr(error, "params", {}) or {}),
+                   isinstance(error, IndexLoadError))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON the HTTP API gives for it: `{"question", "found": False, "error", ...}`."""
+        reply = {"question": self.question, "found": False, "error": self.message}
+        if self.code:
+            reply["error_code"], reply["error_params"] = self.code, dict(self.params)
+        return reply
 
 
 @dataclass(frozen=True)
@@ -63,19 +84,17 @@ class Turn:
     Attributes:
         typed: the question as typed (shown escaped, never translated).
         asked: the question actually asked, after follow-up resolution.
-        reply: `respond()`'s JSON; None when answering failed unexpectedly.
-        index_error: the reply's error is about the index (not the question).
+        reply: the `Answer`, an `Unasked`, or None when answering failed unexpectedly.
     """
 
     typed: str
     asked: str
-    reply: dict[str, Any] | None = field(default=None, compare=False)
-    index_error: bool = False
+    reply: Answer | Unasked | None = field(default=None, compare=False)
 
     @property
     def answered(self) -> bool:
         """A reply to judge: an answer or a "not found", not an error."""
-        return self.reply is not None and not self.reply.get("error")
+        return isinstance(self.reply, Answer)
 
 
 def answer_turn(qa: Asker, message: str | None, state: ConversationState | None,
@@ -90,26 +109,24 @@ def answer_turn(qa: Asker, message: str | None, state: ConversationState | None,
     try:
         try:
             answer, resolved_state = ask_followup(qa, message, state, **scope)
-        except QuestionError as error:
-            return Turn(message, message, error_reply(message, error)), state
-        except IndexLoadError as error:
-            return Turn(message, message, error_reply(message, error), True), state
+        except (QuestionError, IndexLoadError) as error:
+            return Turn(message, message, Unasked.of(message, error)), state
     except Exception:
         # The page must keep working; the traceback is for the console, not the user.
         logger.exception("answering %r failed", message)
         return Turn(message, message, None), state
-    return Turn(message, answer.question, answer.to_dict()), resolved_state
+    return Turn(message, answer.question, answer), resolved_state
 
 
 def render_turn(turn: Turn, lang: str = DEFAULT_LANGUAGE) -> list[dict[str, Any]]:
     """The user's message and the reply as chat messages, labels in `lang`."""
     if turn.reply is None:
         reply = f"<p>{t(lang, 'unexpected')}</p>"
-    elif turn.index_error:
-        reply = f"<p>{escape_text(t(lang, 'index_error', error=turn.reply['error']))}</p>"
+    elif isinstance(turn.reply, Unasked) and turn.reply.index_error:
+        reply = f"<p>{escape_text(t(lang, 'index_error', error=turn.reply.message))}</p>"
     else:
-        reply = render_reply(turn.reply, lang)
-        if not turn.reply.get("error") and turn.asked != " ".join(turn.typed.split()):
+        reply = render_reply(turn.reply.to_dict(), lang)
+        if turn.answered and turn.asked != " ".join(turn.typed.split()):
             reply = f"{understood_line(turn.asked, lang)}\n\n{reply}"
     # The question is shown as typed: escaped, and in a <p> so Markdown leaves it alone.
     return [{"role": "user", "content": f"<p>{escape_text(turn.typed)}</p>"},

@@ -42,15 +42,15 @@ def record_verdict(qa: Any, feedback_file: Path | str | None, turns: list[Turn],
     turn = turns[position // 2] if isinstance(position, int) and 0 <= position < 2 * len(turns) else None
     if turn is None or not turn.answered:
         return f"<p>{t(lang, 'verdict_no_answer')}</p>", comment
-    reply = turn.reply or {}
-    question = reply.get("question") or turn.asked
+    reply = turn.reply  # an Answer: `answered` said so
+    question = reply.question or turn.asked
     verdict = "right" if liked is True else "wrong" if liked is False else "withdrawn"
     if feedback_file is None:
         return f"<p>{escape_text(t(lang, 'verdict_failed', error='no index folder'))}</p>", comment
     try:
         append_verdict(feedback_file, Verdict(
-            question=question, answer=reply.get("sentence") if reply.get("found") else None,
-            citation=reply.get("citation") if reply.get("found") else None, verdict=verdict,
+            question=question, answer=reply.sentence if reply.found else None,
+            citation=reply.to_dict()["citation"] if reply.found else None, verdict=verdict,
             comment=comment, corpus_hash=_corpus_hash(qa)))
     except OSError as error:
         logger.exception("writing a verdict to %s failed", feedback_file)

@@ -51,7 +51,7 @@ def test_a_like_and_a_dislike_land_in_the_file_beside_the_index(index_copy):
     first, second = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert set(first) == {"question", "answer", "citation", "verdict", "comment", "time", "corpus_hash"}
     assert first["question"] == "2022年百色市铝产业总产值是多少？" and first["verdict"] == "right"
-    assert first["answer"] == found.reply["sentence"] and first["citation"]["doc"] == BAISE
+    assert first["answer"] == found.reply.sentence and first["citation"]["doc"] == BAISE
     assert first["corpus_hash"] == qa.index.manifest.corpus_hash and first["comment"] == ""
     assert second["verdict"] == "wrong" and second["answer"] is None and second["comment"] == "应当说没有"
 

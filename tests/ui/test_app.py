@@ -264,6 +264,6 @@ def test_the_pages_filter_reaches_the_question(stub_qa):
     from ui.chat import answer_turn
 
     turn, _ = answer_turn(stub_qa, "2022年百色市铝产业总产值是多少？", None, since="2030", until="", source="")
-    assert turn.reply["found"] is False and "the filter may be why" in turn.reply["note"]
+    assert turn.reply.found is False and "the filter may be why" in turn.reply.note
     turn, _ = answer_turn(stub_qa, "2022年百色市铝产业总产值是多少？", None, since="", until="", source="")
-    assert turn.reply["found"] is True and "filter" not in turn.reply["note"]
+    assert turn.reply.found is True and "filter" not in turn.reply.note

@@ -279,7 +279,7 @@ def test_conversation_page_and_v1_give_the_same_answers_on_the_dev_conversations
                 page_turn, state = answer_turn(stub_qa, turn["question"], state)
                 messages.append({"role": "user", "content": turn["question"]})
                 by_v1 = _chat(client, messages, key=None).json()
-                assert json.loads(json.dumps(page_turn.reply, ensure_ascii=False)) == by_api, conversation["id"]
+                assert json.loads(json.dumps(page_turn.reply.to_dict(), ensure_ascii=False)) == by_api, conversation["id"]
                 assert by_v1["aluqa"] == by_api, conversation["id"]
                 messages.append({"role": "assistant", "content": by_v1["choices"][0]["message"]["content"]})
 
