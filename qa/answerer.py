@@ -243,16 +243,19 @@ class SentenceAnswerer:
             unit_ok = _has_unit(match, question.unit)
             focus_ok = any(word in match for word in question.focus)
             bigrams = char_bigrams(match)
-            rows.append((
-                hit.score, hit.dense, hit.lexical, hit.passage_score, hit.passage_dense,
-                self._coverage(weights, match + self._view(sentence.doc).context),
-                self._coverage(weights, around.neighbour(sentence, -1)),
-                self._coverage(weights, around.neighbour(sentence, +1)),
-                len(question_bigrams & bigrams) / max(len(question_bigrams), 1),
-                min(longest_common_substring(question.match, match) / question_chars, 1.0),
-                float(type_ok), float(unit_ok or focus_ok),
-                novelty(question.match, match), log_length(match), 1.0 / (rank + 1),
-            ))
+            row = {
+                "fused": hit.score, "dense": hit.dense, "lexical": hit.lexical, "passage": hit.passage_score,
+                "passage_dense": hit.passage_dense,
+                "coverage": self._coverage(weights, match + self._view(sentence.doc).context),
+                "coverage_prev": self._coverage(weights, around.neighbour(sentence, -1)),
+                "coverage_next": self._coverage(weights, around.neighbour(sentence, +1)),
+                "bigrams": len(question_bigrams & bigrams) / max(len(question_bigrams), 1),
+                "longest_common": min(longest_common_substring(question.match, match) / question_chars, 1.0),
+                "type_ok": float(type_ok), "unit_ok": float(unit_ok or focus_ok),
+                "novelty": novelty(question.match, match), "log_length": log_length(match),
+                "rank": 1.0 / (rank + 1),
+            }
+            rows.append([row[name] for name in FEATURES])  # by name: the ranker's weights follow FEATURES
             flags.append((type_ok, unit_ok, focus_ok))
         return np.asarray(rows, dtype=np.float64).reshape(len(rows), len(FEATURES)), flags
 
