@@ -112,7 +112,7 @@ def _build_locked(corpus_dir: Path, index_dir: Path, model: str | None, encoder:
         skipped.append(str(error))
 
     # ONNX Runtime for the default model: its vectors agree with sentence-transformers'
-    # (cosine >= 0.999, tests/embeddings/test_onnx.py), it embeds faster and starts
+    # (cosine >= 0.999, tests/embeddings/model/test_onnx.py), it embeds faster and starts
     # without importing torch (docs/performance.md), so a rebuild that embeds one
     # article does not pay a large fixed cost. Its vocabulary and session load in a
     # thread, off the GIL; then jieba's dictionary (for the BM25 tokens), which holds

@@ -211,7 +211,7 @@ def clean_text(raw: str) -> CleanText:
     itself, raw[origin[i]] == text[i]; a "\\n" maps to a raw "\\n" unless the
     file breaks lines another way, with a lone "\\r" (old Mac files) or with
     "\\v", "\\f", "\\x85", "\\u2028" or "\\u2029", which is then raw[origin[i]].
-    Origins strictly increase (tests/embeddings/test_properties.py).
+    Origins strictly increase (tests/embeddings/text/test_properties.py).
 
     Args:
         raw: the decoded file content.

@@ -8,7 +8,7 @@ the shorter is at least `MIN_LENGTH_RATIO` of the longer: a printed page that
 adds a navigation line, a comment or a page number to the text still matches,
 a short article that quotes a long one does not, nor do two reports of the
 same event in other words. Measured on the seeds
-(tests/embeddings/test_duplicates.py): each seed's web page and the PDF
+(tests/embeddings/text/test_duplicates.py): each seed's web page and the PDF
 Chromium prints of it share 1.00 of the page's pieces; two different seed
 articles share at most 0.01 (0.06 between their PDFs, which repeat the same
 navigation and comment lines).

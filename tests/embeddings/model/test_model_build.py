@@ -17,7 +17,7 @@ import pytest
 from embeddings.model import build as mb
 from embeddings.model.e5_format import E5File, dequantize_q4_0, precompiled_charsmap
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 LONG_TEXT = (
     "新华社济南10月28日电 记者从山东省滨州市获悉，作为全国重要的铝产业基地，滨州已形成"

@@ -40,7 +40,7 @@ from embeddings.text.split import (
 )
 from embeddings.types import Article
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 _FURNITURE_CHARS = {ch for ch in Path(clean_module.__file__).read_text(encoding="utf-8") if is_cjk(ch)}
 CJK = sorted({ch for p in (ROOT / "seeds").glob("*.txt") for ch in p.read_text(encoding="utf-8") if is_cjk(ch)}
              - _FURNITURE_CHARS)

@@ -18,7 +18,7 @@ from embeddings.text.split import (
     split_sentences,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 SEED_FILES = sorted((ROOT / "seeds").glob("*.txt"))
 DEV_QA = ROOT.parent / "shared" / "eval" / "seed_qa_dev.jsonl"
 

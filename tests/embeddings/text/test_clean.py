@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from embeddings.text.clean import clean_article, clean_text, extract_metadata, line_kind
 
-SEEDS = Path(__file__).resolve().parents[2] / "seeds"
+SEEDS = Path(__file__).resolve().parents[3] / "seeds"
 SEED_FILES = sorted(SEEDS.glob("*.txt"))
 # A bracketed lower-case Latin run with a tone mark: what an annotation looks like.
 TONED_RUN = re.compile(r"[(（][a-zü\u00e0-\u01dc ]*[\u00e0-\u01dc][a-zü\u00e0-\u01dc ]*[)）]")

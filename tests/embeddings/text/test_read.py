@@ -9,7 +9,7 @@ import pytest
 from embeddings.text import read as corpus_mod
 from embeddings.text.read import CorpusError, load_corpus, read_article
 
-SEEDS = Path(__file__).resolve().parents[2] / "seeds"
+SEEDS = Path(__file__).resolve().parents[3] / "seeds"
 TEXT = "鋁產業發展很快。今年產能達到100萬噸。\n"
 
 

@@ -18,7 +18,7 @@ from embeddings.text.split import segment_articles
 from conftest import StubEncoder
 from qa import QA, Settings
 
-SEEDS = Path(__file__).resolve().parents[2] / "seeds"
+SEEDS = Path(__file__).resolve().parents[3] / "seeds"
 BAISE = "004_7ed03d3179984da0.txt"  # the article that answers QUESTION
 QUESTION = "2022年百色市铝产业总产值是多少？"
 
