@@ -45,7 +45,7 @@ class SelectorConfig:
     """How the selector was trained and how its scores are used (`qa/models/selector.json`).
 
     Attributes:
-        base_model: the model the delta weights apply to (name recorded by model_build).
+        base_model: the model the delta weights apply to (name recorded by `embeddings.model.build`).
         frozen_layers: encoder layers left as in the base model (0 .. frozen_layers-1).
         max_length: tokens per (question, title, sentence) input.
         max_question_tokens, max_title_tokens: their shares of max_length.

@@ -50,7 +50,7 @@ def _create(client, dimension: int) -> None:
             schema.add_field(name, DataType.INT64)
         schema.add_field("text", DataType.VARCHAR, max_length=TEXT_BYTES)
         schema.add_field("match", DataType.VARCHAR, max_length=TEXT_BYTES)
-        # See milvus_store.encode_tokens for why `standard` and not `whitespace`.
+        # See embeddings.store.milvus.encode_tokens for why `standard` and not `whitespace`.
         schema.add_field("tokens", DataType.VARCHAR, max_length=TOKENS_BYTES, enable_analyzer=True,
                          analyzer_params={"tokenizer": "standard"})
         schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
