@@ -655,7 +655,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="start from these delta weights (a .safetensors written by this command)")
     parser.add_argument("--pairs-per-batch", type=int, default=32)
     parser.add_argument("--learning-rate", type=float, default=5e-5)
-    parser.add_argument("--max-answerable-refused", type=float, default=0.02,
+    parser.add_argument("--max-answerable-refused", type=float, default=0.03,
                         help="the refusal threshold refuses at most this share of answerable validation questions")
     parser.add_argument("--span-weight", type=float, default=1.0, help="weight of the span loss (0: none)")
     parser.add_argument("--span-precision", type=float, default=0.75,
@@ -776,7 +776,8 @@ def _calibrate_only(work: Path, valid_groups: list[Group], args) -> int:
     if len(logits) != len(valid_groups):
         raise SystemExit(f"{saved} holds {len(logits)} questions, the validation split {len(valid_groups)}")
     config = replace(config, **calibrate(valid_groups, logits, args.max_answerable_refused, args.candidate_tolerance))
-    config = replace(config, figures={**(config.figures or {}), "validation": figures(valid_groups, logits, config)})
+    config = replace(config, figures={**(config.figures or {}), "validation": figures(valid_groups, logits, config),
+                                      "max_answerable_refused": args.max_answerable_refused})
     config.write(SELECTOR_CARD)
     (work / "refusal-curve.json").write_text(json.dumps(refusal_curve(valid_groups, logits, config)), encoding="utf-8")
     print(json.dumps(asdict(config), ensure_ascii=False, indent=2))
