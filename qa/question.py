@@ -141,10 +141,15 @@ def is_place_word(word: str, flag: str) -> bool:
     return len(word) >= 3 and word.endswith(ADMIN_SUFFIXES) and flag.startswith("n")
 
 
-def place_names(match: str) -> tuple[str, ...]:
-    """Place names in the question (see `is_place_word`)."""
+def tagged_words(match: str) -> list:
+    """jieba's (word, part-of-speech) pairs of a text: read once per question for its places and names."""
+    return list(_posseg().cut(match))
+
+
+def place_names(match: str, pairs: list | None = None) -> tuple[str, ...]:
+    """Place names in the question (see `is_place_word`); `pairs`: its `tagged_words`, when already read."""
     places = []
-    for pair in _posseg().cut(match):
+    for pair in tagged_words(match) if pairs is None else pairs:
         if is_place_word(pair.word, pair.flag) and pair.word not in places:
             places.append(pair.word)
     return tuple(places)
@@ -156,7 +161,7 @@ def place_names(match: str) -> tuple[str, ...]:
 COMMON_WORD_FREQUENCY = 300
 
 
-def named_things(match: str) -> tuple[str, ...]:
+def named_things(match: str, pairs: list | None = None) -> tuple[str, ...]:
     """Persons (jieba nr) and organisations (nt) a Chinese question names.
 
     A question about a person or an organisation the corpus never mentions
@@ -168,7 +173,7 @@ def named_things(match: str) -> tuple[str, ...]:
     segmenter = _posseg()
     frequency = segmenter.dt.tokenizer.FREQ
     names = []
-    for pair in segmenter.cut(match):
+    for pair in tagged_words(match) if pairs is None else pairs:
         word, flag = pair.word, pair.flag
         if len(word) < 2 or word in names:
             continue
@@ -226,6 +231,7 @@ def parse_question(text: str, translate: Callable[[str], "Translation"] | None =
         # BM25 tokens of the translation: figures such as 22亿 split as the index splits them.
         tokens = list(dict.fromkeys(t for term in translation.tokens for t in tokenize_normalized(term)))
     kind = expected_type(match)
+    pairs = tagged_words(match)  # one part-of-speech pass for the places and the names
     return Question(
         text=text,
         match=match,
@@ -233,9 +239,9 @@ def parse_question(text: str, translate: Callable[[str], "Translation"] | None =
         expected=kind,
         unit=asked_unit(match) if kind == NUMBER else "",
         years=tuple(dict.fromkeys(YEAR.findall(match))),
-        places=place_names(match),
+        places=place_names(match, pairs),
         focus=focus_words(match),
         is_english=is_english,
         translated_share=translated_share,
-        names=() if is_english else named_things(match),
+        names=() if is_english else named_things(match, pairs),
     )
