@@ -11,10 +11,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Callable, Protocol, Sequence, runtime_checkable
 
 from embeddings.text.normalize import normalize
-from qa.question import ADMIN_SUFFIXES, OTHER, YEAR, _posseg, expected_type, is_english_text, is_place_word
+from qa.enumeration import AskedItem, asked_item, item_sentence
+from qa.question import (ADMIN_SUFFIXES, DATE, NUMBER, OTHER, PERSON, YEAR, _posseg, expected_type, focus_words,
+                         is_english_text, is_place_word)
+from qa.types import Answer, Citation, Note, PassageHit
 
 # Chinese openers of a follow-up (jieba words, so 那曲 the place is not taken for 那).
 _ZH_MARKERS = frozenset({"那", "那么", "那个", "还有", "另外", "那如果"})
@@ -33,11 +36,19 @@ _TRADITIONAL_SUFFIX = {"县": "縣", "区": "區", "镇": "鎮"}
 # Words an organisation name is made of, extending back from its suffix word (魏桥 + 创业 + 集团).
 _NAME_FLAGS = frozenset({"n", "nr", "nrt", "nz", "ns", "nt", "j", "eng", "vn"})
 _EN_NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*(?:'s)?")
-_EN_NOT_NAMES = frozenset({"What", "How", "Which", "When", "Who", "Where", "Why", "Did", "Does", "Do", "Is",
-                           "Are", "Was", "Were", "And", "So", "Then", "By", "In", "The", "About", "China", "Chinese"})
+# Capitalised words that name nothing: question words, and the function words and verbs a sentence starts with.
+_EN_NOT_NAMES = frozenset("""What How Which When Who Where Why Did Does Do Is Are Was Were Has Have Had Can Could
+    Will Would Should And So Then But Or By In On At Of For From With Under Over After Before During Since Until
+    To As Into About Across Among Through The A An This That These Those Its It Their They He She His Her Name
+    List Tell Give Show Please China Chinese""".split())
+# English words a follow-up may keep around its new place or year ("And of Baise?", "what about in 2021?").
+_EN_GLUE = re.compile(r"^(?:\s|\b(?:of|in|for|at|about|the|then|also)\b)*$", re.IGNORECASE)
 if TYPE_CHECKING:
+    from embeddings.store import IndexStore
+    from qa.answerer import SentenceAnswerer
+    from qa.question import Question
+    from qa.retriever import HybridRetriever
     from qa.settings import Settings
-    from qa.types import Answer
 
 # A question this short (Chinese characters plus English words and numbers) may lean on the previous one.
 SHORT_UNITS = 10
@@ -48,13 +59,19 @@ class ConversationState:
     """What the last question was about, as the user wrote it (their script).
 
     Attributes:
-        question: the last question as actually asked (after resolving).
+        question: the last question as actually asked (after resolving); after a
+            list follow-up ("第二条呢？"), the question whose list it was.
         place: the place it names ("百色市"), or "".
         organisation: the organisation it names ("魏桥创业集团"), or "".
         year: the four-digit year it names ("2022"), or "".
         topic: the question with place, organisation and year taken out ("铝产业总产值是多少？").
         answer: the sentence that answered it ("" before it is answered, or when not found):
             what "他", "这个基地" or "he" in the next question may point at.
+        answer_text: the exact name or figure in that sentence the question asked for ("" when the
+            selector was not sure of one): what "it" or "它" points at after a "what/which" question.
+        cited: where that sentence stands (article, paragraph, offsets), None without one:
+            the next follow-up is looked for in that article first, and "第二条呢？" in its list.
+            A follow-up that finds nothing keeps its predecessor's: the conversation is still there.
     """
 
     question: str = ""
@@ -63,6 +80,8 @@ class ConversationState:
     year: str = ""
     topic: str = ""
     answer: str = ""
+    answer_text: str = ""
+    cited: Citation | None = None
 
 
 @dataclass(frozen=True)
@@ -134,13 +153,42 @@ def _slots(text: str) -> _Slots:
     for i, ((word, flag), (start, end)) in enumerate(zip(words, spans)):
         if organisation and org_span[0] <= start and end <= org_span[1]:
             continue  # 山东 in 山东魏桥铝电有限公司 names the company, not a place asked about
+        last = i
         if i + 1 < len(words) and words[i + 1][0] in ADMIN_SUFFIXES and len(word) >= 2 and flag.startswith("n"):
-            end = spans[i + 1][1]  # jieba split the suffix off an unknown name: 那曲 + 市
+            last = i + 1  # jieba split the suffix off an unknown name: 那曲 + 市
         elif not is_place_word(word, flag):
             continue
-        place = _full_place(source[start:end], match[start:end])
+        last = _zone_end(words, last)
+        end = spans[last][1]
+        place = source[start:end] if last > i + 1 else _full_place(source[start:end], match[start:end])
         break
     return _Slots(place, organisation, year, year_text)
+
+
+# A zone of a place written right after it: 广元 + 经开区, 百色 + 高新区, 滨州 + 开发区 (short names only:
+# 铝产业园区 is a topic, not a part of the place's name).
+_ZONE = re.compile(r"区$")
+_ZONE_CHARS = 4
+_ZONE_WORDS = 2
+
+
+def _zone_end(words: list[tuple[str, str]], last: int) -> int:
+    """The last word of a place's name once the zone of it that follows is taken in.
+
+    The zone belongs to the place: when a follow-up swaps the place, "广元经开区"
+    is replaced whole, so no zone of the old place stays in the new question.
+    """
+    text = ""
+    for k in range(last + 1, min(last + 1 + _ZONE_WORDS, len(words))):
+        word, flag = words[k]
+        if flag.startswith(("x", "u", "m", "y")):  # punctuation, 的, figures, 呢: the name has ended
+            break
+        text += word
+        if len(text) > _ZONE_CHARS:
+            break
+        if len(text) >= 2 and _ZONE.search(text):
+            return k
+    return last
 
 
 def _english_slots(text: str, year: str, year_text: str) -> _Slots:
@@ -178,16 +226,20 @@ def _state(question: str) -> ConversationState:
     return ConversationState(question, slots.place, slots.organisation, slots.year, topic.strip(" ,，的"))
 
 
+def _context_parts(previous: ConversationState, own: _Slots) -> tuple[str, str, str]:
+    """The previous turn's year (with 年), place and organisation the follow-up does not name itself."""
+    return (f"{previous.year}年" if previous.year and not own.year else "",
+            "" if own.place else previous.place, "" if own.organisation else previous.organisation)
+
+
 def _context(previous: ConversationState, own: _Slots, english: bool) -> str:
     """The previous turn's slots the follow-up does not name itself: a Chinese prefix or English suffix."""
-    year = "" if own.year else previous.year
-    place = "" if own.place else previous.place
-    organisation = "" if own.organisation else previous.organisation
+    year, place, organisation = _context_parts(previous, own)
     if english:
         parts = ([f"for {organisation}"] if organisation else []) + ([f"in {place}"] if place else []) \
-            + ([f"in {year}"] if year else [])
+            + ([f"in {year.removesuffix('年')}"] if year else [])
         return " " + " ".join(parts) if parts else ""
-    return (f"{year}年" if year else "") + place + organisation
+    return year + place + organisation
 
 
 def _swap(previous: ConversationState, own: _Slots) -> str:
@@ -223,6 +275,7 @@ def _swap(previous: ConversationState, own: _Slots) -> str:
 # which stands for the name in the previous answer (or question) that ends with that noun.
 _ZH_PERSONS = ("他们", "她们", "他", "她")
 _EN_PERSON = re.compile(r"\b(?:he|she|him|his|her|they|them|their)\b", re.IGNORECASE)
+_EN_IT = re.compile(r"\b(?:it|its)\b", re.IGNORECASE)
 _DEMONSTRATIVES = frozenset({"该", "这", "这个", "这家", "这些", "这座", "这项", "这只", "这所", "这批", "此",
                              "那个", "那家", "那些", "那座", "那只", "那项"})
 _ZH_IT = frozenset({"它", "它们", "其"})
@@ -245,7 +298,8 @@ def _surface(text: str, start: int, end: int) -> str:
 def _person_in(text: str, besides: str = "") -> str:
     """The first person's name (jieba nr, two characters or more) in `text` that `besides` does not hold."""
     for word, flag, start, end in _words(text):
-        if flag == "nr" and len(word) >= 2 and word not in normalize(besides):
+        # jieba tags some places as names (邹平): a word with a place's dictionary entry is no person.
+        if flag == "nr" and len(word) >= 2 and word not in normalize(besides) and not is_place_word(word, "nr"):
             return _surface(text, start, end)
     return ""
 
@@ -267,7 +321,7 @@ def _named_kind(text: str, head: str) -> str:
 def refers_to_answer(question: str) -> bool:
     """Whether a question points at what the previous answer named (a pronoun or "this <kind>")."""
     if is_english_text(question):
-        return bool(_EN_PERSON.search(question))
+        return bool(_EN_PERSON.search(question) or _EN_IT.search(question))
     words = [(w, f) for w, f, _, _ in _words(question)]
     return any(w in _ZH_PERSONS or w in _ZH_IT or (w in _DEMONSTRATIVES and i + 1 < len(words)
                                                     and words[i + 1][1].startswith("n"))
@@ -290,11 +344,15 @@ def _resolve_references(text: str, previous: ConversationState) -> str:
     sources = [source for source in (previous.answer, previous.question) if source]
     if is_english_text(text):
         found = _EN_PERSON.search(text)
-        name = next((n for n in (_person_in(s, previous.question if s is previous.answer else "") for s in sources)
-                     if n), "")
-        if not found or not name:
+        if found:
+            name = next((n for n in (_person_in(s, previous.question if s is previous.answer else "")
+                                     for s in sources) if n), "")
+        else:
+            found = _EN_IT.search(text)
+            name = _thing_named(previous) if found else ""
+        if not name:
             return ""
-        possessive = found.group().lower() in ("his", "her", "their")
+        possessive = found.group().lower() in ("his", "her", "their", "its")
         return text[:found.start()] + name + ("'s" if possessive else "") + text[found.end():]
     words = _words(text)
     source_text = text if len(normalize(text)) == len(text) else normalize(text)
@@ -307,52 +365,114 @@ def _resolve_references(text: str, previous: ConversationState) -> str:
             head = words[i + 1][0]
             name, span_end = next((n for n in (_named_kind(s, head) for s in sources) if n), ""), words[i + 1][3]
         elif word in _ZH_IT:
-            name = previous.organisation
+            name = _thing_named(previous)
         if name:
             return source_text[:start] + name + source_text[span_end:]
     return ""
 
 
-def resolve_followup(question: str, previous: ConversationState | None) -> tuple[str, ConversationState]:
-    """Turn a follow-up into the question to actually ask, carrying what it leaves out.
+# The thing an English "what/which ... ?" question asks for: "what aluminium park" in
+# "What aluminium park has that city built?".
+_EN_ASKED_THING = re.compile(r"^\s*(?:what|which)\s+((?:[\w-]+\s+){0,3}?[\w-]+)\s+(?:has|have|had|is|are|was|were|"
+                             r"did|does|do|will|can|could)\b", re.IGNORECASE)
 
-    A follow-up starts with 那/那么/那个/还有/and/what about, or ends with 呢, or
-    is short (at most `SHORT_UNITS`); it is taken as one only when it does not
-    name its own place or organisation together with a question word, which
-    makes a complete question and resets the conversation. Then:
 
-    - nothing left but its own names ("广元呢？", "那2021年呢？"): the previous
-      question with those names swapped in;
-    - a topic only ("电解铝呢？"): the previous place/year with the new topic and
+def _thing_named(previous: ConversationState) -> str:
+    """What "it" stands for: after a question asking for a thing ("which park ...?"), that thing as
+    the previous answer names it (the selector's exact answer, else the name in the sentence
+    ending with the kind asked for), or as the question called it ("the aluminium park");
+    else the organisation the previous question named."""
+    match = normalize(previous.question)
+    if expected_type(match) in (NUMBER, DATE, PERSON):
+        return previous.organisation
+    if previous.answer_text:
+        return previous.answer_text
+    if is_english_text(match):
+        asked = _EN_ASKED_THING.match(previous.question)
+        return f"the {asked.group(1)}" if asked else previous.organisation
+    kind = focus_words(match)
+    return (_named_kind(previous.answer, kind[0]) if kind and previous.answer else "") or previous.organisation
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """How one question of a conversation is asked.
+
+    Attributes:
+        asked: the question to ask (the typed one when it stands alone, asks for a
+            list item, or could not be resolved).
+        state: the state after it, its answer not yet in.
+        stays: it follows up on the previous turn without naming a place or
+            organisation of its own, so the previous answer's article is searched
+            first: a follow-up almost always stays in that article.
+        item: for "第二条呢？", "还有哪些？": the item of the previous answer's list it asks for.
+        unresolved: a follow-up whose pronoun names nobody the conversation named: asked as
+            typed, and the answer says so.
+        new_place: the place an English follow-up swaps in ("What about Baise?"): the
+            answer's article must name it (the answerer checks the places of Chinese questions only).
+    """
+
+    asked: str
+    state: ConversationState
+    stays: bool = False
+    item: AskedItem | None = None
+    unresolved: bool = False
+    new_place: str = ""
+
+
+def resolve(question: str, previous: ConversationState | None) -> Resolution:
+    """Turn a question into what to ask in its conversation, carrying what a follow-up leaves out.
+
+    A question asking for another item of the previous answer's list
+    ("第二条呢？", "还有哪些问题？") is answered from that list (`asked_item`).
+    A pronoun or "this <kind>" is replaced by the name it stands for in the
+    previous answer or question. Otherwise a follow-up starts with
+    那/那么/那个/还有/and/what about, or ends with 呢, or is short (at most
+    `SHORT_UNITS`); it is taken as one only when it does not name its own place
+    or organisation together with a question word, which makes a complete
+    question and resets the conversation. Then:
+
+    - nothing left but its own names ("广元呢？", "那2021年呢？", "And of Baise?"):
+      the previous question with those names swapped in;
+    - a new subject only ("电解铝呢？", "8月在邹平开的那次会议呢？"): after a question
+      in two parts ("广元成立联盟那天，主持会议的是谁？") it takes the place of
+      the first part; else the previous place and year go with the new topic and
       the previous question's ending ("是多少？");
     - otherwise ("那电解铝占全国多少？"): the previous place, organisation and
       year the follow-up lacks, put in front of it.
 
-    Args:
-        question: the question as typed.
-        previous: the state after the last question, or None at the start.
+    A Chinese question that leaves out its subject ("下一步打算怎么推进？",
+    `_elliptical`) is a follow-up too. In Chinese, a follow-up naming no place or
+    organisation of its own takes the first part of a previous question in
+    several parts, which set the scene ("按照滨州出台的政策，最多能拿多少？").
 
-    Returns:
-        The question to ask (the typed one when it stands alone) and the new state.
+    A question that names no new place or organisation is looked for in the
+    previous answer's article first, even when it is asked as typed.
     """
     text = " ".join(str(question).split())
     if previous is None or not previous.question or not text:
-        return text, _state(text)
+        return Resolution(text, _state(text))
+    item = asked_item(text)
+    if item is not None:
+        return Resolution(text, previous, stays=True, item=item)
     referred = _resolve_references(text, previous)
     if referred:
-        return referred, _state(referred)  # it names its subject now, through the previous answer
+        return Resolution(referred, _state(referred), stays=True)  # it names its subject now, through the answer
     if _names_nobody(text):
-        return text, _state(text)  # a person it cannot name: asked as typed, no slot carried on a guess
+        # A person it cannot name: asked as typed, no slot carried on a guess (where he was named comes first).
+        return Resolution(text, _state(text), stays=True, unresolved=True)
     body, marked = _strip_marker(text)
     own = _slots(body)
     match = normalize(body)
     asks = expected_type(match) != OTHER or bool(_ASKS.search(match))
-    if (own.place or own.organisation) and asks and not _NE.search(body):
-        return text, _state(text)  # a complete question of its own
     ends_ne = bool(_NE.search(body))
+    stays = _same(own.place, previous.place) and _same(own.organisation, previous.organisation)
+    alone = Resolution(text, _state(text), stays=stays and not _person_in(text))
+    if (own.place or own.organisation) and asks and not ends_ne:
+        return alone  # a complete question of its own
     short = _units(body) <= SHORT_UNITS
-    if not (marked or ends_ne or (short and not own.place and not own.organisation)):
-        return text, _state(text)
+    if not (marked or ends_ne or (short and not own.place and not own.organisation) or _elliptical(body, own)):
+        return alone
     english = is_english_text(body)
     rest = body
     for value in (own.organisation, _in_text(body, own.place), own.year_text):
@@ -360,22 +480,103 @@ def resolve_followup(question: str, previous: ConversationState | None) -> tuple
             rest = rest.replace(value, "", 1)
     rest = _NE.sub("", rest) if ends_ne else _TRAILING.sub("", rest)
     rest = rest.strip(" ,，的")
-    if not rest and (own.place or own.organisation or own.year):
+    if (not rest or (english and _EN_GLUE.match(rest))) and (own.place or own.organisation or own.year):
         resolved = _swap(previous, own)
     elif ends_ne and not asks and rest:
-        if not _context(previous, own, english):
-            return text, _state(text)  # a new topic and nothing to carry: it stands alone
-        tail = _TAIL.search(previous.topic)
-        ending = tail.group() if tail else "？"
-        resolved = _prefix(previous, own, _NE.sub("", body), english) + ("" if english else ending)
+        subject = _NE.sub("", body)
+        clause = "" if english or is_english_text(previous.question) else _asking_clause(previous.question)
+        if clause and _is_scene(subject, own):
+            resolved = f"{subject}，{clause}"  # the new occasion in place of the previous question's first part
+        elif not _context(previous, own, english) and not _scene(previous.question):
+            return alone  # a new topic and nothing to carry: it stands alone
+        else:
+            tail = _TAIL.search(previous.topic)
+            ending = tail.group() if tail else "？"
+            resolved = _prefix(previous, own, subject, english) + ("" if english else ending)
     else:
         resolved = _prefix(previous, own, body, english)
-    return resolved, _state(resolved)
+    new_place = own.place if english and not _same(own.place, previous.place) else ""
+    return Resolution(resolved, _state(resolved), stays=stays, new_place=new_place)
+
+
+# Words that point back without naming anything: 这中间, 这方面, 此外, 上述.
+_ANAPHORS = frozenset({"这", "这些", "那些", "此", "上述", "这方面", "这里", "那里"})
+
+
+def _elliptical(body: str, own: _Slots) -> bool:
+    """A Chinese question that leaves out what it is about: it names no place, organisation or person,
+    has no pronoun or "this <kind>" standing for its subject, and starts without a noun
+    ("下一步打算怎么推进？") or points back at nothing in particular ("在这中间…").
+    A question that starts with its own subject ("铝产业集群的规模有多大？") does not."""
+    if is_english_text(body) or own.place or own.organisation or _person_in(body) or refers_to_answer(body):
+        return False
+    words = [(word, flag) for word, flag, _, _ in _words(body) if flag != "x"]
+    if not words:
+        return False
+    return not words[0][1].startswith(("n", "j", "eng")) or any(word in _ANAPHORS for word, _ in words)
+
+
+# What makes "X呢？" name an occasion ("3月10日在邹平开的那次呢？") rather than a topic ("利润呢？"):
+# a date, a place phrase with 在/于, or a demonstrative (那次, 那场).
+_OCCASION = re.compile(r"\d+月|\d+日|[在于].{1,12}[开办举召]|[那这该此][次场届个]")
+
+
+def _is_scene(subject: str, own: _Slots) -> bool:
+    """Whether the subject of "X呢？" is an occasion or a named subject (which replaces the previous
+    question's first part), not a topic (which takes the place of the previous one's)."""
+    return bool(own.place or own.organisation or own.year or _OCCASION.search(normalize(subject)))
+
+
+def resolve_followup(question: str, previous: ConversationState | None) -> tuple[str, ConversationState]:
+    """The question to actually ask for `question` after `previous` (None at the start), and the new state.
+
+    The question is the typed one when it stands alone; see `resolve` for the rules.
+    """
+    resolution = resolve(question, previous)
+    return resolution.asked, resolution.state
+
+
+def _same(own: str, previous: str) -> bool:
+    """Whether a name the follow-up gives ("" for none) is the previous one (广元 and 广元市 are)."""
+    if not own:
+        return True
+    own, previous = normalize(own), normalize(previous)
+    return bool(previous) and (own in previous or previous in own)
+
+
+# The clauses of a question: what comes before its last comma sets the scene, the last part asks.
+_CLAUSE_BREAK = re.compile(r"[,，;；:：]")
+
+
+def _asking_clause(question: str) -> str:
+    """The last clause of a question in several parts when it alone asks ("主持会议的是谁？" in
+    "滨州召开推进会那天，讲话的是谁？"); "" for a question in one part."""
+    clauses = [clause.strip() for clause in _CLAUSE_BREAK.split(question)]
+    if len(clauses) < 2 or not clauses[-1] or not all(clauses[:-1]):
+        return ""
+    last = normalize(clauses[-1])
+    return clauses[-1] if expected_type(last) != OTHER or _ASKS.search(last) else ""
+
+
+def _scene(question: str) -> str:
+    """The first part of a Chinese question in several parts, which sets the scene ("据崔洪刚介绍" in
+    "据崔洪刚介绍，滨州铝产业的收入有多大？"); "" for a question in one part."""
+    clause = "" if is_english_text(question) else _asking_clause(question)
+    return _TRAILING.sub("", question[:len(question) - len(clause)]) if clause else ""
 
 
 def _prefix(previous: ConversationState, own: _Slots, body: str, english: bool) -> str:
-    """The follow-up with the previous turn's missing slots added (in front in Chinese, after in English)."""
+    """The follow-up with the previous turn's missing slots added (in front in Chinese, after in English).
+
+    In Chinese, a follow-up naming no place or organisation of its own also takes the
+    first part of a previous question in several parts, which set the scene
+    ("按照滨州出台的政策，" + "最多能拿多少？"), with the slots that part does not hold.
+    """
+    scene = "" if english or own.place or own.organisation else _scene(previous.question)
     context = _context(previous, own, english)
+    if scene:
+        context = "".join(value for value in _context_parts(previous, own) if not _in_text(scene, value))
+        return f"{scene}，{context}{body}"
     if not context:
         return body  # nothing to carry over
     if english:
@@ -384,26 +585,58 @@ def _prefix(previous: ConversationState, own: _Slots, body: str, english: bool) 
     return context + body
 
 
+def _reads_previous_answer(question: str, previous: ConversationState | None) -> bool:
+    """Whether answering `question` after `previous` reads the previous answer (its sentence or article)."""
+    if previous is None or not previous.question:
+        return False
+    resolution = resolve(question, previous)
+    return resolution.stays or refers_to_answer(question)
+
+
 def resolve_history(question: str, earlier: Sequence[str],
-                    answer_of: Callable[[str], str] | None = None) -> tuple[str, ConversationState]:
+                    answer_of: Callable[[str, ConversationState | None], "Answer | None"] | None = None
+                    ) -> tuple[str, ConversationState]:
     """The question to ask after these earlier user questions (oldest first), and the state after it.
 
     The stateless form of a conversation: the earlier questions are resolved in
     turn exactly as `Conversation.ask` would have, so the same history gives
-    the same question whichever client sends it. A pronoun that points at the
-    previous answer ("他", "这个基地") needs that answer: `answer_of(question)`
-    gives an earlier question's answer sentence when the next question points
-    at it; without it, such a pronoun is resolved from the previous question only.
+    the same question whichever client sends it. A follow-up that reads the
+    previous answer (a pronoun pointing at what it named, a list item, the
+    article to look in first) needs that answer: `answer_of(question, state)`
+    gives the answer `Conversation` got for an earlier question asked in that
+    state, and is called only for those; without it, the previous answer is unknown.
     """
+    resolution, _ = _replay(question, earlier, answer_of)
+    return resolution.asked, resolution.state
+
+
+def _replay(question: str, earlier: Sequence[str],
+            answer_of: Callable[[str, ConversationState | None], "Answer | None"] | None
+            ) -> tuple[Resolution, ConversationState | None]:
+    """The resolution of `question` after the earlier questions, and the state it was resolved in."""
     questions = [_cleaned(q) for q in earlier if str(q).strip()]
     typed = _cleaned(question)
     state = None
     for number, earlier_question in enumerate(questions):
-        _, state = resolve_followup(earlier_question, state)
+        resolution = resolve(earlier_question, state)
         following = questions[number + 1] if number + 1 < len(questions) else typed
-        if answer_of is not None and refers_to_answer(following):
-            state = replace(state, answer=answer_of(state.question))
-    return resolve_followup(typed, state)
+        if answer_of is not None and _reads_previous_answer(following, resolution.state):
+            state = _answered(resolution, state, answer_of(earlier_question, state))
+        else:
+            state = resolution.state
+    return resolve(typed, state), state
+
+
+def _answered(resolution: Resolution, previous: ConversationState | None,
+              answer: "Answer | None") -> ConversationState:
+    """The state after a question with the answer it got (None: it could not be asked)."""
+    state = resolution.state
+    if answer is None:
+        return state
+    cited = answer.citation
+    if cited is None and resolution.stays and previous is not None:
+        cited = previous.cited  # found nothing, but the conversation is still in that article
+    return replace(state, answer=answer.sentence or "", answer_text=answer.answer_text or "", cited=cited)
 
 
 def _cleaned(question: str) -> str:
@@ -431,9 +664,9 @@ def ask_followup(qa: _Asker, question: str, state: ConversationState | None,
         QuestionError, IndexLoadError: as `QA.ask`; the state is then unchanged.
     """
     typed = _cleaned(question)
-    asked, new_state = resolve_followup(typed, state)
-    answer = _ask_resolved(qa, typed, asked, scope)
-    return answer, replace(new_state, answer=answer.sentence or "")
+    resolution = resolve(typed, state)
+    answer = _answer(qa, typed, resolution, state, scope)
+    return answer, _answered(resolution, state, answer)
 
 
 def ask_with_history(qa: _Asker, question: str, earlier: Sequence[str], **scope: str) -> "Answer":
@@ -441,35 +674,142 @@ def ask_with_history(qa: _Asker, question: str, earlier: Sequence[str], **scope:
 
     Used by the chat endpoint and the MCP tool, whose clients send the earlier
     questions with each request; the answer equals the one `Conversation.ask`
-    gives at the same turn (an earlier question whose answer the next one points
-    at is asked again for that answer).
+    gives at the same turn (an earlier question whose answer the next one reads
+    is asked again, in its own turn's state, for that answer).
 
     Raises:
         QuestionError, IndexLoadError: as `QA.ask`, for the question itself.
     """
     from qa.api import QuestionError
 
-    def answer_of(earlier_question: str) -> str:
+    def answer_of(earlier_question: str, state: ConversationState | None) -> "Answer | None":
         # The client did not send that answer back as data: asked again (the answer `Conversation` got).
         try:
-            return qa.ask(earlier_question).sentence or ""
+            return ask_followup(qa, earlier_question, state, **scope)[0]
         except QuestionError:
-            return ""
+            return None
 
-    typed = _cleaned(question)
-    asked, _ = resolve_history(question, earlier, answer_of)
-    return _ask_resolved(qa, typed, asked, scope)
+    resolution, state = _replay(question, earlier, answer_of)
+    return _answer(qa, _cleaned(question), resolution, state, scope)
 
 
-def _ask_resolved(qa: _Asker, typed: str, asked: str, scope: dict[str, str]) -> "Answer":
-    """Ask the resolved question (with the filters given); the answer keeps the user's words when they differ."""
+def _answer(qa: _Asker, typed: str, resolution: Resolution, previous: ConversationState | None,
+            scope: dict[str, str]) -> "Answer":
+    """Answer a resolved question (with the filters given); the answer keeps the user's words when they differ.
+
+    A list follow-up is answered from the previous answer's list; another
+    follow-up that stays on its subject from the previous answer's article,
+    when that article answers it, else from all of them (`since`, `until`,
+    `source`: as `QA.ask`).
+    """
     scope = {name: value for name, value in scope.items() if value}
-    answer = qa.ask(asked, **scope)  # `since`, `until`, `source`: as `QA.ask`
-    return replace(answer, typed=typed) if asked != typed else answer
+    cited = previous.cited if previous is not None and resolution.stays else None
+    answer = None
+    if resolution.item is not None and cited is not None:
+        answer = _item_answer(qa, typed, resolution.item, cited)
+    if answer is None and cited is not None and resolution.item is None:
+        answer = _ask_in_article(qa, resolution.asked, cited, scope)
+    if answer is None:
+        answer = qa.ask(resolution.asked, **scope)
+        if resolution.item is not None or resolution.unresolved:
+            answer = replace(answer, notes=answer.notes + (_unresolved_note(typed),))
+    if resolution.new_place and answer.found and not _article_names(qa, answer.citation.doc, resolution.new_place):
+        answer = replace(answer, found=False, sentence=None, citation=None, span=None, notes=answer.notes + (
+            Note("followup_place", f"the closest sentence is from an article that does not name "
+                                   f"{resolution.new_place}", (("place", resolution.new_place),)),))
+    return replace(answer, typed=typed) if resolution.asked != typed else answer
+
+
+def _article_names(qa: _Asker, doc: str, place: str) -> bool:
+    """Whether an article names an English place (by its Chinese forms: Guangyuan, 广元); True when
+    the asker cannot tell."""
+    if not isinstance(qa, _ArticleReader):
+        return True
+    try:
+        text = normalize(qa.index.get_article(doc).text)
+    except KeyError:
+        return True
+    return any(normalize(form) in text for form in qa.parse(place).tokens)
+
+
+def _unresolved_note(typed: str) -> Note:
+    return Note("followup_unresolved", f"“{typed}” could not be tied to the previous question or answer, "
+                                       "so it was asked as typed", (("question", typed),))
+
+
+@runtime_checkable
+class _ArticleReader(Protocol):
+    """What answering within one article needs of a `QA` (a test's stand-in may lack it: all articles are searched)."""
+
+    index: "IndexStore"
+    retriever: "HybridRetriever"
+    answerer: "SentenceAnswerer"
+
+    def parse(self, question: str) -> "Question": ...
+
+
+def _ask_in_article(qa: _Asker, asked: str, cited: Citation, scope: dict[str, str]) -> "Answer | None":
+    """The answer from the previous answer's article alone, or None when that article holds none (or is
+    outside the filter). The candidates of the previous answer's paragraph are read first: what a
+    follow-up asks next is most often said next to what it was just told."""
+    from qa.api import prepare
+    from qa.retriever import Retrieval
+    from qa.scope import Scope
+
+    if not isinstance(qa, _ArticleReader):
+        return None
+    try:
+        article = qa.index.get_article(cited.doc)
+    except KeyError:
+        return None  # removed from the index since it answered
+    if scope and not Scope(**scope).admits(article):
+        return None
+    notes = prepare(asked)[1]
+    question = qa.parse(asked)
+    retrieval = qa.retriever.retrieve(question, docs=frozenset({cited.doc}))
+    paragraph = Retrieval(tuple(hit for hit in retrieval.hits if hit.sentence.paragraph == cited.paragraph),
+                          retrieval.passages)
+    for candidates in (paragraph, retrieval):
+        answer = qa.answerer.answer(question, candidates, notes=notes) if candidates.hits else None
+        if answer is not None and answer.found:
+            title = article.title or cited.doc
+            return replace(answer, notes=answer.notes + (
+                Note("followup_article", f"answered from the article of the previous answer ({title})",
+                     (("title", title),)),))
+    return None
+
+
+def _item_answer(qa: _Asker, typed: str, item: AskedItem, cited: Citation) -> "Answer | None":
+    """The sentence holding the asked item of the list the previous answer belongs to, as an answer; None
+    when there is no such item (or the asker cannot read articles)."""
+    from embeddings.text.split import segment_articles
+    from qa.answerer import cite
+
+    if not isinstance(qa, _ArticleReader):
+        return None
+    try:
+        article = qa.index.get_article(cited.doc)
+    except KeyError:
+        return None
+    sentences, passages = segment_articles([article])
+    at = next((i for i, sentence in enumerate(sentences) if sentence.start == cited.start), None)
+    found = item_sentence(sentences, at, item) if at is not None else None
+    if found is None:
+        return None
+    passage = passages[found.passage]
+    return Answer(question=typed, found=True, sentence=found.text, citation=cite(found, article),
+                  passages=(PassageHit(passage.doc, passage.text, 1.0, passage.paragraph, passage.start, passage.end),),
+                  notes=(Note("followup_item", f"the item asked for, from the list the previous answer belongs to "
+                                               f"(¶{found.paragraph})", (("paragraph", found.paragraph),)),),
+                  selector=LIST_FOLLOWUP)
+
+
+# `Answer.selector` of a list follow-up's answer: the sentence was found by the list's numbering, not chosen.
+LIST_FOLLOWUP = "list follow-up"
 
 
 class Conversation:
-    """Questions that may follow up on the ones before (“广元呢？”, “what about 2021?”).
+    """Questions that may follow up on the ones before (“广元呢？”, “what about 2021?”, “第二条呢？”).
 
         >>> from qa import Conversation
         >>> c = Conversation()

@@ -217,3 +217,220 @@ def test_the_stateless_form_asks_again_for_an_answer_the_next_question_points_at
     c = Conversation(qa=Named())
     c.ask(first)
     assert c.ask(follow_up).question == reply.question
+
+
+# -- list follow-ups ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("question, number, noun", [
+    ("第二条呢？", 2, ""),
+    ("第三項呢？", 3, ""),
+    ("那第5项是什么？", 5, ""),
+    ("第十二条呢？", 12, ""),
+    ("最後一個呢？", -1, ""),
+    ("还有哪些问题？", 0, "问题"),
+    ("除此之外还有哪些？", 0, ""),
+    ("另外那家公司呢？", 0, "公司"),
+    ("And the third one?", 3, ""),
+    ("What about the last point?", -1, ""),
+    ("What else?", 0, ""),
+])
+def test_a_follow_up_asking_for_a_list_item_says_which(question, number, noun):
+    from qa.enumeration import asked_item
+
+    item = asked_item(question)
+    assert (item.number, item.noun) == (number, noun)
+
+
+@pytest.mark.parametrize("question", ["第二条措施的投资是多少？", "还有哪些企业作为骨干支撑了集群发展？",
+                                      "广元呢？", "What is the second largest city?"])
+def test_a_question_about_an_item_is_not_a_request_for_one(question):
+    from qa.enumeration import asked_item
+
+    assert asked_item(question) is None
+
+
+def _sentences(text: str):
+    from embeddings.text.split import segment_articles
+    from embeddings.types import Article
+
+    return segment_articles([Article("x.txt", "标题", "", "", text, "hash")])[0]
+
+
+_SPEECH = ("会议召开。市长在讲话中指出，发展形势很好。他要求，一是要抓规划，引导产业发展。二是要抓项目，优化投资。"
+           "项目要落地见效。三是要抓招商，壮大集群。\n"
+           "会议还提出，首先要稳住存量。其次要扩大增量。最后要提升质量。")
+
+
+@pytest.mark.parametrize("previous, question, expected", [
+    ("他要求", "第二条呢？", "二是要抓项目"),  # the sentence before a list introduces it
+    ("他要求", "最后一点呢？", "三是要抓招商"),
+    ("一是要抓规划", "第三条呢？", "三是要抓招商"),
+    ("二是要抓项目", "还有呢？", "三是要抓招商"),
+    ("项目要落地见效", "还有哪些？", "三是要抓招商"),  # inside item 2, which runs on
+    ("首先要稳住存量", "第二点呢？", "其次要扩大增量"),
+    ("首先要稳住存量", "最后一点呢？", "最后要提升质量"),
+])
+def test_the_asked_item_is_found_in_the_list_of_the_previous_answer(previous, question, expected):
+    from qa.enumeration import asked_item, item_sentence
+
+    sentences = _sentences(_SPEECH)
+    at = next(i for i, sentence in enumerate(sentences) if previous in sentence.text)
+    assert expected in item_sentence(sentences, at, asked_item(question)).text
+
+
+def test_an_item_the_list_does_not_have_is_not_made_up():
+    from qa.enumeration import asked_item, item_sentence
+
+    sentences = _sentences(_SPEECH)
+    at = next(i for i, sentence in enumerate(sentences) if "一是要抓规划" in sentence.text)
+    assert item_sentence(sentences, at, asked_item("第五条呢？")) is None
+    # A sentence after the list's paragraph belongs to no list.
+    sentences = _sentences("他要求，一是要抓规划。二是要抓项目。\n会议最后进行了签约。")
+    assert item_sentence(sentences, len(sentences) - 1, asked_item("第二条呢？")) is None
+
+
+def test_the_rest_of_an_inline_list_is_the_sentence_that_holds_it():
+    from qa.enumeration import asked_item, item_sentence
+
+    sentences = _sentences("当前存在加工能力较弱、附加值较低、终端产品较少等问题。未来要延伸产业链。")
+    assert item_sentence(sentences, 0, asked_item("还有哪些问题？")) is sentences[0]
+    # What the follow-up calls the items must be what the sentence lists.
+    assert item_sentence(sentences, 0, asked_item("还有哪些企业？")) is None
+
+
+def test_a_list_follow_up_keeps_the_state_of_the_question_whose_list_it_is():
+    from qa.conversation import resolve
+
+    _, state = resolve_followup("崔洪刚提出的第一项措施是什么？", None)
+    resolution = resolve("第二条呢？", state)
+    assert resolution.asked == "第二条呢？" and resolution.item.number == 2 and resolution.state == state
+
+
+def _cited_state(qa, doc: str, holding: str, question: str = "会上提出了哪些要求？"):
+    """A state whose previous answer is the sentence of seed article `doc` holding `holding`."""
+    from embeddings.text.normalize import normalize
+    from embeddings.text.split import segment_articles
+    from qa.answerer import cite
+
+    article = qa.index.get_article(doc)
+    sentence = next(s for s in segment_articles([article])[0] if holding in normalize(s.text))
+    return dataclasses.replace(resolve_followup(question, None)[1], answer=sentence.text,
+                               cited=cite(sentence, article))
+
+
+def test_list_follow_ups_are_answered_from_the_previous_answers_list(stub_qa):
+    from qa.conversation import LIST_FOLLOWUP, ask_followup
+
+    from embeddings.text.normalize import normalize
+
+    state = _cited_state(stub_qa, "002_733b682e48002f6f.txt", "赵文峤指出")  # the sentence before 他要求，一是…
+    answer, state = ask_followup(stub_qa, "那第三項是什么？", state)
+    assert "三是要发挥好创新作用" in normalize(answer.sentence) and answer.selector == LIST_FOLLOWUP
+    assert answer.citation.doc == "002_733b682e48002f6f.txt" and answer.citation.paragraph == 2
+    answer, _ = ask_followup(stub_qa, "最后一点呢？", state)
+    assert "四是要发挥好推动作用" in normalize(answer.sentence)
+
+
+def test_a_list_item_that_cannot_be_found_is_asked_as_typed_and_says_so(stub_qa):
+    from qa.conversation import ask_followup
+
+    state = _cited_state(stub_qa, "004_7ed03d3179984da0.txt", "会议现场")
+    answer, _ = ask_followup(stub_qa, "第九条呢？", state)
+    assert answer.question == "第九条呢？" and "followup_unresolved" in [note.code for note in answer.notes]
+
+
+def test_the_stateless_form_gives_the_list_item_the_conversation_gives(stub_qa):
+    from qa import Conversation
+    from qa.conversation import ask_with_history
+
+    history = ["崔洪刚部署全力推进5000亿级高端铝产业集群发展，一是要抓好什么？", "第二条呢？"]
+    c = Conversation(qa=stub_qa)
+    for question in history:
+        c.ask(question)
+    expected = c.ask("最后一条呢？")
+    assert "七是要抓開放" in expected.sentence  # the article's own (traditional) script
+    assert ask_with_history(stub_qa, "最后一条呢？", history).sentence == expected.sentence
+
+
+# -- the previous answer's article --------------------------------------------------------------
+
+@pytest.mark.parametrize("doc, holding", [
+    ("004_7ed03d3179984da0.txt", "会议现场"),
+    ("003_8edf2b04a933f642.txt", "全世界大多数可乐"),
+    ("000_e9b847b5c34d142c.txt", "五是集群发展的优势强"),
+])
+def test_a_follow_up_is_answered_from_the_previous_answers_article_first(stub_qa, doc, holding):
+    from qa.conversation import ask_followup
+
+    # Three articles give a total investment: the one the conversation is in answers.
+    answer, state = ask_followup(stub_qa, "总投资是多少？", _cited_state(stub_qa, doc, holding))
+    assert answer.found and answer.citation.doc == doc
+    assert "followup_article" in [note.code for note in answer.notes] and state.cited == answer.citation
+
+
+def test_an_english_follow_up_gets_no_answer_from_an_article_without_its_new_place(stub_qa):
+    from qa.conversation import ask_followup
+
+    state = resolve_followup("How many industrial parks has Binzhou planned?", None)[1]
+    answer, _ = ask_followup(stub_qa, "What about Guangyuan then?", state)
+    assert answer.question == "How many industrial parks has Guangyuan planned?"
+    if answer.found:
+        assert "广元" in stub_qa.index.get_article(answer.citation.doc).text.replace("廣", "广")
+    answer, _ = ask_followup(stub_qa, "What about Paris?", state)
+    assert not answer.found and "followup_place" in [note.code for note in answer.notes]
+
+
+# -- resolution rules ---------------------------------------------------------------------------
+
+def test_an_english_follow_up_with_only_a_preposition_swaps_the_place():
+    assert _run("Who is the mayor of Guangyuan?", "And of Baise?")[1] == "Who is the mayor of Baise?"
+
+
+def test_capitalised_function_words_are_not_places():
+    from qa.conversation import _slots
+
+    assert _slots("Under its new plan, how large is the fund Binzhou set up?").place == "Binzhou"
+
+
+def test_a_new_occasion_takes_the_place_of_the_first_part_of_the_previous_question():
+    asked = _run("滨州召开推进会那天，讲话的是谁？", "那广元5月在昭化开的那次会议呢？")
+    assert asked[1] == "广元5月在昭化开的那次会议，讲话的是谁？"
+
+
+def test_a_short_follow_up_keeps_the_scene_the_previous_question_set():
+    asked = _run("按照滨州出台的扶持政策，企业最多可获得多少奖励？", "最多能拿多少？")
+    assert asked[1] == "按照滨州出台的扶持政策，最多能拿多少？"
+
+
+def test_a_question_without_a_subject_leans_on_the_previous_one():
+    assert _run(BAISE, "下一步打算从哪些方面入手？")[1] == "2022年百色市下一步打算从哪些方面入手？"
+    assert _run(BAISE, "在这中间增长了多少？")[1] == "2022年百色市在这中间增长了多少？"
+
+
+def test_a_zone_of_the_previous_place_is_swapped_with_it():
+    assert _run("广元经开区已经形成哪些产业链环节？", "百色呢？")[1] == "百色市已经形成哪些产业链环节？"
+
+
+def test_a_place_jieba_tags_as_a_name_is_not_taken_for_the_person():
+    answer = "邹平市委副书记、市长张谦在会上介绍了规划。"
+    assert _after("Who is the mayor of Zouping?", answer, "What did he present?") == "What did 张谦 present?"
+
+
+def test_it_stands_for_the_thing_the_previous_answer_gave():
+    _, state = resolve_followup("What aluminium park has that city built?", None)
+    named = dataclasses.replace(state, answer="邹平市建设的魏桥铝深加工产业园吸引了15个项目。",
+                                answer_text="魏桥铝深加工产业园")
+    assert resolve_followup("Which companies moved into it?", named)[0] == "Which companies moved into 魏桥铝深加工产业园?"
+    # Without the exact answer, what the question asked for stands in.
+    unnamed = dataclasses.replace(named, answer_text="")
+    assert resolve_followup("Which companies moved into it?", unnamed)[0] == \
+        "Which companies moved into the aluminium park?"
+    # After a question asking for a figure, 它 is still the organisation named before.
+    assert _after("魏桥创业集团停运了多少台机组？", "停运42台机组。", "它投了多少钱？") == "魏桥创业集团投了多少钱？"
+
+
+def test_a_pronoun_it_cannot_resolve_is_asked_as_typed_and_says_so():
+    from qa.conversation import ask_followup
+
+    answer, _ = ask_followup(_EchoQA(), "他说了什么？", resolve_followup(BAISE, None)[1])
+    assert answer.question == "他说了什么？" and "followup_unresolved" in [note.code for note in answer.notes]

@@ -72,6 +72,10 @@ MESSAGES = {
     "note_undated": "{count} articles without a date were left out by the date filter",
     "note_undated_one": "1 article without a date was left out by the date filter",
     "note_within": "answered within the filter ({filter})",
+    "note_followup_unresolved": "\"{question}\" could not be tied to the previous question or answer, so it was asked as typed",
+    "note_followup_place": "the closest sentence is from an article that does not name {place}",
+    "note_followup_article": "answered from the article of the previous answer ({title})",
+    "note_followup_item": "the item asked for, from the list the previous answer belongs to (¶{paragraph})",
     "note_nothing_within": "nothing found within the filter ({filter}, {count} articles); the filter may be why",
     "note_nothing_within_one": "nothing found within the filter ({filter}, 1 article); the filter may be why",
     "note_other_script": ("AluQA reads questions in Chinese or English and its articles are in Chinese; "

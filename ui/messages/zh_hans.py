@@ -69,6 +69,10 @@ MESSAGES = {
     "note_cut": "问题只保留了前 {count} 个字符",
     "note_undated": "日期筛选没有包括 {count} 篇无日期的文章",
     "note_within": "在筛选范围内作答（{filter}）",
+    "note_followup_unresolved": "“{question}”无法与上一个问题或回答对应，已按原样提问",
+    "note_followup_place": "最接近的句子出自一篇没有提到{place}的文章",
+    "note_followup_article": "从上一个回答所在的文章中作答（{title}）",
+    "note_followup_item": "所问的一项，出自上一个回答所在的列表（第{paragraph}段）",
     "note_nothing_within": "筛选范围内（{filter}，{count} 篇文章）没有找到答案，可能是筛选所致",
     "note_other_script": "AluQA 只读中文或英文问题，文章是中文的；这个问题用的是其他文字",
 }

@@ -69,6 +69,10 @@ MESSAGES = {
     "note_cut": "問題只保留了前 {count} 個字元",
     "note_undated": "日期篩選沒有包括 {count} 篇無日期的文章",
     "note_within": "在篩選範圍內作答（{filter}）",
+    "note_followup_unresolved": "「{question}」無法與上一個問題或回答對應，已按原樣提問",
+    "note_followup_place": "最接近的句子出自一篇沒有提到{place}的文章",
+    "note_followup_article": "從上一個回答所在的文章中作答（{title}）",
+    "note_followup_item": "所問的一項，出自上一個回答所在的列表（第{paragraph}段）",
     "note_nothing_within": "篩選範圍內（{filter}，{count} 篇文章）沒有找到答案，可能是篩選所致",
     "note_other_script": "AluQA 只讀中文或英文問題，文章是中文的；這個問題用的是其他文字",
 }
