@@ -69,6 +69,11 @@ def selector() -> str | None:
     return _value("ALUQA_SELECTOR")
 
 
+def int8() -> str | None:
+    """`ALUQA_INT8`: which models answer with their int8 variant (`none`, `all`, or e.g. `selector,query`)."""
+    return _value("ALUQA_INT8")
+
+
 def api_key() -> str | None:
     """`ALUQA_API_KEY`: the key `/v1` asks for."""
     return _value("ALUQA_API_KEY")

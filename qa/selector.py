@@ -179,33 +179,55 @@ class AnswerSelector:
     Loads lazily (`warm_up`): the ONNX export made at set-up and the base
     model's tokenizer, never torch. When the export is missing (set-up
     skipped), it is made once, which does import torch.
+
+    Args:
+        weights, card: the shipped delta weights and their card.
+        threads: ONNX Runtime intra-op threads for a pass.
+        int8: read with the int8 variant of the export (default: when
+            `int8_models()`, i.e. `ALUQA_INT8`, names "selector"). It made the
+            same decisions as fp32 on the measured questions in about 0.6 of
+            the time per pass (docs/performance.md, section 10); fp32 stays
+            the reference.
+
+    Raises:
+        SelectorError: the weights are missing, or ALUQA_INT8 is not understood.
     """
 
-    def __init__(self, weights: Path = SELECTOR_WEIGHTS, card: Path = SELECTOR_CARD, threads: int = 2):
+    def __init__(self, weights: Path = SELECTOR_WEIGHTS, card: Path = SELECTOR_CARD, threads: int = 2,
+                 int8: bool | None = None):
         self.weights = Path(weights)
         self.card = Path(card)
         self.config = read_card(self.weights, self.card)
+        if int8 is None:
+            from embeddings.model.onnx_runtime import int8_models
+
+            try:
+                int8 = "selector" in int8_models()
+            except ValueError as exc:
+                raise SelectorError(str(exc)) from exc
+        self.int8 = int8
         self._threads = threads
         self._model = None
         self._tokenizer = None
 
     @property
     def name(self) -> str:
-        return f"cross-encoder {self.config.version}".strip()
+        """The version that answered, as `Answer.selector` records it; the int8 variant says so."""
+        return f"cross-encoder {self.config.version}{' int8' if self.int8 else ''}".strip()
 
     def warm_up(self) -> None:
         if self._model is not None:
             return
         from embeddings.model.build import DEFAULT_MODEL, resolve_model
-        from embeddings.model.onnx_runtime import OnnxModel
+        from embeddings.model.onnx_runtime import OnnxModel, int8_path
 
         path = selector_onnx_path(self.config)
-        if not path.is_file():
+        if not path.is_file() or (self.int8 and not int8_path(path).is_file()):
             from qa.selector_export import export_selector
 
             logger.warning("exporting the answer selector to ONNX (once; `make model` does it at set-up)")
             export_selector(self.weights, self.card)
-        model = OnnxModel(path, threads=self._threads)
+        model = OnnxModel(path, threads=self._threads, int8=self.int8)
         model.session()  # first: the vocabulary may be loading in the encoder's thread meanwhile
         self._tokenizer = selector_tokenizer(Path(resolve_model(DEFAULT_MODEL)[1]))
         self._model = model
@@ -218,6 +240,20 @@ class AnswerSelector:
               previous: Sequence[str] | None = None) -> np.ndarray:
         """Logits (answer vs no answer) of each sentence for the question, in matching form text."""
         return self.read(question, sentences, titles, previous).logits
+
+    def layouts(self, question: str, sentences: Sequence[str], titles: Sequence[str],
+                previous: Sequence[str] | None = None) -> tuple[list[PairLayout], list[list[int]]]:
+        """The model input of each candidate, and each sentence's token ids (the spans are read in them).
+
+        Apart from `read` so that a benchmark can time the model's pass alone on real inputs.
+        """
+        count = len(sentences)
+        context = list(previous) if previous is not None and self.config.max_context_tokens else [""] * count
+        question_ids, *rest = self.token_ids([question, *sentences, *titles, *context])
+        sentence_ids, title_ids, context_ids = rest[:count], rest[count: 2 * count], rest[2 * count:]
+        layouts = [pair_layout(question_ids, s, t, self.config, c)
+                   for s, t, c in zip(sentence_ids, title_ids, context_ids)]
+        return layouts, sentence_ids
 
     def read(self, question: str, sentences: Sequence[str], titles: Sequence[str],
              previous: Sequence[str] | None = None) -> "Reading":
@@ -232,13 +268,8 @@ class AnswerSelector:
         from qa.span import best_span, token_offsets
 
         count = len(sentences)
-        context = list(previous) if previous is not None and self.config.max_context_tokens else [""] * count
-        question_ids, *rest = self.token_ids([question, *sentences, *titles, *context])
-        sentence_ids, title_ids, context_ids = rest[:count], rest[count: 2 * count], rest[2 * count:]
-        layouts = [pair_layout(question_ids, s, t, self.config, c)
-                   for s, t, c in zip(sentence_ids, title_ids, context_ids)]
-        ids, mask = pad_batch([layout.ids for layout in layouts])
-        outputs = self._model.run_all(ids, mask)
+        layouts, sentence_ids = self.layouts(question, sentences, titles, previous)
+        outputs = self._model.run_all(*pad_batch([layout.ids for layout in layouts]))
         logits = np.asarray(outputs[0], dtype=np.float32).reshape(count)
         if len(outputs) < 3:
             return Reading(logits, (None,) * count)

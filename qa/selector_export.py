@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from embeddings.model.onnx_runtime import ONNX_FILE, table_path
+from embeddings.model.onnx_runtime import ONNX_FILE, int8_path, table_path
 from qa.selector import (PAD, SELECTOR_CARD, SELECTOR_WEIGHTS, SelectorError, pair_ids, read_card,
                          selector_onnx_path, selector_tokenizer)
 
@@ -89,6 +89,9 @@ def export_selector(weights: Path = SELECTOR_WEIGHTS, card: Path = SELECTOR_CARD
     config = read_card(weights, card)
     target = selector_onnx_path(config)
     if target.is_file() and table_path(target).is_file() and not force:
+        # An export from before the int8 variant existed gets it now (seconds, no torch).
+        if not (int8_path(target).is_file() and table_path(int8_path(target)).is_file()):
+            _quantize(target)
         return target
     from embeddings.model.build import DEFAULT_MODEL, default_onnx_dir, resolve_model
     from embeddings.model.onnx_export import OnnxExportError, export_module, share_table
@@ -108,7 +111,22 @@ def export_selector(weights: Path = SELECTOR_WEIGHTS, card: Path = SELECTOR_CARD
         raise SelectorError(f"cannot export the answer selector to {target}: {exc}") from exc
     # Its token table is the base model's, unchanged by training: one file with the encoder's.
     share_table(target, default_onnx_dir() / ONNX_FILE)
+    _quantize(target)
     return target
+
+
+def _quantize(target: Path) -> None:
+    """Write the int8 variant the selector answers with by default (`AnswerSelector(int8=...)`).
+
+    Its feed-forward output layers stay fp32: quantised too, they changed the
+    chosen sentence of 2 of the 40 seed questions (docs/performance.md, section 10).
+    """
+    from embeddings.model.onnx_export import OnnxExportError, quantize_int8
+
+    try:
+        quantize_int8(target, fp32_ffn_output=True)
+    except OnnxExportError as exc:
+        raise SelectorError(f"cannot write the answer selector's int8 variant: {exc}") from exc
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -122,7 +122,10 @@ def load_encoder(model: str | None = None, runtime: str | None = None) -> TextEn
 
     if not onnx_is_current(default_onnx_dir(), default_model_dir()):
         logger.warning("exporting the embedding model to ONNX once (run `make model` at set-up to do it ahead)")
-    return OnnxEncoder(build_default_onnx(), name=name)
+    try:
+        return OnnxEncoder(build_default_onnx(), name=name)
+    except ValueError as exc:  # a bad ALUQA_INT8
+        raise EncoderError(str(exc)) from exc
 
 
 class SentenceTransformerEncoder:

@@ -7,6 +7,9 @@
   `embeddings.model.onnx_runtime.OnnxModel` runs the file without torch.
 - `export_sentence_encoder`: a sentence-transformers folder (Transformer ->
   mean Pooling -> Normalize) into a folder `OnnxEncoder` reads.
+- `quantize_int8`: the int8 variant of an exported graph (ONNX Runtime's
+  dynamic quantisation; needs no torch, so the runtime can also make it on
+  first use).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from embeddings.model.onnx_runtime import (EXPORT_FORMAT, MARKER_FILE, ONNX_FILE, TOKEN_EMBEDDINGS, TOKENIZER_FILE, OnnxModel,
-                                     pad_batch, table_path)
+                                     int8_path, pad_batch, table_path)
 
 logger = logging.getLogger(__name__)
 
@@ -175,6 +178,77 @@ def share_table(graph: Path, other: Path) -> bool:
     return True
 
 
+# The second linear layer of each transformer layer's feed-forward block (`.../output/dense/MatMul`;
+# the attention's output projection is `.../attention/output/dense/`).
+FFN_OUTPUT = "/output/dense/"
+
+
+def quantize_int8(graph: Path | str, fp32_ffn_output: bool = False) -> Path:
+    """Write `int8_path(graph)`: the graph with its weight matrix products in int8, and return it.
+
+    ONNX Runtime's dynamic quantisation: each `MatMul` with a constant weight
+    gets signed int8 weights with one scale per output channel, and its input
+    is quantised to uint8 at run time with one scale per matrix. On x86 with
+    AVX-512 VNNI (Zen 4) that is the u8 x s8 kernel. The attention products
+    (two activations) stay fp32, and so does the token table, which is not in
+    the graph: the variant reads the same table file, hard-linked. No
+    calibration data is needed.
+
+    Args:
+        graph: an exported `.onnx` file.
+        fp32_ffn_output: keep the feed-forward blocks' second linear layers in
+            fp32. They read GELU outputs, whose few large values make one uint8
+            scale per matrix coarse for all the others; on the answer
+            selector, quantising them moved logits by up to 2.1 and changed
+            the chosen sentence of 2 of the 40 seed questions, keeping them
+            fp32 gave 1.0 and none (docs/performance.md, section 10).
+
+    Raises:
+        OnnxExportError: the graph cannot be read or quantised, or has no such layers to keep.
+    """
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    graph = Path(graph)
+    target = int8_path(graph)
+    tmp = target.with_name(f".{target.stem}.tmp-{os.getpid()}{target.suffix}")
+    quantizer_logger = logging.getLogger()  # it warns on the root logger that no pre-processing was run
+    level = quantizer_logger.level
+    try:
+        keep = []
+        if fp32_ffn_output:
+            keep = [node.name for node in onnx.load(str(graph), load_external_data=False).graph.node
+                    if node.op_type == "MatMul" and FFN_OUTPUT in node.name and "/attention/" not in node.name]
+            if not keep:
+                raise OnnxExportError(f"{graph} has no feed-forward output layers named like '{FFN_OUTPUT}'")
+        quantizer_logger.setLevel(logging.ERROR)
+        quantize_dynamic(graph, tmp, op_types_to_quantize=["MatMul"], per_channel=True, reduce_range=False,
+                         weight_type=QuantType.QInt8, nodes_to_exclude=keep)
+        if table_path(graph).is_file():
+            _link_or_copy(table_path(graph), table_path(target))
+        os.replace(tmp, target)
+    except OnnxExportError:
+        raise
+    except Exception as exc:  # onnx and the quantizer raise many types; the caller needs one
+        raise OnnxExportError(f"quantising {graph} to int8 failed: {exc}") from exc
+    finally:
+        quantizer_logger.setLevel(level)
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """`target` becomes the same file as `source` (a hard link), or a copy where links are not possible."""
+    if target.exists() and os.path.samefile(source, target):
+        return
+    staged = target.with_name(f".{target.name}.link-{os.getpid()}")
+    try:
+        os.link(source, staged)
+    except OSError:
+        shutil.copyfile(source, staged)
+    os.replace(staged, target)
+
+
 def _same_bytes(a: Path, b: Path, chunk: int = 1 << 24) -> bool:
     with open(a, "rb") as left, open(b, "rb") as right:
         while True:
@@ -256,6 +330,7 @@ def export_sentence_encoder(model_folder: Path | str, out_folder: Path | str, na
     try:
         worst = export_module(_mean_pooled(transformer), tmp / ONNX_FILE, check, tokenizer.pad_token_id,
                               output_name="sentence_embedding")
+        quantize_int8(tmp / ONNX_FILE)  # the questions' variant (`OnnxEncoder(int8_queries=...)`)
         shutil.copyfile(model_folder / TOKENIZER_FILE, tmp / TOKENIZER_FILE)
         marker = {
             "export_format": EXPORT_FORMAT,

@@ -16,6 +16,9 @@ Two layers:
   a graph that holds it cost about a second per model at every start.
 - `OnnxEncoder`: the `TextEncoder` of an exported sentence-transformers model
   folder (`model.onnx`, `tokenizer.json`, `aluqa_onnx.json`).
+
+Each graph also has an int8 variant beside it (`model.int8.onnx`, see
+`int8_path`); `int8_models` says which models answer with it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Sequence
 
 import numpy as np
 
+from embeddings import environment
 from embeddings.model.subword import load_tokenizer
 
 ONNX_FILE = "model.onnx"
@@ -37,12 +41,70 @@ EXPORT_FORMAT = 2
 # The graph input that receives the looked-up token embeddings, and the table's file suffix.
 TOKEN_EMBEDDINGS = "token_embeddings"
 TABLE_SUFFIX = ".embeddings.npy"
+# The int8 variant of a graph: `model.onnx` -> `model.int8.onnx`.
+INT8_SUFFIX = ".int8"
+# The models that can run their int8 variant: the answer selector and the question side of the encoder.
+# Documents stay fp32: an index's vectors must not depend on a run-time setting (section 10 of
+# docs/performance.md measures the document side too).
+INT8_CHOICES = ("selector", "query")
+# What runs in int8 when ALUQA_INT8 is unset: the variants whose answers held on the measurements of
+# docs/performance.md, section 10.
+DEFAULT_INT8 = frozenset({"selector", "query"})
 
 
 def table_path(graph: Path | str) -> Path:
     """The token embedding table that belongs to a graph: `model.onnx` -> `model.embeddings.npy`."""
     graph = Path(graph)
     return graph.with_name(graph.stem + TABLE_SUFFIX)
+
+
+def int8_path(graph: Path | str) -> Path:
+    """The int8 variant of a graph, written beside it by `embeddings.model.onnx_export.quantize_int8`."""
+    graph = Path(graph)
+    return graph.with_name(graph.stem + INT8_SUFFIX + graph.suffix)
+
+
+def int8_models() -> frozenset[str]:
+    """The models that answer with their int8 variant: `ALUQA_INT8`, else `DEFAULT_INT8`.
+
+    `ALUQA_INT8` is a comma-separated list of `INT8_CHOICES`, `all`, or
+    `none` (every model in fp32, the reference the variants are measured against).
+
+    Raises:
+        ValueError: an unknown name.
+    """
+    value = environment.int8()
+    if value is None:
+        return DEFAULT_INT8
+    names = {name.strip().lower() for name in value.split(",") if name.strip()}
+    if names == {"none"}:
+        return frozenset()
+    if names == {"all"}:
+        return frozenset(INT8_CHOICES)
+    unknown = names - set(INT8_CHOICES)
+    if unknown:
+        raise ValueError(f"ALUQA_INT8={value!r}: unknown {', '.join(sorted(unknown))}; use none, all or "
+                         f"a list of {', '.join(INT8_CHOICES)}")
+    return frozenset(names)
+
+
+def ensure_int8(graph: Path | str) -> Path:
+    """The int8 variant of `graph`, made now (a few seconds, no torch) if the export step did not make it.
+
+    Made here, every weight product is quantised; a model whose variant keeps
+    some layers fp32 (the answer selector's) is made by its own export step first.
+    """
+    target = int8_path(graph)
+    if target.is_file() and table_path(target).is_file() == table_path(graph).is_file():
+        return target
+    if not Path(graph).is_file():
+        raise OnnxModelError(f"no ONNX model at {graph}; run `make model` to export it")
+    from embeddings.model.onnx_export import OnnxExportError, quantize_int8
+
+    try:
+        return quantize_int8(graph)
+    except OnnxExportError as exc:
+        raise OnnxModelError(f"{exc}; set ALUQA_INT8=none to answer in fp32") from exc
 
 
 class OnnxModelError(RuntimeError):
@@ -60,13 +122,16 @@ class OnnxModel:
             One thread suits a single short input: splitting a tiny matrix
             product over threads gains little, and on busy cores the threads
             wait for each other.
+        int8: run the graph's int8 variant (`int8_path(path)`), made from
+            the graph when the export step has not made it yet.
     """
 
-    def __init__(self, path: Path | str, threads: int | None = 1):
+    def __init__(self, path: Path | str, threads: int | None = 1, int8: bool = False):
         if threads is not None and threads < 1:
             raise ValueError(f"threads must be >= 1 or None, got {threads!r}")
         self.path = Path(path)
         self.threads = threads
+        self.int8 = int8
         self._session = None
         self._table = None  # the memory-mapped token embedding table, when the graph takes one
         # A warm-up thread may be creating the session when the first batch arrives: wait for it, not make two.
@@ -83,6 +148,7 @@ class OnnxModel:
         if not self.path.is_file():
             raise OnnxModelError(f"no ONNX model at {self.path}; run `make model` "
                                  "(python -m embeddings.model.build) to export it")
+        path = ensure_int8(self.path) if self.int8 else self.path
         options = ort.SessionOptions()
         options.intra_op_num_threads = self.threads or 0  # 0: ONNX Runtime's default, every core
         options.inter_op_num_threads = 1
@@ -92,12 +158,12 @@ class OnnxModel:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3  # errors only: nothing on stderr of `aluqa ask`
         try:
-            self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+            self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own exception types
-            raise OnnxModelError(f"cannot load the ONNX model {self.path} ({exc}); re-export it with "
+            raise OnnxModelError(f"cannot load the ONNX model {path} ({exc}); re-export it with "
                                  "`python -m embeddings.model.build --force`") from exc
         if any(i.name == TOKEN_EMBEDDINGS for i in self._session.get_inputs()):
-            self._table = _load_table(table_path(self.path))
+            self._table = _load_table(table_path(path))
         return self._session
 
     def run(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
@@ -210,10 +276,15 @@ class OnnxEncoder:
         max_batch_tokens: and about this many padded tokens per run.
         query_threads: intra-op threads for questions (one text at a time).
         document_threads: intra-op threads for documents; None: every core.
+        int8_queries: encode questions with the int8 variant of the graph
+            (default: when `int8_models()` names "query"). The index's
+            document vectors stay fp32 either way, so the name, and the
+            indexes this encoder may read, do not change.
     """
 
     def __init__(self, folder: Path | str, name: str | None = None, batch_size: int = 32,
-                 query_threads: int | None = 1, document_threads: int | None = None, max_batch_tokens: int = 1024):
+                 query_threads: int | None = 1, document_threads: int | None = None, max_batch_tokens: int = 1024,
+                 int8_queries: bool | None = None):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
         self.folder = Path(folder)
@@ -232,7 +303,9 @@ class OnnxEncoder:
         self._tokenizer = None
         # Two sessions of one file, each created on first use: a question process
         # only ever makes the one-thread session, a build only the other.
-        self._query_model = OnnxModel(self.folder / ONNX_FILE, threads=query_threads)
+        if int8_queries is None:
+            int8_queries = "query" in int8_models()
+        self._query_model = OnnxModel(self.folder / ONNX_FILE, threads=query_threads, int8=int8_queries)
         self._document_model = OnnxModel(self.folder / ONNX_FILE, threads=document_threads)
 
     def warm_up(self, for_documents: bool = False) -> None:
