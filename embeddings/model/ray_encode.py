@@ -6,11 +6,21 @@ of Ray actors, each loading the model once; the vectors come back to the build i
 order, which writes them to the chosen store as with the local encoder. The
 questions themselves are encoded in the driver (one short text is not worth a
 round trip).
+
+`--ray ADDRESS` takes what `ray.init` takes: "local" (start Ray here), "auto"
+(the cluster this machine belongs to), HOST:PORT (the head's GCS port, as
+`ray start --head` prints it) or ray://HOST:PORT (Ray Client). The address is
+checked before Ray is asked to join it, because `ray.init` on an address where
+nothing listens keeps retrying (measured: still retrying after 60 s, and deaf
+to SIGTERM meanwhile); `check_address` refuses it within seconds with a
+`RayClusterError` instead.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
+from collections import Counter
 from typing import Sequence
 
 import numpy as np
@@ -37,6 +47,12 @@ class _Worker:
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return self.encoder.encode_documents(texts)
+
+    def node(self) -> str:
+        """The id of the Ray node this worker runs on (the build logs how many nodes took part)."""
+        import ray
+
+        return ray.get_runtime_context().get_node_id()
 
 # Ray waits 30 s by default for a starting node's GCS server to publish its port
 # file (`RAY_gcs_server_port_wait_time_s`, read by `ray._private.node`). The
@@ -69,6 +85,95 @@ def start_local_ray(**options) -> None:
             ray.shutdown()
 
 
+class RayClusterError(RuntimeError):
+    """`--ray ADDRESS` names no Ray cluster this process can join; the one-line message says what to do."""
+
+
+# How long the head's port may take to accept a TCP connection before the
+# address is refused: a live head answers in milliseconds, even on a busy machine.
+CONNECT_TIMEOUT_S = 10.0
+_FORMS = "HOST:PORT (the head's port, 6379 unless `ray start --head --port` said otherwise), ray://HOST:10001 or auto"
+
+
+def _host_and_port(address: str) -> tuple[str, int]:
+    """HOST and PORT of "HOST:PORT" or "ray://HOST:PORT" (IPv6 hosts in brackets)."""
+    rest = address[len("ray://"):] if address.startswith("ray://") else address
+    host, _, port = rest.rpartition(":")
+    host = host.strip("[]")
+    if "://" in rest or "/" in rest or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise RayClusterError(f"--ray {address!r} is not a Ray address; give {_FORMS}")
+    return host, int(port)
+
+
+def _resolve_auto() -> str | None:
+    """The HOST:PORT that `ray.init(address="auto")` would join, or None where Ray's lookup is not available.
+
+    Ray finds it from RAY_ADDRESS or the cluster file of its default temp
+    folder; that file outlives a head that crashed, so the address is
+    checked like any other.
+    """
+    try:
+        from ray._private.services import canonicalize_bootstrap_address  # not public: may move
+    except ImportError:
+        return None
+    try:
+        return canonicalize_bootstrap_address("auto")
+    except ConnectionError as error:
+        raise RayClusterError("--ray auto found no running Ray cluster on this machine; start one with "
+                              "`ray start --head`, set RAY_ADDRESS, or give its address (--ray HOST:PORT)") from error
+
+
+def _check_reachable(address: str, host: str, port: int) -> None:
+    """Refuse within CONNECT_TIMEOUT_S an address where nothing accepts a connection."""
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise RayClusterError(f"cannot reach a Ray cluster at {address} ({reason}); start its head there "
+                              f"(`ray start --head --port {port}`) or give the address it printed") from error
+
+
+def check_address(address: str) -> None:
+    """Refuse, within seconds and before any work, an address that is malformed or where nothing listens.
+
+    "local" needs no check. Ray itself is joined later (`connect_ray`), on
+    the build's first texts.
+
+    Raises:
+        RayClusterError: with the one line that says what to do.
+    """
+    if address == "local":
+        return
+    if address == "auto":
+        resolved = _resolve_auto()
+        if resolved is not None:
+            _check_reachable(f"{resolved} (--ray auto)", *_host_and_port(resolved))
+        return
+    _check_reachable(address, *_host_and_port(address))
+
+
+def connect_ray(address: str = "local") -> None:
+    """Join the Ray cluster at `address` (see the module's docstring), or start one here for "local".
+
+    Raises:
+        RayClusterError: a malformed address, nothing listening there, or a
+            cluster that refused this driver.
+    """
+    import ray
+
+    if address == "local":
+        start_local_ray(logging_level=logging.WARNING)
+        return
+    check_address(address)
+    try:
+        ray.init(address=address, logging_level=logging.WARNING)
+    except (ConnectionError, TimeoutError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise RayClusterError(f"could not join the Ray cluster at {address} ({first_line}); check that "
+                              f"`ray status --address {address}` works from this machine") from error
+
+
 class RayEncoder:
     """A `TextEncoder` whose `encode_documents` runs on Ray; vectors equal the local encoder's.
 
@@ -83,18 +188,26 @@ class RayEncoder:
         model: model name or folder, as for `SentenceTransformerEncoder` (every
             worker must be able to load it: the same path, or the default model
             that each worker converts into its own cache).
-        address: "local" starts Ray on this machine; anything else is given to
-            `ray.init(address=...)` (e.g. "auto", "ray://head:10001").
+        address: "local" starts Ray on this machine; "auto", HOST:PORT or
+            ray://HOST:PORT join a running cluster (`connect_ray`).
         workers: encoding workers (default: one per CPU of the cluster).
+
+    Raises:
+        RayClusterError: an address that is malformed or where nothing listens
+            (at once), or a cluster that refuses this driver (on the first texts).
     """
 
     def __init__(self, model: str | None = None, address: str = "local", workers: int | None = None):
+        check_address(address)  # a wrong address fails now, not after the corpus has been read
         self._local = SentenceTransformerEncoder(model)  # the name, the dimension and the queries
         self.name = self._local.name
         self.model = model
         self.address = address
         self.workers = workers
         self._actors: list = []
+        self._worker_nodes: list[str] = []  # the Ray node of each worker
+        # Texts each Ray node has encoded (by node id): says which nodes took part.
+        self.texts_per_node: Counter[str] = Counter()
 
     @property
     def dimension(self) -> int:
@@ -107,14 +220,15 @@ class RayEncoder:
         import ray
 
         if not ray.is_initialized():
-            if self.address == "local":
-                start_local_ray(logging_level=logging.WARNING)
-            else:
-                ray.init(address=self.address, logging_level=logging.WARNING)
+            connect_ray(self.address)
         if not self._actors:
             size = self.workers or max(int(ray.cluster_resources().get("CPU", 1)), 1)
             worker = ray.remote(num_cpus=1)(_Worker)
-            self._actors = [worker.remote(self.model) for _ in range(size)]
+            actors = [worker.remote(self.model) for _ in range(size)]
+            # Waits for every worker's model to load, which the first batch waits for anyway.
+            self._worker_nodes = ray.get([actor.node.remote() for actor in actors])
+            self._actors = actors
+            logger.info("%d Ray workers on %d nodes", len(actors), len(set(self._worker_nodes)))
         return self._actors
 
     def encode_documents(self, texts: Sequence[str], show_progress: bool = False) -> np.ndarray:
@@ -124,19 +238,26 @@ class RayEncoder:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         actors = self._pool()
+        # A call smaller than a full batch per worker (a small corpus, an added
+        # article) is cut into one batch per worker, so that every worker takes part.
+        batch_texts = max(1, min(BATCH_TEXTS, -(-len(texts) // len(actors))))
 
         def relay(batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             # Batches go round the workers by their first row; the relay itself needs no CPU.
-            actor = actors[int(batch["row"][0]) // BATCH_TEXTS % len(actors)]
-            vectors = ray.get(actor.encode.remote([str(t) for t in batch["text"]]))
-            return {"row": batch["row"], "vector": vectors}
+            index = int(batch["row"][0]) // batch_texts % len(actors)
+            vectors = ray.get(actors[index].encode.remote([str(t) for t in batch["text"]]))
+            return {"row": batch["row"], "vector": vectors, "worker": np.full(len(batch["row"]), index)}
 
-        blocks = max(1, min(-(-len(texts) // BATCH_TEXTS), 4 * len(actors)))
+        blocks = max(1, min(-(-len(texts) // batch_texts), 4 * len(actors)))
         dataset = ray.data.from_items([{"row": i, "text": t} for i, t in enumerate(texts)],
                                       override_num_blocks=blocks)
-        encoded = dataset.map_batches(relay, batch_size=BATCH_TEXTS, batch_format="numpy", num_cpus=0)
+        encoded = dataset.map_batches(relay, batch_size=batch_texts, batch_format="numpy", num_cpus=0)
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for batch in encoded.iter_batches(batch_size=None, batch_format="numpy"):
             vectors[np.asarray(batch["row"], dtype=np.int64)] = np.stack(batch["vector"])
-        logger.info("encoded %d texts on Ray with %d workers", len(texts), len(actors))
+            workers, counts = np.unique(np.asarray(batch["worker"]), return_counts=True)
+            for index, count in zip(workers.tolist(), counts.tolist()):
+                self.texts_per_node[self._worker_nodes[index]] += count
+        logger.info("encoded %d texts on Ray with %d workers; texts per node so far: %s", len(texts), len(actors),
+                    " ".join(f"{node[:8]}={count}" for node, count in sorted(self.texts_per_node.items())))
         return vectors
