@@ -162,3 +162,28 @@ def squad_index(path: Path = CMRC_DEV, encoder=None) -> Path:
 def seed_questions() -> list[str]:
     with open(SEED_QA, encoding="utf-8") as handle:
         return [json.loads(line)["question"] for line in handle if line.strip()]
+
+
+def corpus_texts(corpus: Path, count: int) -> list[str]:
+    """`count` texts as a build embeds them (sentences and passages, matching form) from a corpus folder,
+    the folder's own texts repeated as often as needed: what the encoding benchmarks feed their encoders."""
+    import numpy as np
+
+    from embeddings.store.local import embed_units
+    from embeddings.text.read import load_corpus
+    from embeddings.text.split import segment_articles
+
+    class NoVectors:
+        """Only the texts of `embed_units` are wanted here, not vectors."""
+
+        name = "none"
+        dimension = 1
+
+        def encode_documents(self, texts, show_progress=False):
+            return np.zeros((len(texts), 1), dtype=np.float32)
+
+    articles = load_corpus(corpus)
+    sentences, passages = segment_articles(articles)
+    units = embed_units(articles, sentences, passages, NoVectors())
+    pool = units.sentence_match + units.passage_match
+    return [pool[i % len(pool)] for i in range(count)]

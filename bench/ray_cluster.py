@@ -31,7 +31,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench.common import ROOT, SEEDS, free_port, machine_notes, median, print_table, write_json
+from bench.common import ROOT, SEEDS, corpus_texts, free_port, machine_notes, median, print_table, write_json
 
 RAY = str(Path(sys.executable).with_name("ray"))
 # `ray start` exits non-zero with one of these when a node is slow to come up
@@ -222,11 +222,8 @@ def index_texts(index: Path) -> int:
 def main(argv=None) -> int:
     import ray
 
-    from embeddings.text.read import load_corpus
     from embeddings.model.encoder import SentenceTransformerEncoder, load_encoder
     from embeddings.model.ray_encode import RayEncoder
-    from embeddings.store.local import embed_units
-    from embeddings.text.split import segment_articles
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=256)
@@ -235,11 +232,7 @@ def main(argv=None) -> int:
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
 
-    articles = load_corpus(SEEDS)
-    sentences, passages = segment_articles(articles)
-    units = embed_units(articles, sentences, passages, _Null())
-    pool = units.sentence_match + units.passage_match
-    texts = [pool[i % len(pool)] for i in range(args.texts)]
+    texts = corpus_texts(SEEDS, args.texts)
 
     encoders = {"local, ONNX Runtime (aluqa build)": load_encoder(),
                 "local, sentence-transformers (what a worker runs)": SentenceTransformerEncoder()}
@@ -277,18 +270,6 @@ def main(argv=None) -> int:
     write_json(args.json, {"rows": rows, "ray_start_s": start_s, "pool_start_s": pool_start_s,
                            "texts_per_node": per_node, "machine": machine_notes()})
     return 0
-
-
-class _Null:
-    """An encoder that gives no vectors: only the matching texts of embed_units are used here."""
-
-    name = "null"
-    dimension = 1
-
-    def encode_documents(self, texts, show_progress=False):
-        import numpy as np
-
-        return np.zeros((len(texts), 1), dtype=np.float32)
 
 
 if __name__ == "__main__":

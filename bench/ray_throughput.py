@@ -13,29 +13,22 @@ from __future__ import annotations
 import argparse
 import time
 
-from bench.common import machine_notes, print_table, write_json
+from bench.common import corpus_texts, machine_notes, print_table, write_json
 
 
 def main(argv=None) -> int:
     import ray
 
-    from embeddings.text.read import load_corpus
-    from embeddings.model.encoder import SentenceTransformerEncoder
-    from embeddings.store.local import embed_units
-    from embeddings.model.ray_encode import RayEncoder
-    from embeddings.text.split import segment_articles
     from embeddings.environment import default_corpus_dir
+    from embeddings.model.encoder import SentenceTransformerEncoder
+    from embeddings.model.ray_encode import RayEncoder
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=1024)
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
 
-    articles = load_corpus(default_corpus_dir())
-    sentences, passages = segment_articles(articles)
-    units = embed_units(articles, sentences, passages, _Null())
-    pool = units.sentence_match + units.passage_match
-    texts = [pool[i % len(pool)] for i in range(args.texts)]
+    texts = corpus_texts(default_corpus_dir(), args.texts)
 
     rows = []
     local = SentenceTransformerEncoder()
@@ -63,18 +56,6 @@ def main(argv=None) -> int:
     print_table(rows, title="document encoding throughput")
     write_json(args.json, {"rows": rows, "machine": machine_notes()})
     return 0
-
-
-class _Null:
-    """An encoder that gives no vectors: only the matching texts of embed_units are used here."""
-
-    name = "null"
-    dimension = 1
-
-    def encode_documents(self, texts, show_progress=False):
-        import numpy as np
-
-        return np.zeros((len(texts), 1), dtype=np.float32)
 
 
 if __name__ == "__main__":
