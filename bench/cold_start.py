@@ -33,8 +33,9 @@ print("READY", reply.found, flush=True)
 """
 REFERENCE_CHILD = """
 from embeddings.model.build import resolve_model
+from qa.settings import Settings
 from sentence_transformers import SentenceTransformer
-model = SentenceTransformer(str(resolve_model(None)[1]), device="cpu")
+model = SentenceTransformer(str(resolve_model(None, Settings().cache_dir)[1]), device="cpu")
 model.encode_query(["2022年百色市铝产业总产值是多少？"])
 print("READY", flush=True)
 """

@@ -148,12 +148,14 @@ def write_corpus_folder(articles, folder: Path) -> Path:
 
 def squad_index(path: Path = CMRC_DEV, encoder=None) -> Path:
     """The index of every passage of a SQuAD-style file, built once into the AluQA cache and reused."""
-    from embeddings.model.encoder import load_encoder
+    from qa.api import encoder_for
+    from qa.settings import Settings
     from qa.training.datasets import default_eval_index_dir, ensure_squad_index, read_squad
 
     squad = read_squad(path)
-    folder = default_eval_index_dir(squad)
-    ready = ensure_squad_index(squad, folder, encoder or load_encoder(), show_progress=True)
+    settings = Settings()
+    folder = default_eval_index_dir(squad, settings.cache_dir)
+    ready = ensure_squad_index(squad, folder, encoder or encoder_for(settings), show_progress=True)
     if ready.built:
         print(f"built the index of {path.name} in {ready.seconds:.0f} s -> {folder}", file=sys.stderr)
     return folder

@@ -39,8 +39,8 @@ def _answers(qa, items) -> list[dict]:
 def run(articles: int, seed: int) -> dict:
     from embeddings.corpus.articles import add_articles
     from embeddings.corpus.build import build_index
-    from embeddings.model.encoder import load_encoder
     from qa import QA, Settings
+    from qa.api import encoder_for
     from qa.training.evaluate import read_seed_qa
 
     items = read_seed_qa(SEED_QA)
@@ -51,7 +51,7 @@ def run(articles: int, seed: int) -> dict:
         corpus, index, extra = base / "corpus", base / "index", base / "extra"
         shutil.copytree(SEEDS, corpus)
         extra.mkdir()
-        encoder = load_encoder()
+        encoder = encoder_for(Settings())
         build_index(corpus, index, encoder=encoder)
         settings = Settings(corpus_dir=corpus)
         before = _answers(QA(index, settings=settings, encoder=encoder), items)

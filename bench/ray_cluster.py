@@ -222,8 +222,10 @@ def index_texts(index: Path) -> int:
 def main(argv=None) -> int:
     import ray
 
-    from embeddings.model.encoder import SentenceTransformerEncoder, load_encoder
+    from embeddings.model.encoder import SentenceTransformerEncoder
     from embeddings.model.ray_encode import RayEncoder
+    from qa.api import encoder_for
+    from qa.settings import Settings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=256)
@@ -234,8 +236,9 @@ def main(argv=None) -> int:
 
     texts = corpus_texts(SEEDS, args.texts)
 
-    encoders = {"local, ONNX Runtime (aluqa build)": load_encoder(),
-                "local, sentence-transformers (what a worker runs)": SentenceTransformerEncoder()}
+    settings = Settings()
+    encoders = {"local, ONNX Runtime (aluqa build)": encoder_for(settings),
+                "local, sentence-transformers (what a worker runs)": SentenceTransformerEncoder(cache_dir=settings.cache_dir)}
     for encoder in encoders.values():
         encoder.warm_up(for_documents=True)
     times: dict[str, list[float]] = {}

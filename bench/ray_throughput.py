@@ -19,19 +19,20 @@ from bench.common import corpus_texts, machine_notes, print_table, write_json
 def main(argv=None) -> int:
     import ray
 
-    from embeddings.environment import default_corpus_dir
     from embeddings.model.encoder import SentenceTransformerEncoder
     from embeddings.model.ray_encode import RayEncoder
+    from qa.settings import Settings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--texts", type=int, default=1024)
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
 
-    texts = corpus_texts(default_corpus_dir(), args.texts)
+    settings = Settings()
+    texts = corpus_texts(settings.corpus_dir, args.texts)
 
     rows = []
-    local = SentenceTransformerEncoder()
+    local = SentenceTransformerEncoder(cache_dir=settings.cache_dir)
     local.warm_up()
     started = time.perf_counter()
     local.encode_documents(texts)

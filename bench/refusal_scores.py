@@ -38,7 +38,7 @@ def refused_at(scores: np.ndarray, answerable: np.ndarray, reference: np.ndarray
 def main(argv=None) -> int:
     from sklearn.metrics import roc_auc_score
 
-    from embeddings.model.build import default_cache_dir
+    from qa.settings import Settings
     from qa.selector import SelectorConfig, choose
     from qa.training.train_selector import DATA_DIR, TRAINING_FILES, load_groups
 
@@ -48,7 +48,7 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
 
-    work = args.work or default_cache_dir() / "selector-train"
+    work = args.work or Settings().cache_dir / "selector-train"
     if not (work / "logits-validation.json").is_file():
         raise SystemExit(f"no validation logits in {work}: run python -m qa.training.train_selector first (or pass --work)")
     groups = [g for g in load_groups(work, [args.data / name for name in TRAINING_FILES]) if g.validation]

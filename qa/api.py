@@ -109,6 +109,18 @@ def prepare(text: object) -> tuple[str, tuple[Note, ...]]:
     return cleaned, tuple(notes)
 
 
+def encoder_for(settings: Settings, model: str | None = None):
+    """The text encoder `settings` ask for (`model`, else `settings.model`): runtime, cache and int8 questions.
+
+    The one place where the settings' values reach the encoder: the answering
+    pipeline, builds and evaluations all make theirs here.
+    """
+    from embeddings.model.encoder import load_encoder
+
+    return load_encoder(model or settings.model, runtime=settings.runtime, cache_dir=settings.cache_dir,
+                        int8_queries="query" in settings.int8)
+
+
 class QA:
     """Answers questions from one index.
 
@@ -176,7 +188,7 @@ class QA:
 
     def _load(self):
         from embeddings.background import BackgroundTask
-        from embeddings.model.encoder import load_encoder, warm_up_in_background
+        from embeddings.model.encoder import warm_up_in_background
         from qa.answerer import SentenceAnswerer
         from qa.crosslingual import EnglishQueryExpander
         from qa.retriever import HybridRetriever
@@ -193,7 +205,7 @@ class QA:
         if settings.selector == "trained":
             from qa.selector import default_selector
 
-            selector = default_selector()
+            selector = default_selector(int8="selector" in settings.int8, cache_dir=settings.cache_dir)
             selector_loading = BackgroundTask(selector.warm_up, name="aluqa-selector-load")
         dictionaries_loading = load_in_background()
         spec = parse_store(settings.store)
@@ -201,7 +213,7 @@ class QA:
             self._refresh_default_index()
         index = open_index_store(spec, settings.index_dir, expected_model=self._expected_model())
         # ONNX Runtime for the default model: a question never imports torch.
-        encoder = self._encoder or load_encoder(settings.model or index.manifest.model)
+        encoder = self._encoder or encoder_for(settings, settings.model or index.manifest.model)
         if getattr(encoder, "dimension", index.manifest.dimension) != index.manifest.dimension:
             from embeddings.store.manifest import IndexMismatchError, rebuild_hint
 
@@ -220,9 +232,9 @@ class QA:
             return self._encoder.name
         if self.settings.model is None:
             return None
-        from embeddings.model.build import resolve_model
+        from embeddings.model.build import model_name
 
-        return resolve_model(self.settings.model)[0]
+        return model_name(self.settings.model)
 
     def _owns_default_index(self) -> bool:
         default = Settings()
@@ -237,7 +249,8 @@ class QA:
             return
         logger.warning("building the index of %s into %s (first use, or the corpus changed)",
                        settings.corpus_dir, settings.index_dir)
-        build_index(settings.corpus_dir, settings.index_dir, model=settings.model, encoder=self._encoder)
+        build_index(settings.corpus_dir, settings.index_dir, model=settings.model,
+                    encoder=self._encoder or encoder_for(settings))
 
     @property
     def retriever(self) -> "HybridRetriever":

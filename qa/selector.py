@@ -152,11 +152,11 @@ def pad_batch(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
     return pad_rows(rows, PAD)
 
 
-def selector_onnx_path(config: SelectorConfig) -> Path:
-    """Where the selector's ONNX export lives: the user cache, one file per shipped version."""
-    from embeddings.model.build import default_cache_dir
+def selector_onnx_path(config: SelectorConfig, cache_dir: Path | None = None) -> Path:
+    """Where the selector's ONNX export lives: the AluQA cache (`Settings.cache_dir`), one file per shipped version."""
+    from embeddings.model.build import cache_folder
 
-    return default_cache_dir() / "selector" / f"selector-{config.version}-f{EXPORT_FORMAT}.onnx"
+    return cache_folder(cache_dir) / "selector" / f"selector-{config.version}-f{EXPORT_FORMAT}.onnx"
 
 
 def read_card(weights: Path, card: Path) -> SelectorConfig:
@@ -183,29 +183,24 @@ class AnswerSelector:
     Args:
         weights, card: the shipped delta weights and their card.
         threads: ONNX Runtime intra-op threads for a pass.
-        int8: read with the int8 variant of the export (default: when
-            `int8_models()`, i.e. `ALUQA_INT8`, names "selector"). It made the
-            same decisions as fp32 on the measured questions in about 0.6 of
-            the time per pass (docs/performance.md, section 10); fp32 stays
-            the reference.
+        int8: read with the int8 variant of the export (`Settings.int8` names
+            "selector" by default). It made the same decisions as fp32 on the
+            measured questions in about 0.6 of the time per pass
+            (docs/performance.md, section 10); fp32 stays the reference.
+        cache_dir: the AluQA cache holding the export (`Settings.cache_dir`;
+            None: the user cache).
 
     Raises:
-        SelectorError: the weights are missing, or ALUQA_INT8 is not understood.
+        SelectorError: the weights are missing.
     """
 
     def __init__(self, weights: Path = SELECTOR_WEIGHTS, card: Path = SELECTOR_CARD, threads: int = 2,
-                 int8: bool | None = None):
+                 int8: bool = False, cache_dir: Path | None = None):
         self.weights = Path(weights)
         self.card = Path(card)
         self.config = read_card(self.weights, self.card)
-        if int8 is None:
-            from embeddings.model.onnx_runtime import int8_models
-
-            try:
-                int8 = "selector" in int8_models()
-            except ValueError as exc:
-                raise SelectorError(str(exc)) from exc
         self.int8 = int8
+        self.cache_dir = cache_dir
         self._threads = threads
         self._model = None
         self._tokenizer = None
@@ -221,15 +216,15 @@ class AnswerSelector:
         from embeddings.model.build import DEFAULT_MODEL, resolve_model
         from embeddings.model.onnx_runtime import OnnxModel, int8_path
 
-        path = selector_onnx_path(self.config)
+        path = selector_onnx_path(self.config, self.cache_dir)
         if not path.is_file() or (self.int8 and not int8_path(path).is_file()):
             from qa.selector_export import export_selector
 
             logger.warning("exporting the answer selector to ONNX (once; `make model` does it at set-up)")
-            export_selector(self.weights, self.card)
+            export_selector(self.weights, self.card, cache_dir=self.cache_dir)
         model = OnnxModel(path, threads=self._threads, int8=self.int8)
         model.session()  # first: the vocabulary may be loading in the encoder's thread meanwhile
-        self._tokenizer = selector_tokenizer(Path(resolve_model(DEFAULT_MODEL)[1]))
+        self._tokenizer = selector_tokenizer(Path(resolve_model(DEFAULT_MODEL, self.cache_dir)[1]))
         self._model = model
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
@@ -303,10 +298,10 @@ class Reading:
     spans: tuple[MatchSpan | None, ...]
 
 
-@lru_cache(maxsize=1)
-def default_selector() -> AnswerSelector:
-    """The shipped selector, loaded once per process."""
-    return AnswerSelector()
+@lru_cache(maxsize=4)
+def default_selector(int8: bool = False, cache_dir: Path | None = None) -> AnswerSelector:
+    """The shipped selector, loaded once per process for each variant and cache (`Settings.int8`, `.cache_dir`)."""
+    return AnswerSelector(int8=int8, cache_dir=cache_dir)
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,8 @@ def delta_state(module) -> dict:
             if p.requires_grad}
 
 
-def export_selector(weights: Path = SELECTOR_WEIGHTS, card: Path = SELECTOR_CARD, force: bool = False) -> Path:
+def export_selector(weights: Path = SELECTOR_WEIGHTS, card: Path = SELECTOR_CARD, force: bool = False,
+                    cache_dir: Path | None = None) -> Path:
     """Lay the shipped weights over the base model and export the cross-encoder to ONNX (needs torch).
 
     Run once at set-up (`make model`, or on first use); a no-op when the export exists.
@@ -87,7 +88,7 @@ def export_selector(weights: Path = SELECTOR_WEIGHTS, card: Path = SELECTOR_CARD
         SelectorError: weights missing or not matching the card's settings.
     """
     config = read_card(weights, card)
-    target = selector_onnx_path(config)
+    target = selector_onnx_path(config, cache_dir)
     if target.is_file() and table_path(target).is_file() and not force:
         # An export from before the int8 variant existed gets it now (seconds, no torch).
         if not (int8_path(target).is_file() and table_path(int8_path(target)).is_file()):
@@ -97,7 +98,7 @@ def export_selector(weights: Path = SELECTOR_WEIGHTS, card: Path = SELECTOR_CARD
     from embeddings.model.onnx_export import OnnxExportError, export_module, share_table
 
     # The delta weights apply to the default model only, whatever model an index uses.
-    base = Path(resolve_model(DEFAULT_MODEL)[1])
+    base = Path(resolve_model(DEFAULT_MODEL, cache_dir)[1])
     module = load_delta(build_module(base, config.frozen_layers, config.span_head), weights)
     tokenizer = selector_tokenizer(base)
     question, sentence, title, previous = tokenizer.encode(
@@ -110,7 +111,7 @@ def export_selector(weights: Path = SELECTOR_WEIGHTS, card: Path = SELECTOR_CARD
     except OnnxExportError as exc:
         raise SelectorError(f"cannot export the answer selector to {target}: {exc}") from exc
     # Its token table is the base model's, unchanged by training: one file with the encoder's.
-    share_table(target, default_onnx_dir() / ONNX_FILE)
+    share_table(target, default_onnx_dir(cache_dir) / ONNX_FILE)
     _quantize(target)
     return target
 
@@ -130,15 +131,27 @@ def _quantize(target: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m qa.selector_export [--force]`: export the shipped selector to ONNX (set-up)."""
+    """`python -m qa.selector_export [--force]`: set-up of the models that answer, in `Settings.cache_dir`.
+
+    Builds the default embedding model and its ONNX export (the selector's base
+    and shared token table), then exports the shipped selector to ONNX.
+    """
     import argparse
+    import logging
+
+    from embeddings.model.build import ModelBuildError, prepare_default_model
+    from qa.settings import Settings
 
     parser = argparse.ArgumentParser(prog="python -m qa.selector_export", description=main.__doc__)
-    parser.add_argument("--force", action="store_true", help="export again even when the file exists")
+    parser.add_argument("--force", action="store_true", help="build and export again even when the files exist")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    cache_dir = Settings().cache_dir
     try:
-        print(export_selector(force=args.force))
-    except SelectorError as error:
+        for folder in prepare_default_model(cache_dir, force=args.force):
+            print(folder)
+        print(export_selector(force=args.force, cache_dir=cache_dir))
+    except (ModelBuildError, SelectorError) as error:
         print(f"qa.selector_export: {error}")
         return 1
     return 0

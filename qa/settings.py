@@ -1,16 +1,68 @@
-"""Settings: where the corpus and index live, and the knobs of retrieval and answering."""
+"""Settings: where the corpus, index and models live, and the knobs of retrieval and answering.
+
+`Settings` is the one reader of the `ALUQA_*` environment variables: each
+field that has one reads it when a `Settings` is made (not at import, so a
+process or a test that sets one later is heard). The stages below take the
+values as arguments; `qa.api` hands them down.
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from embeddings import environment
-from embeddings.environment import default_corpus_dir, default_index_dir
+from embeddings.places import DEFAULT_CORPUS_DIR, DEFAULT_INDEX_DIR, user_cache_dir
 
 # Questions longer than this are cut (with a note in the reply): no real
 # question is this long, and encoding cost grows with length.
 MAX_QUESTION_CHARS = 500
+
+# The models that can answer with their int8 variant: the answer selector and the question side of
+# the encoder. Documents stay fp32: an index's vectors must not depend on a run-time setting
+# (docs/performance.md, section 10, measures the document side too).
+INT8_CHOICES = ("selector", "query")
+# What answers in int8 when ALUQA_INT8 is unset: the variants whose answers held on the
+# measurements of docs/performance.md, section 10.
+DEFAULT_INT8 = frozenset({"selector", "query"})
+
+
+class SettingsError(ValueError):
+    """A setting (or the `ALUQA_*` variable it was read from) is not understood; the message says which."""
+
+
+def _variable(name: str) -> str | None:
+    """An `ALUQA_*` variable's value with surrounding blanks removed; None when unset or blank."""
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def _folder(name: str, default: Path) -> Path:
+    value = _variable(name)
+    return Path(value).expanduser() if value else default
+
+
+def parse_int8(value: str | None) -> frozenset[str]:
+    """Which models answer with their int8 variant, from `ALUQA_INT8`'s form.
+
+    A comma-separated list of `INT8_CHOICES`, `all`, or `none` (every model in
+    fp32, the reference the variants are measured against); None means `DEFAULT_INT8`.
+
+    Raises:
+        SettingsError: an unknown name.
+    """
+    if value is None:
+        return DEFAULT_INT8
+    names = {name.strip().lower() for name in value.split(",") if name.strip()}
+    if names == {"none"}:
+        return frozenset()
+    if names == {"all"}:
+        return frozenset(INT8_CHOICES)
+    unknown = names - set(INT8_CHOICES)
+    if unknown:
+        raise SettingsError(f"ALUQA_INT8={value!r}: unknown {', '.join(sorted(unknown))}; use none, all or "
+                         f"a list of {', '.join(INT8_CHOICES)}")
+    return frozenset(names)
 
 
 @dataclass(frozen=True)
@@ -18,8 +70,19 @@ class Settings:
     """All configuration in one frozen object; per-call arguments override it.
 
     Attributes:
-        corpus_dir: folder of article files (default: the project's `seeds/`).
-        index_dir: folder of the built index (default: the project's `index/`).
+        corpus_dir: folder of article files (default: `ALUQA_CORPUS_DIR`, else
+            the project's `seeds/`).
+        index_dir: folder of the built index (default: `ALUQA_INDEX_DIR`, else
+            the project's `index/`).
+        cache_dir: where the default model is built, its ONNX exports and the
+            selector's go, and evaluation indexes (default: `ALUQA_CACHE_DIR`,
+            else `$XDG_CACHE_HOME/aluqa`, else `~/.cache/aluqa`).
+        runtime: how texts are encoded: "auto" (ONNX Runtime for the default
+            model), "onnx" or "sentence-transformers" (default: `ALUQA_RUNTIME`,
+            else "auto"; see `embeddings.model.encoder.load_encoder`).
+        int8: the models that answer with their int8 variant, a subset of
+            `INT8_CHOICES` (default: `ALUQA_INT8` read by `parse_int8`, else
+            `DEFAULT_INT8`).
         store: where the index lives: "local" (`index_dir`) or "milvus:URI"
             (default: `ALUQA_STORE`, else "local"; see `embeddings.store`).
         model: embedding model name or folder; None means the default model
@@ -35,7 +98,7 @@ class Settings:
         dense_band: question-sentence cosines mapped to support 0 and 1.
         selector: "trained" (the cross-encoder of `qa.selector` picks the
             sentence and decides "not found") or "off" (the linear ranker and
-            the support rule alone).
+            the support rule alone) (default: `ALUQA_SELECTOR`, else "trained").
         min_translated_share: an English question at most this share of whose content words
             have a Chinese counterpart in the corpus is about something the
             corpus does not cover: "not found" (with the selector too: it
@@ -49,10 +112,13 @@ class Settings:
             (default: `ALUQA_API_KEY`; `--api-key` overrides it). Never printed.
     """
 
-    corpus_dir: Path = field(default_factory=default_corpus_dir)
-    index_dir: Path = field(default_factory=default_index_dir)
-    model: str | None = field(default_factory=environment.model)
-    store: str = field(default_factory=lambda: environment.store() or "local")
+    corpus_dir: Path = field(default_factory=lambda: _folder("ALUQA_CORPUS_DIR", DEFAULT_CORPUS_DIR))
+    index_dir: Path = field(default_factory=lambda: _folder("ALUQA_INDEX_DIR", DEFAULT_INDEX_DIR))
+    cache_dir: Path = field(default_factory=lambda: _folder("ALUQA_CACHE_DIR", user_cache_dir()))
+    model: str | None = field(default_factory=lambda: _variable("ALUQA_MODEL"))
+    store: str = field(default_factory=lambda: _variable("ALUQA_STORE") or "local")
+    runtime: str = field(default_factory=lambda: _variable("ALUQA_RUNTIME") or "auto")
+    int8: frozenset[str] = field(default_factory=lambda: parse_int8(_variable("ALUQA_INT8")))
     top_passages: int = 3
     dense_candidates: int = 100
     answer_candidates: int = 30
@@ -64,27 +130,29 @@ class Settings:
     ranker: str = "trained"
     dense_band: tuple[float, float] = (0.85, 0.95)
     min_translated_share: float = 0.5
-    selector: str = field(default_factory=lambda: environment.selector() or "trained")
+    selector: str = field(default_factory=lambda: _variable("ALUQA_SELECTOR") or "trained")
     selector_candidates: int = 0
     span_threshold: float = -1.0
-    api_key: str | None = field(default_factory=environment.api_key,
+    api_key: str | None = field(default_factory=lambda: _variable("ALUQA_API_KEY"),
                                 repr=False)
 
     def __post_init__(self):
         for name in ("top_passages", "dense_candidates", "answer_candidates"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
-                raise ValueError(f"Settings.{name} must be a positive integer, got {value!r}")
+                raise SettingsError(f"Settings.{name} must be a positive integer, got {value!r}")
         if self.ranker not in ("trained", "hand-set"):
-            raise ValueError(f"Settings.ranker must be 'trained' or 'hand-set', got {self.ranker!r}")
+            raise SettingsError(f"Settings.ranker must be 'trained' or 'hand-set', got {self.ranker!r}")
         if self.selector not in ("trained", "off"):
-            raise ValueError(f"Settings.selector must be 'trained' or 'off', got {self.selector!r}")
+            raise SettingsError(f"Settings.selector must be 'trained' or 'off', got {self.selector!r}")
+        if not set(self.int8) <= set(INT8_CHOICES):
+            raise SettingsError(f"Settings.int8 must be a subset of {INT8_CHOICES}, got {sorted(self.int8)!r}")
         if not isinstance(self.selector_candidates, int) or self.selector_candidates < 0:
-            raise ValueError(f"Settings.selector_candidates must be 0 or more, got {self.selector_candidates!r}")
+            raise SettingsError(f"Settings.selector_candidates must be 0 or more, got {self.selector_candidates!r}")
         for name in ("min_support", "min_confidence", "min_translated_share"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
-                raise ValueError(f"Settings.{name} must be within [0, 1], got {value!r}")
+                raise SettingsError(f"Settings.{name} must be within [0, 1], got {value!r}")
 
     def with_(self, **changes) -> "Settings":
         """A copy with some fields changed; None values are ignored (argument not given)."""

@@ -121,4 +121,4 @@ def test_one_module_reads_aluqa_variables():
     read = re.compile(r"""(environ\.get|environ\[|getenv)\(?\s*(f?["']ALUQA_|name\b)""")
     readers = [path.relative_to(ROOT).as_posix() for stage in STAGES for path in sorted((ROOT / stage).rglob("*.py"))
                if read.search(path.read_text(encoding="utf-8"))]
-    assert readers == ["embeddings/environment.py"]
+    assert readers == ["qa/settings.py"]

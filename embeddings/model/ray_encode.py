@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import socket
 from collections import Counter
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -37,12 +38,12 @@ BATCH_TEXTS = 256
 class _Worker:
     """One encoding worker (a Ray actor holding one CPU): loads the model once, then encodes batch after batch."""
 
-    def __init__(self, model: str | None):
+    def __init__(self, model: str | None, cache_dir: Path | None):
         import torch
 
         # The actor holds one CPU: one thread avoids oversubscribing the node.
         torch.set_num_threads(1)
-        self.encoder = SentenceTransformerEncoder(model)
+        self.encoder = SentenceTransformerEncoder(model, cache_dir=cache_dir)
         self.encoder.warm_up()
 
     def encode(self, texts: list[str]) -> np.ndarray:
@@ -187,22 +188,28 @@ class RayEncoder:
     Args:
         model: model name or folder, as for `SentenceTransformerEncoder` (every
             worker must be able to load it: the same path, or the default model
-            that each worker converts into its own cache).
+            that each worker converts into the user cache of its node).
         address: "local" starts Ray on this machine; "auto", HOST:PORT or
             ray://HOST:PORT join a running cluster (`connect_ray`).
         workers: encoding workers (default: one per CPU of the cluster).
+        cache_dir: this machine's AluQA cache, for the model that encodes
+            questions and says the name and dimension, and for the workers of
+            a "local" cluster (None: the user cache); the workers of another
+            cluster use the user cache of their node.
 
     Raises:
         RayClusterError: an address that is malformed or where nothing listens
             (at once), or a cluster that refuses this driver (on the first texts).
     """
 
-    def __init__(self, model: str | None = None, address: str = "local", workers: int | None = None):
+    def __init__(self, model: str | None = None, address: str = "local", workers: int | None = None,
+                 cache_dir: Path | None = None):
         check_address(address)  # a wrong address fails now, not after the corpus has been read
-        self._local = SentenceTransformerEncoder(model)  # the name, the dimension and the queries
+        self._local = SentenceTransformerEncoder(model, cache_dir=cache_dir)  # the name, the dimension and the queries
         self.name = self._local.name
         self.model = model
         self.address = address
+        self._worker_cache = cache_dir if address == "local" else None
         self.workers = workers
         self._actors: list = []
         self._worker_nodes: list[str] = []  # the Ray node of each worker
@@ -224,7 +231,7 @@ class RayEncoder:
         if not self._actors:
             size = self.workers or max(int(ray.cluster_resources().get("CPU", 1)), 1)
             worker = ray.remote(num_cpus=1)(_Worker)
-            actors = [worker.remote(self.model) for _ in range(size)]
+            actors = [worker.remote(self.model, self._worker_cache) for _ in range(size)]
             # Waits for every worker's model to load, which the first batch waits for anyway.
             self._worker_nodes = ray.get([actor.node.remote() for actor in actors])
             self._actors = actors

@@ -19,7 +19,6 @@ from typing import Iterable, Iterator, Literal, Protocol, Sequence
 
 import numpy as np
 
-from embeddings import environment
 from embeddings.store.manifest import IndexLoadError, Manifest
 from embeddings.types import Article, Passage, Sentence
 
@@ -163,12 +162,12 @@ def open_index_store(store: "StoreSpec | str | None", index_dir: Path | str,
 
 
 def parse_store(text: str | None) -> StoreSpec:
-    """Read a store spec; None or "" falls back to `ALUQA_STORE`, then `local`.
+    """Read a store spec (`qa.Settings.store`, `--store`); None or "" means `local`.
 
     Raises:
         StoreSpecError: neither `local` nor `milvus:URI`.
     """
-    text = (text or environment.store() or LOCAL).strip()
+    text = (text or LOCAL).strip()
     if text == LOCAL:
         return StoreSpec(LOCAL)
     if text.startswith(MILVUS_PREFIX) and text[len(MILVUS_PREFIX):].strip():

@@ -86,11 +86,11 @@ def read_squad(path: Path | str) -> SquadSet:
     return SquadSet(path.stem, tuple(articles), tuple(questions))
 
 
-def default_eval_index_dir(squad: SquadSet) -> Path:
-    """`<cache>/eval-index/<file stem>-<corpus hash[:12]>`."""
-    from embeddings.model.build import default_cache_dir
+def default_eval_index_dir(squad: SquadSet, cache_dir: Path | None = None) -> Path:
+    """`<cache>/eval-index/<file stem>-<corpus hash[:12]>`, in `cache_dir` (`Settings.cache_dir`; None: the user cache)."""
+    from embeddings.model.build import cache_folder
 
-    return default_cache_dir() / "eval-index" / f"{squad.name}-{squad.corpus_hash[:12]}"
+    return cache_folder(cache_dir) / "eval-index" / f"{squad.name}-{squad.corpus_hash[:12]}"
 
 
 @dataclass(frozen=True)

@@ -23,16 +23,17 @@ def collect(squad_file: Path, limit: int | None = None) -> list[tuple[np.ndarray
     """(features, labels) per question whose candidates hold at least one right sentence."""
     from tqdm import tqdm
 
-    from embeddings.model.encoder import load_encoder
-    from qa.api import QA, prepare_question
+    from qa.api import QA, encoder_for, prepare_question
     from qa.question import parse_question
+    from qa.settings import Settings
     from qa.training.datasets import contains_answer, default_eval_index_dir, ensure_squad_index, read_squad
 
     squad = read_squad(squad_file)
-    encoder = load_encoder()
-    folder = default_eval_index_dir(squad)
+    settings = Settings()
+    encoder = encoder_for(settings)
+    folder = default_eval_index_dir(squad, settings.cache_dir)
     ensure_squad_index(squad, folder, encoder, show_progress=True)
-    qa = QA(folder, encoder=encoder)
+    qa = QA(folder, settings=settings, encoder=encoder)
     questions = [item for item in squad.questions[:limit] if item.question.strip()]
     parsed = [parse_question(prepare_question(item.question)[0]) for item in questions]
     # One batched encode instead of a thousand single ones: same vectors, a fraction of the time.

@@ -137,9 +137,10 @@ def collect(squad_file: Path, seed: int) -> list[Group]:
     from qa.settings import Settings
 
     squad = read_squad(squad_file)
-    encoder = SentenceTransformerEncoder()
-    ready = ensure_squad_index(squad, default_eval_index_dir(squad), encoder, show_progress=True)
-    qa = QA(ready.folder, settings=Settings(selector="off"), encoder=encoder)
+    settings = Settings(selector="off")
+    encoder = SentenceTransformerEncoder(cache_dir=settings.cache_dir)
+    ready = ensure_squad_index(squad, default_eval_index_dir(squad, settings.cache_dir), encoder, show_progress=True)
+    qa = QA(ready.folder, settings=settings, encoder=encoder)
     index, answerer = qa.index, qa.answerer
     titles = {doc: normalize(a.title) for doc, a in index.articles.items()}
     items, parsed = [], []
@@ -677,15 +678,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--limit", type=int, default=None, help="use only the first N training questions (smoke runs)")
     args = parser.parse_args(argv)
 
-    from embeddings.model.build import DEFAULT_MODEL, default_cache_dir, resolve_model
+    from embeddings.model.build import DEFAULT_MODEL, resolve_model
+    from qa.settings import Settings
 
-    work = args.work or default_cache_dir() / "selector-train"
+    settings = Settings()
+    work = args.work or settings.cache_dir / "selector-train"
     work.mkdir(parents=True, exist_ok=True)
     files = [args.data / name for name in TRAINING_FILES]
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
         raise SystemExit(f"training files not found: {', '.join(missing)} (pass --data FOLDER)")
-    base_name, base_folder = resolve_model(DEFAULT_MODEL)
+    base_name, base_folder = resolve_model(DEFAULT_MODEL, settings.cache_dir)
     config = SelectorConfig(base_model=base_name, frozen_layers=args.frozen_layers, max_length=args.max_length,
                             use_title=not args.no_title, max_context_tokens=args.context_tokens,
                             span_head=args.span_weight > 0,

@@ -248,7 +248,7 @@ def test_the_shipped_int8_selector_keeps_its_feed_forward_outputs_fp32(real_qa):
         pytest.skip("ALUQA_INT8 chooses the precision here, not the default")
     selector = real_qa._ready.answerer.selector
     assert selector.int8 and selector.name.endswith(" int8"), "the default answers with the int8 variant"
-    fp32 = selector_onnx_path(selector.config)
+    fp32 = selector_onnx_path(selector.config, selector.cache_dir)
     nodes = onnx.load(str(int8_path(fp32))).graph.node
     quantised = [n.name for n in nodes if n.op_type == "MatMulInteger"]
     kept = [n.name for n in nodes

@@ -124,7 +124,7 @@ def test_cli_add(tmp_path, stub_index_dir, monkeypatch, capsys):
     shutil.copytree(SEEDS, corpus)
     shutil.copytree(stub_index_dir, index)
     # The CLI loads the index's model by name; here that name is the stub's.
-    monkeypatch.setattr("embeddings.corpus.build.load_encoder", lambda model=None: StubEncoder())
+    monkeypatch.setattr("embeddings.model.encoder.load_encoder", lambda *args, **kwargs: StubEncoder())
     good = _write(tmp_path, "new.txt", NEW_ARTICLE)
     bad = _write(tmp_path, "bad.txt", b"\x00\x00")
     assert main(["add", str(good), str(bad), "--corpus", str(corpus), "--index", str(index)]) == 2

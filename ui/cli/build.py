@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ui.cli.settings import command_settings
 from ui.cli.errors import fail, handled
 
 
@@ -38,21 +39,24 @@ def add_store_argument(parser: argparse.ArgumentParser) -> None:
 def run_build(args: argparse.Namespace) -> int:
     """Run a build from parsed arguments; prints progress and a one-line summary."""
     from embeddings.corpus.build import update_index
-    from embeddings.environment import default_corpus_dir, default_index_dir
     from embeddings.store import parse_store
+    from qa.api import encoder_for
 
     def stage(label: str) -> None:
         print(f"[aluqa build] {label} ...", file=sys.stderr, flush=True)
 
-    corpus_dir, index_dir = args.corpus or default_corpus_dir(), args.index or default_index_dir()
     try:
-        spec = parse_store(getattr(args, "store", None))
-        encoder = None
+        settings = command_settings(args)
+        corpus_dir, index_dir = args.corpus or settings.corpus_dir, args.index or settings.index_dir
+        model = args.model or settings.model
+        spec = parse_store(getattr(args, "store", None) or settings.store)
         if getattr(args, "ray", None):
             from embeddings.model.ray_encode import RayEncoder  # only here: without --ray nothing imports Ray
 
-            encoder = RayEncoder(args.model, address=args.ray)
-        report = update_index(corpus_dir, index_dir, model=args.model, encoder=encoder,
+            encoder = RayEncoder(model, address=args.ray, cache_dir=settings.cache_dir)
+        else:
+            encoder = encoder_for(settings, model)
+        report = update_index(corpus_dir, index_dir, model=model, encoder=encoder,
                               full=getattr(args, "full", False), store=str(spec), show_progress=True, on_stage=stage,
                               on_skip=lambda error: print(f"aluqa build: skipped {error}", file=sys.stderr))
     except handled() as error:

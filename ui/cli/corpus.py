@@ -10,12 +10,12 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ui.cli.errors import INDEX, USAGE, fail, handled
+from ui.cli.settings import command_settings
 
 
 def _folders(args: argparse.Namespace) -> tuple[Path, Path]:
-    from embeddings.environment import default_corpus_dir, default_index_dir
-
-    return args.corpus or default_corpus_dir(), args.index or default_index_dir()
+    settings = command_settings(args)
+    return args.corpus or settings.corpus_dir, args.index or settings.index_dir
 
 
 def _index_model(spec, index_dir: Path) -> str | None:
@@ -38,7 +38,7 @@ def _index_model(spec, index_dir: Path) -> str | None:
 
 
 def _change_corpus(command: str, change) -> int:
-    """Run `change(corpus_dir, index_dir, model, store) -> report` with one set of messages and exit codes.
+    """Run `change(args, corpus_dir, index_dir, model, store, encoder) -> report` with one set of messages and exit codes.
 
     2: something asked for was refused (the rest was done); 3: the index could
     not be read or rebuilt, nothing changed; 4: another build is running.
@@ -47,16 +47,20 @@ def _change_corpus(command: str, change) -> int:
     from embeddings.corpus.lock import BuildBusyError
     from embeddings.store.manifest import IndexLoadError
     from embeddings.store import parse_store
+    from qa.api import encoder_for
 
     def run(args: argparse.Namespace) -> int:
+        settings = command_settings(args)
         corpus_dir, index_dir = _folders(args)
         try:
-            spec = parse_store(args.store)
-            model = _index_model(spec, index_dir)
+            spec = parse_store(args.store or settings.store)
+            # The index's own model, so that a rebuild embeds with it; the settings' for a first build.
+            model = _index_model(spec, index_dir) or settings.model
+            encoder = encoder_for(settings, model)
         except handled() as error:
             return fail(command, error)
         try:
-            report = change(args, corpus_dir, index_dir, model, str(spec))
+            report = change(args, corpus_dir, index_dir, model, str(spec), encoder)
         except BuildBusyError as error:
             return fail(command, error)
         except (CorpusError, IndexLoadError) as error:  # met while rebuilding: the index's failure
@@ -68,10 +72,10 @@ def _change_corpus(command: str, change) -> int:
     return run
 
 
-def _add(args, corpus_dir: Path, index_dir: Path, model: str | None, store: str):
+def _add(args, corpus_dir: Path, index_dir: Path, model: str | None, store: str, encoder):
     from embeddings.corpus.articles import add_articles
 
-    report = add_articles(args.files, corpus_dir, index_dir, model=model, store=store)
+    report = add_articles(args.files, corpus_dir, index_dir, encoder=encoder, model=model, store=store)
     for name in report.added:
         print(f"added {name} to {corpus_dir}")
     for message in report.present:
@@ -81,10 +85,10 @@ def _add(args, corpus_dir: Path, index_dir: Path, model: str | None, store: str)
     return report
 
 
-def _remove(args, corpus_dir: Path, index_dir: Path, model: str | None, store: str):
+def _remove(args, corpus_dir: Path, index_dir: Path, model: str | None, store: str, encoder):
     from embeddings.corpus.articles import remove_articles
 
-    report = remove_articles(args.docs, corpus_dir, index_dir, model=model, store=store)
+    report = remove_articles(args.docs, corpus_dir, index_dir, encoder=encoder, model=model, store=store)
     for name in report.removed:
         print(f"removed {name} from {corpus_dir}")
     for message in report.refused:
@@ -107,7 +111,7 @@ def _list(args: argparse.Namespace) -> int:
 
     corpus_dir, index_dir = _folders(args)
     try:
-        spec = parse_store(args.store)
+        spec = parse_store(args.store or command_settings(args).store)
         entries = list_corpus(corpus_dir, index_dir, store=str(spec))
     except handled() as error:
         return fail("list", error)
@@ -128,11 +132,10 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _feedback_export(args: argparse.Namespace) -> int:
-    from embeddings.environment import default_index_dir
     from embeddings.store.local import CorpusIndex
     from qa.training.feedback import export_seed_qa, feedback_path, read_verdicts
 
-    index_dir = args.index or default_index_dir()
+    index_dir = args.index or command_settings(args).index_dir
     source = args.verdicts or feedback_path(index_dir)
     try:
         verdicts = read_verdicts(source)

@@ -3,7 +3,8 @@
 Exit codes (README, "The command line"):
     0  done;
     2  what was asked cannot be done as asked (an unaskable question, a bad option, an
-       unreadable article or data file, a Ray cluster address that cannot be reached);
+       unreadable article or data file, a Ray cluster address that cannot be reached, an
+       `ALUQA_*` variable that is not understood);
        the rest of a batch was done;
     3  the index could not be read or written (missing, damaged, another model, Milvus
        unreachable): nothing changed;
@@ -20,16 +21,19 @@ USAGE, INDEX, BUSY = 2, 3, 4
 def _table() -> tuple[tuple[type, int], ...]:
     # Read when an error is reported, so `aluqa --help` imports none of the stages.
     from embeddings.corpus.lock import BuildBusyError
+    from embeddings.model.encoder import EncoderError
     from embeddings.model.ray_encode import RayClusterError  # imports no Ray
     from embeddings.store import StoreSpecError
     from embeddings.store.manifest import IndexLoadError
     from embeddings.text.read import CorpusError
     from qa.api import QuestionError
+    from qa.settings import SettingsError
     from qa.training.datasets import EvalError
 
     # Most specific first: a StoreSpecError is an IndexLoadError, but a bad option.
     return ((BuildBusyError, BUSY), (StoreSpecError, USAGE), (IndexLoadError, INDEX), (CorpusError, USAGE),
-            (QuestionError, USAGE), (EvalError, USAGE), (RayClusterError, USAGE))
+            (QuestionError, USAGE), (EvalError, USAGE), (RayClusterError, USAGE), (SettingsError, USAGE),
+            (EncoderError, USAGE))
 
 
 def handled() -> tuple[type, ...]:

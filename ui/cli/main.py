@@ -12,14 +12,14 @@ from pathlib import Path
 from ui.cli.build import add_build_arguments, add_store_argument, run_build
 from ui.cli.corpus import add_corpus_commands
 from ui.cli.errors import fail, handled
+from ui.cli.settings import command_settings
 
 
 def _ask(args: argparse.Namespace) -> int:
     from qa.api import QA
-    from qa.settings import Settings
 
     try:
-        qa = QA(index_dir=args.index, settings=Settings().with_(model=args.model, store=args.store))
+        qa = QA(index_dir=args.index, settings=command_settings(args).with_(model=args.model, store=args.store))
         reply = qa.ask(args.question, since=args.since, until=args.until, source=args.source)
     except handled() as error:
         return fail("ask", error)
@@ -59,16 +59,20 @@ def _settings(args: argparse.Namespace):
     """Settings with the `--set NAME=VALUE` overrides of an evaluation (for ablations)."""
     from dataclasses import fields
 
-    from qa.settings import Settings
+    from qa.settings import Settings, parse_int8
 
-    types = {f.name: type(getattr(Settings(), f.name)) for f in fields(Settings)}
+    settings = command_settings(args)
+    types = {f.name: type(getattr(settings, f.name)) for f in fields(Settings)}
     changes = {}
     for item in args.set or ():
         name, _, value = item.partition("=")
-        if name not in types or name in ("corpus_dir", "index_dir", "dense_band", "store"):
+        if name not in types or name in ("corpus_dir", "index_dir", "cache_dir", "dense_band", "store", "api_key"):
             raise SystemExit(f"aluqa eval: --set {item!r}: not a tunable setting")
-        changes[name] = types[name](value) if types[name] is not type(None) else value
-    return Settings().with_(**changes)
+        if name == "int8":  # the form of ALUQA_INT8: --set int8=none
+            changes[name] = parse_int8(value)
+        else:
+            changes[name] = types[name](value) if types[name] is not type(None) else value
+    return settings.with_(**changes)
 
 
 def _selector_name(qa) -> str:
@@ -81,16 +85,17 @@ def _selector_name(qa) -> str:
 def _eval_squad(args: argparse.Namespace) -> dict:
     import time
 
-    from embeddings.model.encoder import load_encoder
-    from qa.api import QA
+    from qa.api import QA, encoder_for
     from qa.training.datasets import default_eval_index_dir, ensure_squad_index, evaluate_squad, read_squad, write_jsonl
 
     squad = read_squad(args.squad)
-    encoder = load_encoder()
-    ready = ensure_squad_index(squad, args.index or default_eval_index_dir(squad), encoder, show_progress=True,
+    settings = _settings(args)
+    encoder = encoder_for(settings)
+    ready = ensure_squad_index(squad, args.index or default_eval_index_dir(squad, settings.cache_dir), encoder,
+                               show_progress=True,
                                on_stage=lambda label: print(f"[aluqa eval] {label} ...", file=sys.stderr, flush=True))
     started = time.perf_counter()
-    qa = QA(ready.folder, settings=_settings(args), encoder=encoder)
+    qa = QA(ready.folder, settings=settings, encoder=encoder)
     report = evaluate_squad(qa, squad.questions[: args.limit])
     if args.errors:
         print(f"aluqa eval: {write_jsonl(args.errors, report.misses())} misses written to {args.errors}",
@@ -162,8 +167,6 @@ def _positive_int(text: str) -> int:
 
 def _api_key(args: argparse.Namespace) -> tuple[str | None, bool]:
     """The chat endpoint's key: --api-key, else --api-key-file, else ALUQA_API_KEY (via Settings); ok flag."""
-    from qa.settings import Settings
-
     if args.api_key is not None:
         key = args.api_key.strip()
         if not key:
@@ -180,7 +183,7 @@ def _api_key(args: argparse.Namespace) -> tuple[str | None, bool]:
             print(f"aluqa serve: --api-key-file {args.api_key_file} must hold one line, the key", file=sys.stderr)
             return None, False
         return lines[0], True
-    return Settings().api_key, True
+    return command_settings(args).api_key, True
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -303,6 +306,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
+    from qa.settings import SettingsError
+
+    try:
+        args.settings = command_settings(args)  # read once: every command runs with the same values
+    except SettingsError as error:
+        return fail(args.command, error)
     status = args.run(args)
     if argv is None and args.run is _ask:
         # A one-question process from the shell: once the answer is out, freeing

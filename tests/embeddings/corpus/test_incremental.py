@@ -213,7 +213,7 @@ def test_cli_build_of_an_unchanged_corpus_returns_at_once_unless_full(corpus, tm
     from ui.cli.build import add_build_arguments, run_build
     from embeddings.store.local import SENTENCE_VECTORS_FILE
 
-    monkeypatch.setattr("embeddings.corpus.build.load_encoder", lambda model=None: counting)
+    monkeypatch.setattr("embeddings.model.encoder.load_encoder", lambda *args, **kwargs: counting)
     parser = argparse.ArgumentParser()
     add_build_arguments(parser)
     index = tmp_path / "index"

