@@ -78,7 +78,7 @@ class Swap:
         pipeline = qa._ready
         self.selector = pipeline.answerer.selector
         self.encoder = pipeline.retriever.encoder
-        selector_path = selector_onnx_path(self.selector.config)
+        selector_path = selector_onnx_path(self.selector.config, self.selector.cache_dir)
         graph = self.encoder.folder / ONNX_FILE
         self.models = {
             ("selector", False): OnnxModel(selector_path, threads=selector_threads),
