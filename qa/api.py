@@ -281,6 +281,39 @@ class QA:
         """
         return self.trace(question, since=since, until=until, source=source).answer
 
+    def ask_in_article(self, question: str, doc: str, paragraph: int | None = None, since: str | None = None,
+                       until: str | None = None, source: str | None = None) -> Answer | None:
+        """The answer from one article alone, or None when it holds none (or is outside the filter, or gone).
+
+        With `paragraph`, the candidates of that paragraph are read first and the
+        whole article's only when they hold no answer: a follow-up most often asks
+        what is said next to what it was just told (`qa.conversation`).
+
+        Raises:
+            QuestionError: as `ask`.
+        """
+        from qa.retriever import Retrieval
+        from qa.scope import Scope
+
+        scope = Scope(since or "", until or "", source or "")
+        parsed, notes, pipeline = self._parse(question)
+        try:
+            article = pipeline.retriever.index.get_article(doc)
+        except KeyError:
+            return None  # removed from the index since it was cited
+        if scope and not scope.admits(article):
+            return None
+        retrieval = pipeline.retriever.retrieve(parsed, docs=frozenset({doc}))
+        tries = [retrieval]
+        if paragraph is not None:
+            tries.insert(0, Retrieval(tuple(hit for hit in retrieval.hits if hit.sentence.paragraph == paragraph),
+                                      retrieval.passages))
+        for candidates in tries:
+            answer = pipeline.answerer.answer(parsed, candidates, notes=notes) if candidates.hits else None
+            if answer is not None and answer.found:
+                return answer
+        return None
+
     def parse(self, question: str) -> "Question":
         """The question as the retriever and answerer read it (English ones with their Chinese search words).
 

@@ -45,9 +45,7 @@ _EN_NOT_NAMES = frozenset("""What How Which When Who Where Why Did Does Do Is Ar
 _EN_GLUE = re.compile(r"^(?:\s|\b(?:of|in|for|at|about|the|then|also)\b)*$", re.IGNORECASE)
 if TYPE_CHECKING:
     from embeddings.store import IndexStore
-    from qa.answerer import SentenceAnswerer
     from qa.question import Question
-    from qa.retriever import HybridRetriever
     from qa.settings import Settings
 
 # A question this short (Chinese characters plus English words and numbers) may lean on the previous one.
@@ -742,41 +740,23 @@ class _ArticleReader(Protocol):
     """What answering within one article needs of a `QA` (a test's stand-in may lack it: all articles are searched)."""
 
     index: "IndexStore"
-    retriever: "HybridRetriever"
-    answerer: "SentenceAnswerer"
 
     def parse(self, question: str) -> "Question": ...
 
+    def ask_in_article(self, question: str, doc: str, paragraph: int | None = None, **scope: str) -> "Answer | None": ...
+
 
 def _ask_in_article(qa: _Asker, asked: str, cited: Citation, scope: dict[str, str]) -> "Answer | None":
-    """The answer from the previous answer's article alone, or None when that article holds none (or is
-    outside the filter). The candidates of the previous answer's paragraph are read first: what a
-    follow-up asks next is most often said next to what it was just told."""
-    from qa.api import prepare
-    from qa.retriever import Retrieval
-    from qa.scope import Scope
-
+    """The answer from the previous answer's article alone (its paragraph first), or None when that article
+    holds none (or is outside the filter)."""
     if not isinstance(qa, _ArticleReader):
         return None
-    try:
-        article = qa.index.get_article(cited.doc)
-    except KeyError:
-        return None  # removed from the index since it answered
-    if scope and not Scope(**scope).admits(article):
+    answer = qa.ask_in_article(asked, cited.doc, cited.paragraph, **scope)
+    if answer is None:
         return None
-    notes = prepare(asked)[1]
-    question = qa.parse(asked)
-    retrieval = qa.retriever.retrieve(question, docs=frozenset({cited.doc}))
-    paragraph = Retrieval(tuple(hit for hit in retrieval.hits if hit.sentence.paragraph == cited.paragraph),
-                          retrieval.passages)
-    for candidates in (paragraph, retrieval):
-        answer = qa.answerer.answer(question, candidates, notes=notes) if candidates.hits else None
-        if answer is not None and answer.found:
-            title = article.title or cited.doc
-            return replace(answer, notes=answer.notes + (
-                Note("followup_article", f"answered from the article of the previous answer ({title})",
-                     (("title", title),)),))
-    return None
+    title = answer.citation.title or cited.doc
+    return replace(answer, notes=answer.notes + (
+        Note("followup_article", f"answered from the article of the previous answer ({title})", (("title", title),)),))
 
 
 def _item_answer(qa: _Asker, typed: str, item: AskedItem, cited: Citation) -> "Answer | None":

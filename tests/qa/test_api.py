@@ -97,3 +97,16 @@ def test_missing_index_is_reported_with_the_fix(tmp_path, stub_encoder):
 
     with pytest.raises(IndexMissingError, match="aluqa build"):
         QA(tmp_path / "none", encoder=stub_encoder).ask("百色铝产业总产值？")
+
+
+def test_ask_in_article_answers_from_that_article_alone(stub_qa):
+    baise = "004_7ed03d3179984da0.txt"
+    question = "2022年百色市铝产业总产值是多少？"
+    answer = stub_qa.ask_in_article(question, baise)
+    assert answer is not None and answer.found and answer.citation.doc == baise
+    # Its paragraph first: the same answer when that is where it stands.
+    first = stub_qa.ask_in_article(question, baise, paragraph=answer.citation.paragraph)
+    assert first is not None and first.sentence == answer.sentence
+    # An article the index does not hold, or one the filter leaves out, answers nothing.
+    assert stub_qa.ask_in_article(question, "no-such-article.txt") is None
+    assert stub_qa.ask_in_article(question, baise, since="2030") is None
