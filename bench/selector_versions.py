@@ -32,11 +32,12 @@ def main(argv=None) -> int:
     from qa.selector import AnswerSelector
     from qa.selector_export import export_selector
 
-    export_selector(args.other_weights, args.other_card)  # once, outside the timing
     qa = QA()
+    export_selector(args.other_weights, args.other_card, cache_dir=qa.settings.cache_dir)  # once, outside the timing
     qa.warm_up()
     shipped = qa.answerer.selector
-    other = AnswerSelector(args.other_weights, args.other_card)
+    # The same precision and cache as the shipped one (`Settings.int8`, `Settings.cache_dir`).
+    other = AnswerSelector(args.other_weights, args.other_card, int8=shipped.int8, cache_dir=shipped.cache_dir)
     other.warm_up()
     versions = {"shipped": shipped, "other": other}
     questions = seed_questions()

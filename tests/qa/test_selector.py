@@ -225,7 +225,7 @@ def test_the_int8_selector_decides_as_the_fp32_one_on_the_seed_questions(real_qa
     decisions = {}
     try:
         for int8 in (False, True):
-            answerer.selector = AnswerSelector(int8=int8)
+            answerer.selector = AnswerSelector(int8=int8, cache_dir=shipped.cache_dir)
             decisions[int8] = [(a.found, a.sentence, a.citation and (a.citation.doc, a.citation.start))
                                for a in map(real_qa.ask, seed_questions)]
     finally:
