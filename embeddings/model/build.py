@@ -333,7 +333,7 @@ def resolve_model(name_or_path: str | None, cache_dir: Path | None = None) -> tu
         (name to record in the index manifest, what to pass to
         `SentenceTransformer`). The default model is built on first use.
     """
-    if name_or_path is None or name_or_path == DEFAULT_MODEL:
+    if model_name(name_or_path) == DEFAULT_MODEL:
         return DEFAULT_MODEL, build_default_model(cache_dir=cache_dir)
     if Path(name_or_path).expanduser().is_dir():
         return name_or_path, Path(name_or_path).expanduser()

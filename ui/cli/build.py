@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ui.cli.settings import command_settings
+from ui.cli.settings import command_settings, command_store
 from ui.cli.errors import fail, handled
 
 
@@ -39,7 +39,6 @@ def add_store_argument(parser: argparse.ArgumentParser) -> None:
 def run_build(args: argparse.Namespace) -> int:
     """Run a build from parsed arguments; prints progress and a one-line summary."""
     from embeddings.corpus.build import update_index
-    from embeddings.store import parse_store
     from qa.api import encoder_for
 
     def stage(label: str) -> None:
@@ -49,7 +48,7 @@ def run_build(args: argparse.Namespace) -> int:
         settings = command_settings(args)
         corpus_dir, index_dir = args.corpus or settings.corpus_dir, args.index or settings.index_dir
         model = args.model or settings.model
-        spec = parse_store(getattr(args, "store", None) or settings.store)
+        spec = command_store(args)
         if getattr(args, "ray", None):
             from embeddings.model.ray_encode import RayEncoder  # only here: without --ray nothing imports Ray
 

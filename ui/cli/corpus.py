@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ui.cli.errors import INDEX, USAGE, fail, handled
-from ui.cli.settings import command_settings
+from ui.cli.settings import command_settings, command_store
 
 
 def _folders(args: argparse.Namespace) -> tuple[Path, Path]:
@@ -46,14 +46,13 @@ def _change_corpus(command: str, change) -> int:
     from embeddings.text.read import CorpusError
     from embeddings.corpus.lock import BuildBusyError
     from embeddings.store.manifest import IndexLoadError
-    from embeddings.store import parse_store
     from qa.api import encoder_for
 
     def run(args: argparse.Namespace) -> int:
         settings = command_settings(args)
         corpus_dir, index_dir = _folders(args)
         try:
-            spec = parse_store(args.store or settings.store)
+            spec = command_store(args)
             # The index's own model, so that a rebuild embeds with it; the settings' for a first build.
             model = _index_model(spec, index_dir) or settings.model
             encoder = encoder_for(settings, model)
@@ -107,11 +106,10 @@ def _pad(text: str, width: int) -> str:
 
 def _list(args: argparse.Namespace) -> int:
     from embeddings.corpus.catalogue import list_corpus
-    from embeddings.store import parse_store
 
     corpus_dir, index_dir = _folders(args)
     try:
-        spec = parse_store(args.store or command_settings(args).store)
+        spec = command_store(args)
         entries = list_corpus(corpus_dir, index_dir, store=str(spec))
     except handled() as error:
         return fail("list", error)

@@ -12,7 +12,7 @@ from pathlib import Path
 from ui.cli.build import add_build_arguments, add_store_argument, run_build
 from ui.cli.corpus import add_corpus_commands
 from ui.cli.errors import fail, handled
-from ui.cli.settings import command_settings
+from ui.cli.settings import command_settings, command_store
 
 
 def _ask(args: argparse.Namespace) -> int:
@@ -213,10 +213,8 @@ def _serve(args: argparse.Namespace) -> int:
         auth = login(lines[0], f"the line of {args.auth_file}")
         if auth is None:
             return 2
-    from embeddings.store import parse_store
-
     try:
-        parse_store(args.store)
+        command_store(args)  # a bad --store or ALUQA_STORE is said before the server starts
     except handled() as error:
         return fail("serve", error)
     api_key, ok = _api_key(args)
@@ -226,11 +224,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _mcp(args: argparse.Namespace) -> int:
-    from embeddings.store import parse_store
     from ui.mcp_server import run_stdio
 
     try:
-        parse_store(args.store)
+        command_store(args)
     except handled() as error:
         return fail("mcp", error)
     return run_stdio(index_dir=args.index, store=args.store)

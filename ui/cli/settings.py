@@ -17,3 +17,14 @@ def command_settings(args: argparse.Namespace):
 
         settings = Settings()
     return settings
+
+
+def command_store(args: argparse.Namespace):
+    """The store a command works on: `--store`, else `Settings.store` (`ALUQA_STORE`, else local), as a `StoreSpec`.
+
+    Raises:
+        StoreSpecError: neither `local` nor `milvus:URI`.
+    """
+    from embeddings.store import parse_store
+
+    return parse_store(getattr(args, "store", None) or command_settings(args).store)
