@@ -182,8 +182,9 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the figures as JSON here ('-': stdout)")
     args = parser.parse_args(argv)
 
-    from embeddings.model.onnx_runtime import DEFAULT_INT8, pad_batch
+    from embeddings.model.onnx_runtime import pad_batch
     from qa import QA, Settings
+    from qa.settings import DEFAULT_INT8
 
     questions = seed_questions()
     qa = QA(settings=Settings(selector="trained"))

@@ -31,6 +31,10 @@ logger = logging.getLogger(__name__)
 MODELS_DIR = Path(__file__).with_name("models")
 SELECTOR_WEIGHTS = MODELS_DIR / "selector.safetensors"
 SELECTOR_CARD = MODELS_DIR / "selector.json"
+# Counts changes to what `qa.selector_export` writes for a shipped version; part of the
+# export's file name, so a cache made by an older export is exported again, not misread.
+# 2: the int8 variant in int8 blocks (`quantize_int8_blockwise`) instead of dynamic int8.
+SELECTOR_EXPORT = 2
 
 # XLM-R special token ids (the e5 vocabulary): <s>, </s>, <pad>.
 BOS, EOS, PAD = 0, 2, 1
@@ -146,17 +150,33 @@ def pair_ids(question_ids: Sequence[int], sentence_ids: Sequence[int], title_ids
 
 
 def pad_batch(rows: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
-    """(input_ids, attention_mask) int64 arrays, right-padded with `<pad>` to the longest row."""
+    """(input_ids, attention_mask) int64 arrays, right-padded with `<pad>` to the longest row, rounded up to even.
+
+    The int8 variant's kernel computes the last row of a pass with an odd
+    number of rows (tokens) differently; with an even length no real token is
+    ever that row, so each candidate's logit is the same whatever is read with
+    it (`embeddings.model.onnx_export.quantize_int8_blockwise`). Padding is
+    masked out, so fp32 is unchanged.
+    """
     from embeddings.model.onnx_runtime import pad_batch as pad_rows
 
-    return pad_rows(rows, PAD)
+    ids, mask = pad_rows(rows, PAD)
+    if ids.shape[1] % 2:
+        ids = np.pad(ids, ((0, 0), (0, 1)), constant_values=PAD)
+        mask = np.pad(mask, ((0, 0), (0, 1)))
+    return ids, mask
 
 
 def selector_onnx_path(config: SelectorConfig, cache_dir: Path | None = None) -> Path:
     """Where the selector's ONNX export lives: the AluQA cache (`Settings.cache_dir`), one file per shipped version."""
     from embeddings.model.build import cache_folder
 
-    return cache_folder(cache_dir) / "selector" / f"selector-{config.version}-f{EXPORT_FORMAT}.onnx"
+    return cache_folder(cache_dir) / "selector" / f"{export_prefix(config.version)}s{SELECTOR_EXPORT}.onnx"
+
+
+def export_prefix(version: str) -> str:
+    """The start of the name of every export of this version whose fp32 graph is the same."""
+    return f"selector-{version}-f{EXPORT_FORMAT}"
 
 
 def read_card(weights: Path, card: Path) -> SelectorConfig:

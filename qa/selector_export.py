@@ -7,11 +7,15 @@ training command (`qa.training.train_selector`) builds and saves the same module
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 
-from embeddings.model.onnx_runtime import ONNX_FILE, int8_path, table_path
-from qa.selector import (PAD, SELECTOR_CARD, SELECTOR_WEIGHTS, SelectorError, pair_ids, read_card,
+from embeddings.model.onnx_runtime import INT8_SUFFIX, ONNX_FILE, int8_path, table_path
+from qa.selector import (PAD, SELECTOR_CARD, SELECTOR_WEIGHTS, SelectorError, export_prefix, pair_ids, read_card,
                          selector_onnx_path, selector_tokenizer)
+
+logger = logging.getLogger(__name__)
 
 
 def build_module(base_folder: Path, frozen_layers: int, span_head: bool = False):
@@ -89,6 +93,8 @@ def export_selector(weights: Path = SELECTOR_WEIGHTS, card: Path = SELECTOR_CARD
     """
     config = read_card(weights, card)
     target = selector_onnx_path(config, cache_dir)
+    if not force:
+        _adopt_older_export(target, config.version)
     if target.is_file() and table_path(target).is_file() and not force:
         # An export from before the int8 variant existed gets it now (seconds, no torch).
         if not (int8_path(target).is_file() and table_path(int8_path(target)).is_file()):
@@ -116,16 +122,36 @@ def export_selector(weights: Path = SELECTOR_WEIGHTS, card: Path = SELECTOR_CARD
     return target
 
 
+def _adopt_older_export(target: Path, version: str) -> None:
+    """Give `target` the fp32 graph of an older export of the same version, and delete the rest of that export.
+
+    An export revision (`qa.selector.SELECTOR_EXPORT`) changes the int8
+    variant, not the fp32 graph, so the graph is kept (no torch needed) and
+    the variant is made again from it; the old variant would only take disk.
+    """
+    if target.is_file():
+        return
+    for old in sorted(target.parent.glob(f"{export_prefix(version)}*.onnx")):
+        if old.name.endswith(INT8_SUFFIX + ".onnx") or old == target:
+            continue
+        if table_path(old).is_file() and not target.is_file():
+            os.replace(table_path(old), table_path(target))
+            os.replace(old, target)
+            logger.info("kept the selector's fp32 export %s as %s", old.name, target.name)
+        for leftover in (old, table_path(old), int8_path(old), table_path(int8_path(old))):
+            leftover.unlink(missing_ok=True)
+
+
 def _quantize(target: Path) -> None:
     """Write the int8 variant the selector answers with by default (`AnswerSelector(int8=...)`).
 
-    Its feed-forward output layers stay fp32: quantised too, they changed the
-    chosen sentence of 2 of the 40 seed questions (docs/performance.md, section 10).
+    Int8 blocks with activations quantised per row: a candidate's logit does
+    not depend on the candidates read with it (docs/performance.md, section 11).
     """
-    from embeddings.model.onnx_export import OnnxExportError, quantize_int8
+    from embeddings.model.onnx_export import OnnxExportError, quantize_int8_blockwise
 
     try:
-        quantize_int8(target, fp32_ffn_output=True)
+        quantize_int8_blockwise(target)
     except OnnxExportError as exc:
         raise SelectorError(f"cannot write the answer selector's int8 variant: {exc}") from exc
 

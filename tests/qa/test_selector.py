@@ -41,10 +41,12 @@ def test_the_sentence_keeps_its_room_before_the_context():
     assert ids[:6] == [BOS, 5, EOS, EOS, 3, EOS] and ids[6] == 44 and ids[7] == EOS
 
 
-def test_pad_batch_masks_the_padding():
+def test_pad_batch_masks_the_padding_and_makes_the_length_even():
     ids, mask = pad_batch([[1, 2, 3], [4]])
-    assert ids.tolist() == [[1, 2, 3], [4, PAD, PAD]]
-    assert mask.tolist() == [[1, 1, 1], [1, 0, 0]]
+    assert ids.tolist() == [[1, 2, 3, PAD], [4, PAD, PAD, PAD]]
+    assert mask.tolist() == [[1, 1, 1, 0], [1, 0, 0, 0]]
+    ids, mask = pad_batch([[1, 2], [4]])
+    assert ids.tolist() == [[1, 2], [4, PAD]] and mask.tolist() == [[1, 1], [1, 0]]
 
 
 def test_only_upper_layers_are_trained():
@@ -236,7 +238,7 @@ def test_the_int8_selector_decides_as_the_fp32_one_on_the_seed_questions(real_qa
 
 
 @pytest.mark.slow
-def test_the_shipped_int8_selector_keeps_its_feed_forward_outputs_fp32(real_qa):
+def test_the_shipped_int8_selector_reads_each_candidate_apart_from_the_others(real_qa):
     import os
 
     import onnx
@@ -249,10 +251,33 @@ def test_the_shipped_int8_selector_keeps_its_feed_forward_outputs_fp32(real_qa):
     selector = real_qa._ready.answerer.selector
     assert selector.int8 and selector.name.endswith(" int8"), "the default answers with the int8 variant"
     fp32 = selector_onnx_path(selector.config, selector.cache_dir)
-    nodes = onnx.load(str(int8_path(fp32))).graph.node
-    quantised = [n.name for n in nodes if n.op_type == "MatMulInteger"]
-    kept = [n.name for n in nodes
-            if n.op_type == "MatMul" and "/output/dense/" in n.name and "/attention/" not in n.name]
-    # Per layer: query, key, value, attention output, feed-forward input in int8, and the two heads; 12 kept.
-    assert len(quantised) == 12 * 5 + 2 and len(kept) == 12
+    ops = [n.op_type for n in onnx.load(str(int8_path(fp32))).graph.node]
+    # Per layer query, key, value, attention output and the two feed-forward layers, plus the heads: all int8 blocks.
+    assert ops.count("MatMulNBits") >= 12 * 6 and ops.count("MatMulInteger") == 0
     assert table_path(int8_path(fp32)).samefile(table_path(fp32))
+    # Odd and even lengths, long and short: each candidate's logit is the same alone as with the others.
+    sentences = ["2022年，全市铝产业总产值1045亿元，占广西铝产业的80%以上。", "铝", "广元市铝产业集群发展迅速。",
+                 "滨州市电解铝产能646万吨，约占全国的14.9%，氧化铝产能2000万吨以上。"]
+    question = "2022年百色市铝产业总产值是多少？"
+    together = selector.score(question, sentences, ["百色铝产业"] * len(sentences))
+    for i, sentence in enumerate(sentences):
+        alone = selector.score(question, [sentence], ["百色铝产业"])
+        assert abs(float(alone[0]) - float(together[i])) < 1e-4, sentence
+
+
+def test_an_older_export_of_the_same_version_gives_its_fp32_graph_and_drops_its_int8_variant(tmp_path):
+    from embeddings.model.onnx_runtime import int8_path, table_path
+    from qa.selector import SelectorConfig, export_prefix, selector_onnx_path
+    from qa.selector_export import _adopt_older_export
+
+    config = SelectorConfig(base_model="e5", version="abc123")
+    target = selector_onnx_path(config, tmp_path)
+    target.parent.mkdir(parents=True)
+    old = target.with_name(f"{export_prefix('abc123')}.onnx")  # the name before export revisions
+    other = target.with_name("selector-fff999-f2.onnx")  # another version: left alone
+    for path in (old, table_path(old), int8_path(old), table_path(int8_path(old)), other):
+        path.write_text(path.name)
+    _adopt_older_export(target, config.version)
+    assert target.read_text() == old.name and table_path(target).read_text() == table_path(old).name
+    assert not any(p.exists() for p in (old, table_path(old), int8_path(old), table_path(int8_path(old))))
+    assert other.exists() and not int8_path(target).exists(), "the int8 variant is made again, not adopted"

@@ -17,7 +17,7 @@ def test_the_int8_path_sits_beside_the_graph():
     assert table_path(int8_path("/x/model.onnx")).name == "model.int8.embeddings.npy"
 
 
-def _export_tiny(tmp_path):
+def _export_tiny(tmp_path, width: int = 16):
     """A tiny per-token linear layer (a MatMul in the graph, as in a transformer) and a masked mean."""
     torch = pytest.importorskip("torch")
     from embeddings.model.onnx_export import export_module
@@ -26,8 +26,8 @@ def _export_tiny(tmp_path):
         def __init__(self):
             super().__init__()
             torch.manual_seed(0)
-            self.embed = torch.nn.Embedding(50, 16)
-            self.dense = torch.nn.Linear(16, 16)
+            self.embed = torch.nn.Embedding(50, width)
+            self.dense = torch.nn.Linear(width, width)
 
         def forward(self, input_ids, attention_mask):
             mask = attention_mask.unsqueeze(-1).float()
@@ -69,12 +69,23 @@ def test_the_variant_is_made_on_first_use_when_the_export_step_did_not(tmp_path)
     assert "MatMulInteger" in _op_types(int8_path(graph))
 
 
-def test_keeping_the_feed_forward_outputs_fp32_needs_such_layers(tmp_path):
+def test_the_blockwise_variant_holds_int8_blocks_and_reads_each_row_apart(tmp_path):
     pytest.importorskip("onnx")
-    from embeddings.model.onnx_export import OnnxExportError, quantize_int8
+    from embeddings.model.onnx_export import INT8_BLOCK, quantize_int8_blockwise
 
-    with pytest.raises(OnnxExportError, match="no feed-forward output layers"):
-        quantize_int8(_export_tiny(tmp_path), fp32_ffn_output=True)
+    graph = _export_tiny(tmp_path, width=2 * INT8_BLOCK)
+    target = quantize_int8_blockwise(graph)
+    assert target == int8_path(graph) and _op_types(target).count("MatMulNBits") == 1
+    assert "MatMul" not in _op_types(target)
+    assert table_path(target).samefile(table_path(graph))
+    rows = [[0, 11, 12, 13, 14, 15, 2, 1], [0, 30, 31, 2, 1, 1, 1, 1], [0, 40, 41, 42, 43, 44, 45, 2]]
+    ids, mask = pad_batch(rows, pad_id=1)
+    fp32, int8 = OnnxModel(graph).run(ids, mask), OnnxModel(graph, int8=True).run(ids, mask)
+    assert not np.array_equal(fp32, int8), "the variant really runs other arithmetic"
+    np.testing.assert_allclose(int8, fp32, atol=0.02)
+    # With one activation scale per row, a row's result is its own whatever else is in the pass.
+    alone = np.concatenate([OnnxModel(graph, int8=True).run(*pad_batch([row], pad_id=1)) for row in rows])
+    np.testing.assert_allclose(alone, int8, atol=1e-5)
 
 
 @pytest.fixture(scope="module")
