@@ -122,3 +122,30 @@ def test_one_module_reads_aluqa_variables():
     readers = [path.relative_to(ROOT).as_posix() for stage in STAGES for path in sorted((ROOT / stage).rglob("*.py"))
                if read.search(path.read_text(encoding="utf-8"))]
     assert readers == ["qa/settings.py"]
+
+
+def test_every_import_of_a_project_name_finds_it():
+    """Imports inside functions (kept lazy for start-up time) run only when called: check them all here.
+
+    A name moved from one module to another breaks such an import silently
+    until someone runs that function, a benchmark say.
+    """
+    import ast
+    import importlib
+
+    project = ("qa", "embeddings", "ui", "bench")
+    missing = []
+    for package in project:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if not (isinstance(node, ast.ImportFrom) and node.level == 0 and node.module
+                        and node.module.split(".")[0] in project):
+                    continue
+                module = importlib.import_module(node.module)
+                for alias in node.names:
+                    if alias.name != "*" and not hasattr(module, alias.name):
+                        try:
+                            importlib.import_module(f"{node.module}.{alias.name}")
+                        except ImportError:
+                            missing.append(f"{path.relative_to(ROOT)}:{node.lineno}: {node.module}.{alias.name}")
+    assert not missing
