@@ -49,7 +49,7 @@ def table_path(graph: Path | str) -> Path:
 
 
 def int8_path(graph: Path | str) -> Path:
-    """The int8 variant of a graph, written beside it by `embeddings.model.onnx_export.quantize_int8`."""
+    """The int8 variant of a graph, written beside it by `embeddings.model.onnx_export.quantize_int8` (or `_blockwise`)."""
     graph = Path(graph)
     return graph.with_name(graph.stem + INT8_SUFFIX + graph.suffix)
 
@@ -57,8 +57,9 @@ def int8_path(graph: Path | str) -> Path:
 def ensure_int8(graph: Path | str) -> Path:
     """The int8 variant of `graph`, made now (a few seconds, no torch) if the export step did not make it.
 
-    Made here, every weight product is quantised; a model whose variant keeps
-    some layers fp32 (the answer selector's) is made by its own export step first.
+    Made here, it is ONNX Runtime's dynamic int8 (`quantize_int8`); a model
+    whose variant is made otherwise (the answer selector's, in int8 blocks)
+    is made by its own export step first.
     """
     target = int8_path(graph)
     if target.is_file() and table_path(target).is_file() == table_path(graph).is_file():
