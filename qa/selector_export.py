@@ -135,9 +135,12 @@ def _adopt_older_export(target: Path, version: str) -> None:
         if old.name.endswith(INT8_SUFFIX + ".onnx") or old == target:
             continue
         if table_path(old).is_file() and not target.is_file():
-            os.replace(table_path(old), table_path(target))
-            os.replace(old, target)
-            logger.info("kept the selector's fp32 export %s as %s", old.name, target.name)
+            try:
+                os.replace(table_path(old), table_path(target))
+                os.replace(old, target)
+                logger.info("kept the selector's fp32 export %s as %s", old.name, target.name)
+            except FileNotFoundError:
+                pass  # another process is adopting it; without it, the caller exports again
         for leftover in (old, table_path(old), int8_path(old), table_path(int8_path(old))):
             leftover.unlink(missing_ok=True)
 

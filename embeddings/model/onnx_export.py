@@ -214,16 +214,16 @@ def quantize_int8_blockwise(graph: Path | str) -> Path:
 
     Each weight matrix is stored as 8-bit values with one scale per block of
     `INT8_BLOCK` inputs of an output channel, and ONNX Runtime quantises the
-    activations at run time per row and per block (accuracy level 4: the int8
-    kernel, u8 x s8 with VNNI on Zen 4). Per row is what matters: a row's
-    output does not depend on the other rows of the pass (unlike
-    `quantize_int8`, whose one activation scale per matrix moved the answer
-    selector's logits by up to 0.65 depending on the candidates read together),
-    and per block follows the few large GELU outputs without coarsening the
-    rest. Measured on the answer selector over 1,000 training questions'
-    candidates: the fp32 graph's best candidate kept for 989 (dynamic int8
-    with the feed-forward outputs fp32: 965), largest logit change 0.31 (0.81),
-    at about the same time per pass (docs/performance.md, section 11).
+    activations at run time per row and per block (accuracy level 4: int8
+    arithmetic). Per row is what matters: a row's output does not depend on
+    the other rows of the pass (unlike `quantize_int8`, whose one activation
+    scale per matrix moved the answer selector's logits by up to 0.7
+    depending on the candidates read together), and per block follows the
+    few large GELU outputs without coarsening the rest. Measured on the answer
+    selector over 1,000 training questions' candidates: the fp32 graph's best
+    candidate kept for 989 (dynamic int8 with the feed-forward outputs fp32:
+    965), largest logit change 0.32 (0.81), at 0.73 of fp32's time per pass
+    (dynamic: 0.66; docs/performance.md, section 11).
 
     One caveat, handled by the caller: ONNX Runtime's kernel computes a batch's
     last row differently when the batch has an odd number of rows (tokens), so
