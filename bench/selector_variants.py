@@ -63,10 +63,10 @@ def load_questions(work: Path, per_file: int) -> list[dict]:
 
 
 def main(argv=None) -> int:
-    import onnxruntime as ort
+    import os
 
     from embeddings.model.build import cache_folder
-    from embeddings.model.onnx_runtime import TOKEN_EMBEDDINGS, int8_path, table_path
+    from embeddings.model.onnx_runtime import OnnxModel, table_path
     from qa.selector import AnswerSelector, pad_batch, selector_onnx_path
     from qa.settings import Settings
 
@@ -83,11 +83,6 @@ def main(argv=None) -> int:
     selector = AnswerSelector(cache_dir=settings.cache_dir)
     selector.warm_up()
     graph = selector_onnx_path(selector.config, settings.cache_dir)
-    table = np.load(table_path(graph), mmap_mode="r")
-
-    def feeds(rows):
-        ids, mask = pad_batch(rows)
-        return {"input_ids": ids, "attention_mask": mask, TOKEN_EMBEDDINGS: np.take(table, ids, axis=0)}
 
     inputs = []
     for row in questions:
@@ -96,18 +91,15 @@ def main(argv=None) -> int:
         layouts, _ = selector.layouts(text, [c["sentence"] for c in candidates], [c["title"] for c in candidates])
         inputs.append([layout.ids for layout in layouts])
 
-    options = ort.SessionOptions()
-    options.intra_op_num_threads, options.inter_op_num_threads = 2, 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 3
     with tempfile.TemporaryDirectory() as scratch:
-        paths = {"fp32": graph, "dynamic int8 (before)": dynamic_variant(graph, Path(scratch) / "dynamic.onnx"),
-                 "int8 blocks (now)": int8_path(graph)}
-        sessions = {name: ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-                    for name, path in paths.items()}
+        dynamic = dynamic_variant(graph, Path(scratch) / "dynamic.onnx")
+        os.link(table_path(graph), table_path(dynamic))  # the same token table, as the shipped variants read it
+        # The threads the answerer gives the selector (`AnswerSelector`: 2).
+        sessions = {"fp32": OnnxModel(graph, threads=2), "dynamic int8 (before)": OnnxModel(dynamic, threads=2),
+                    "int8 blocks (now)": OnnxModel(graph, threads=2, int8=True)}
 
         def run(name, rows):
-            return np.asarray(sessions[name].run(None, feeds(rows))[0], dtype=np.float32).reshape(-1)
+            return np.asarray(sessions[name].run(*pad_batch(rows)), dtype=np.float32).reshape(-1)
 
         logits = {name: [run(name, rows) for rows in inputs] for name in sessions}
         times = alternate({name: (lambda rows, n=name: run(n, rows)) for name in sessions}, inputs, 1)
@@ -132,15 +124,15 @@ def main(argv=None) -> int:
                 "alone_vs_together_max_move (120 q)": round(apart, 4)})
         print_table(rows_out, title=f"selector variants, {len(inputs)} training questions' first 3 candidates")
 
-        batching = []
+        batching, sample = [], inputs[:96]
         for name in sessions:
             for per_pass in (1, 4, 16):
                 start = time.perf_counter()
-                for first in range(0, len(inputs[:96]), per_pass):
-                    run(name, [row for rows in inputs[first: first + per_pass] for row in rows])
+                for first in range(0, len(sample), per_pass):
+                    run(name, [row for rows in sample[first: first + per_pass] for row in rows])
                 batching.append({"variant": name, "questions_per_pass": per_pass,
-                                 "questions_per_s": round(96 / (time.perf_counter() - start), 2)})
-        print_table(batching, title="several questions' candidates in one pass (96 questions)")
+                                 "questions_per_s": round(len(sample) / (time.perf_counter() - start), 2)})
+        print_table(batching, title=f"several questions' candidates in one pass ({len(sample)} questions)")
     write_json(args.json, {"machine": machine_notes(), "threshold": threshold, "variants": rows_out,
                            "batching": batching})
     return 0
