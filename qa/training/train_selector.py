@@ -308,8 +308,12 @@ def span_loss(torch, start_logits, end_logits, batch: list[Example]):
                   + torch.nn.functional.cross_entropy(end, torch.tensor(lasts)))
 
 
-def group_loss(torch, logits, batch: list[Example]):
-    """Mean over questions of -log P(right), P a softmax over the candidates and a no-answer logit 0."""
+def group_loss(torch, logits, batch: list[Example], unanswerable_weight: float = 1.0):
+    """Mean over questions of -log P(right), P a softmax over the candidates and a no-answer logit 0.
+
+    An unanswerable question's term is multiplied by `unanswerable_weight`: above 1 it
+    spends more of the training on refusing, leaving answerable questions' terms as they are.
+    """
     losses, start = [], 0
     zero = logits.new_zeros(1)
     for example in batch:
@@ -320,7 +324,7 @@ def group_loss(torch, logits, batch: list[Example]):
             mask = torch.tensor([False, *example.right])
             losses.append(-torch.logsumexp(log_p[mask], dim=0))
         else:
-            losses.append(-log_p[0])
+            losses.append(-unanswerable_weight * log_p[0])
     return torch.stack(losses).mean()
 
 
@@ -349,14 +353,14 @@ def _optimizer(torch, module, learning_rate: float, total: int):
 
 
 def _step(torch, module, optimizer, scheduler, parameters, batch: list[Example], bf16: bool,
-          span_weight: float) -> tuple[float, int]:
+          span_weight: float, unanswerable_weight: float = 1.0) -> tuple[float, int]:
     """One optimiser step on one batch; (loss, pairs read)."""
     rows = [pair for example in batch for pair in example.pairs]
     ids, mask = pad_batch(rows)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
         outputs = module(torch.from_numpy(ids), torch.from_numpy(mask))
     logits, starts, ends = outputs if isinstance(outputs, tuple) else (outputs, None, None)
-    loss = group_loss(torch, logits.float(), batch)
+    loss = group_loss(torch, logits.float(), batch, unanswerable_weight)
     if starts is not None and span_weight:
         loss = loss + span_weight * span_loss(torch, starts, ends, batch)
     optimizer.zero_grad()
@@ -377,7 +381,7 @@ def _plan(examples: list[Example], pairs_per_batch: int, epochs: float, seed: in
 
 def train(examples: list[Example], config: SelectorConfig, base_folder: Path, work: Path, epochs: float,
           pairs_per_batch: int, learning_rate: float, seed: int, checkpoint_every: int, init: Path | None = None,
-          bf16: bool = False, span_weight: float = 1.0):
+          bf16: bool = False, span_weight: float = 1.0, unanswerable_weight: float = 1.0):
     import torch
 
     torch.manual_seed(seed)
@@ -397,7 +401,8 @@ def train(examples: list[Example], config: SelectorConfig, base_folder: Path, wo
     started, seen, running = time.perf_counter(), 0, []
     log = open(work / "train.log", "a", encoding="utf-8")
     while step < total:
-        loss, pairs = _step(torch, module, optimizer, scheduler, parameters, plan[step], bf16, span_weight)
+        loss, pairs = _step(torch, module, optimizer, scheduler, parameters, plan[step], bf16, span_weight,
+                            unanswerable_weight)
         step += 1
         seen += pairs
         running.append(loss)
@@ -659,6 +664,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-answerable-refused", type=float, default=0.03,
                         help="the refusal threshold refuses at most this share of answerable validation questions")
     parser.add_argument("--span-weight", type=float, default=1.0, help="weight of the span loss (0: none)")
+    parser.add_argument("--unanswerable-weight", type=float, default=1.0,
+                        help="weight of an unanswerable question's loss beside an answerable one's (1: equal)")
     parser.add_argument("--span-precision", type=float, default=0.75,
                         help="spans are shown from the probability at which validation spans are this often exact")
     parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=False,
@@ -740,7 +747,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     started = time.perf_counter()
     module = train(examples, config, Path(base_folder), work, args.epochs, args.pairs_per_batch, args.learning_rate,
-                   args.seed, args.checkpoint_every, args.init, bf16=args.bf16, span_weight=args.span_weight)
+                   args.seed, args.checkpoint_every, args.init, bf16=args.bf16, span_weight=args.span_weight,
+                   unanswerable_weight=args.unanswerable_weight)
     train_minutes = (time.perf_counter() - started) / 60
     logits, spans = score_groups(module, valid_groups, tokenize, pieces, config)
     config = replace(config, **calibrate(valid_groups, logits, args.max_answerable_refused,
@@ -758,7 +766,8 @@ def main(argv: list[str] | None = None) -> int:
         "training_questions": len(examples), "epochs": args.epochs, "seed": args.seed,
         "negatives": args.negatives, "learning_rate": args.learning_rate, "bf16": args.bf16,
         "english_repeats": args.english_repeats,
-        "span_weight": args.span_weight, "max_answerable_refused": args.max_answerable_refused,
+        "span_weight": args.span_weight, "unanswerable_weight": args.unanswerable_weight,
+        "max_answerable_refused": args.max_answerable_refused,
         "init": init_version, "train_minutes": round(train_minutes, 1),
         "files": list(TRAINING_FILES)})
     card = args.out.with_suffix(".json") if args.out != SELECTOR_WEIGHTS else SELECTOR_CARD

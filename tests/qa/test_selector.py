@@ -103,6 +103,19 @@ def test_group_loss_targets_no_answer_for_unanswerable_questions():
     assert float(group_loss(torch, high, [impossible])) > 3.0
 
 
+def test_unanswerable_weight_scales_only_the_unanswerable_terms():
+    torch = pytest.importorskip("torch")
+    from qa.training.train_selector import Example, group_loss
+
+    right = Example(((1,), (2,)), (True, False), True)
+    impossible = Example(((1,), (2,)), (False, False), False)
+    logits = torch.tensor([1.0, -1.0, 1.0, -1.0])
+    answerable = float(group_loss(torch, logits[:2], [right]))
+    unanswerable = float(group_loss(torch, logits[2:], [impossible]))
+    weighted = float(group_loss(torch, logits, [right, impossible], unanswerable_weight=3.0))
+    assert weighted == pytest.approx((answerable + 3.0 * unanswerable) / 2)
+
+
 def test_the_shipped_card_describes_the_shipped_weights():
     import hashlib
 
