@@ -15,7 +15,7 @@ variant (`embeddings.model.onnx_export.quantize_int8`), so everything else
   question: the selector's pass over one question's candidates, one question's
   encode, and the whole `QA.ask` with fp32 against the shipped default;
 - document encoding throughput over the texts of the seed index (texts/s),
-  rounds alternating fp32 and int8;
+  rounds alternating the fp32 encoder and `INT8_DOCUMENTS_MODEL`'s (one text per pass);
 - the start of a session (what a cold question pays per model), fresh
   sessions alternating fp32 and int8.
 
@@ -85,17 +85,14 @@ class Swap:
             ("selector", True): OnnxModel(selector_path, threads=selector_threads, int8=True),
             ("query", False): OnnxModel(graph, threads=1),
             ("query", True): OnnxModel(graph, threads=1, int8=True),
-            ("document", False): OnnxModel(graph, threads=None),
-            ("document", True): OnnxModel(graph, threads=None, int8=True),
         }
         for model in self.models.values():
             model.session()
 
-    def use(self, selector_int8: bool, query_int8: bool, document_int8: bool = False) -> None:
+    def use(self, selector_int8: bool, query_int8: bool) -> None:
         self.selector._model = self.models["selector", selector_int8]
         self.selector.int8 = selector_int8
         self.encoder._query_model = self.models["query", query_int8]
-        self.encoder._document_model = self.models["document", document_int8]
 
 
 def selector_batches(qa, swap: Swap, questions: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -239,14 +236,18 @@ def main(argv=None) -> int:
     result["ask"] = summarise(ask_times, "fp32")
 
     if not args.skip_documents:
+        from embeddings.model.build import INT8_DOCUMENTS_MODEL
+        from embeddings.model.encoder import load_encoder
+
         texts = document_texts(swap.encoder)
-        encoder = swap.encoder
+        # The fp32 encoder in batches, the int8 one as builds run it: one text per pass.
+        encoders = {False: swap.encoder, True: load_encoder(INT8_DOCUMENTS_MODEL, cache_dir=qa.settings.cache_dir)}
         vectors = {}
         throughput = {False: [], True: []}
         for round_ in range(args.rounds):
             for int8 in ((False, True) if round_ % 2 == 0 else (True, False)):
                 t = clock()
-                vectors[int8] = encoder._encode(swap.models["document", int8], texts, encoder._passage_prefix, False)
+                vectors[int8] = encoders[int8].encode_documents(texts)
                 throughput[int8].append(len(texts) / (clock() - t))
         document_cosines = np.sum(vectors[True] * vectors[False], axis=1)
         result["documents"] = {
@@ -254,14 +255,13 @@ def main(argv=None) -> int:
             "int8_texts_per_s": median(throughput[True]),
             "ratio_int8_to_fp32": median([a / b for a, b in zip(throughput[True], throughput[False])]),
             "cosine_min": float(document_cosines.min()), "cosine_median": float(np.median(document_cosines))}
-        # Answers from an index whose document vectors are int8 (everything else fp32).
+        # Answers from an index built as INT8_DOCUMENTS_MODEL, questions and selector in fp32.
         from embeddings.corpus.build import build_index
 
         with tempfile.TemporaryDirectory() as folder:
-            swap.use(False, False, document_int8=True)
-            build_index(SEEDS, Path(folder) / "index", encoder=encoder, incremental=False)
-            swap.use(False, False)
-            other = QA(Path(folder) / "index", settings=Settings(selector="trained"), encoder=encoder)
+            build_index(SEEDS, Path(folder) / "index", encoder=encoders[True], incremental=False)
+            other = QA(Path(folder) / "index", settings=Settings(selector="trained", int8=frozenset(),
+                                                                 cache_dir=qa.settings.cache_dir))
             result["answers"]["documents int8 (own index)"] = agreement(questions, answers["fp32"],
                                                                         ask_all(other, questions))
 

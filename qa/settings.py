@@ -19,8 +19,9 @@ from embeddings.places import DEFAULT_CORPUS_DIR, DEFAULT_INDEX_DIR, user_cache_
 MAX_QUESTION_CHARS = 500
 
 # The models that can answer with their int8 variant: the answer selector and the question side of
-# the encoder. Documents stay fp32: an index's vectors must not depend on a run-time setting
-# (docs/performance.md, section 10, measures the document side too).
+# the encoder. Documents are not among them: an index's vectors must not depend on a run-time
+# setting, so int8 document vectors are a model of their own (`INT8_DOCUMENTS_MODEL` in
+# embeddings/model/build.py; docs/performance.md, section 12).
 INT8_CHOICES = ("selector", "query")
 # What answers in int8 when ALUQA_INT8 is unset: the variants whose answers held on the
 # measurements of docs/performance.md, section 10.

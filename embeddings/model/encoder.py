@@ -107,19 +107,23 @@ def load_encoder(model: str | None = None, runtime: str = "auto", cache_dir: Pat
         cache_dir: where the default model and its export are (None: the user cache).
         int8_queries: encode questions with the int8 variant of the ONNX export
             (documents stay fp32, so the indexes it may read do not change).
+            Documents are encoded in int8 only under their own model name,
+            `embeddings.model.build.INT8_DOCUMENTS_MODEL`.
 
     Raises:
         EncoderError: an unknown runtime, or "onnx" for a model that has no export.
     """
     if runtime not in RUNTIMES:
         raise EncoderError(f"unknown runtime {runtime!r} (ALUQA_RUNTIME?): use one of {', '.join(RUNTIMES)}")
-    from embeddings.model.build import DEFAULT_MODEL, build_default_onnx, default_model_dir, default_onnx_dir, \
-        model_name, onnx_is_current
+    from embeddings.model.build import DEFAULT_MODEL, INT8_DOCUMENTS_MODEL, build_default_onnx, default_model_dir, \
+        default_onnx_dir, is_default_model, model_name, onnx_is_current
 
     name = model_name(model)
+    if name == INT8_DOCUMENTS_MODEL and runtime == "sentence-transformers":
+        raise EncoderError(f"{name} encodes with the int8 variant of the ONNX export; use runtime onnx or auto")
     if runtime == "sentence-transformers":
         return SentenceTransformerEncoder(model, cache_dir=cache_dir)
-    if name != DEFAULT_MODEL:
+    if not is_default_model(name):
         if runtime == "onnx":
             raise EncoderError(f"only the default model {DEFAULT_MODEL} has an ONNX export, not {name!r}; "
                                "use runtime sentence-transformers")
@@ -128,7 +132,8 @@ def load_encoder(model: str | None = None, runtime: str = "auto", cache_dir: Pat
 
     if not onnx_is_current(default_onnx_dir(cache_dir), default_model_dir(cache_dir)):
         logger.warning("exporting the embedding model to ONNX once (run `make model` at set-up to do it ahead)")
-    return OnnxEncoder(build_default_onnx(cache_dir=cache_dir), name=name, int8_queries=int8_queries)
+    return OnnxEncoder(build_default_onnx(cache_dir=cache_dir), name=name, int8_queries=int8_queries,
+                       int8_documents=name == INT8_DOCUMENTS_MODEL)
 
 
 class SentenceTransformerEncoder:

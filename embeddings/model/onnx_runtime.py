@@ -247,11 +247,19 @@ class OnnxEncoder:
             (`qa.Settings.int8` names "query" by default). The index's
             document vectors stay fp32 either way, so the name, and the
             indexes this encoder may read, do not change.
+        int8_documents: encode documents with the int8 variant too, one text
+            per pass: the variant quantises a pass's activations with one
+            scale, so a text read with others would get a vector that depends
+            on them (an incremental build would then differ from a full one).
+            One text per pass was measured no slower than batches of 32
+            (docs/performance.md, section 12). The vectors differ from fp32
+            ones (cosine about 0.997), so the caller gives this encoder its own
+            `name` (`embeddings.model.build.INT8_DOCUMENTS_MODEL`).
     """
 
     def __init__(self, folder: Path | str, name: str | None = None, batch_size: int = 32,
                  query_threads: int | None = 1, document_threads: int | None = None, max_batch_tokens: int = 1024,
-                 int8_queries: bool = False):
+                 int8_queries: bool = False, int8_documents: bool = False):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size!r}")
         self.folder = Path(folder)
@@ -261,7 +269,7 @@ class OnnxEncoder:
                                  "(python -m embeddings.model.build) to export it")
         self.name = name or marker["model"]
         self.dimension = int(marker["dimension"])
-        self.batch_size = batch_size
+        self.batch_size = 1 if int8_documents else batch_size
         self.max_batch_tokens = max_batch_tokens
         self._query_prefix = marker["query_prefix"]
         self._passage_prefix = marker["passage_prefix"]
@@ -271,7 +279,7 @@ class OnnxEncoder:
         # Two sessions of one file, each created on first use: a question process
         # only ever makes the one-thread session, a build only the other.
         self._query_model = OnnxModel(self.folder / ONNX_FILE, threads=query_threads, int8=int8_queries)
-        self._document_model = OnnxModel(self.folder / ONNX_FILE, threads=document_threads)
+        self._document_model = OnnxModel(self.folder / ONNX_FILE, threads=document_threads, int8=int8_documents)
 
     def warm_up(self, for_documents: bool = False) -> None:
         """Load the tokenizer and the question session (or the documents' one) now rather than on first use."""

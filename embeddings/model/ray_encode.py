@@ -205,6 +205,13 @@ class RayEncoder:
     def __init__(self, model: str | None = None, address: str = "local", workers: int | None = None,
                  cache_dir: Path | None = None):
         check_address(address)  # a wrong address fails now, not after the corpus has been read
+        from embeddings.model.build import INT8_DOCUMENTS_MODEL, model_name
+        from embeddings.model.encoder import EncoderError
+
+        if model_name(model) == INT8_DOCUMENTS_MODEL:
+            # The workers run sentence-transformers, which has no such variant.
+            raise EncoderError(f"a Ray build encodes in fp32, not as {INT8_DOCUMENTS_MODEL}; "
+                               "build without --ray, or with the default model")
         self._local = SentenceTransformerEncoder(model, cache_dir=cache_dir)  # the name, the dimension and the queries
         self.name = self._local.name
         self.model = model

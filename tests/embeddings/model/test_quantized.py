@@ -113,3 +113,28 @@ def test_int8_question_vectors_stay_close_to_fp32_and_documents_stay_fp32(encode
     # Measured on the seed questions: 0.996 at worst (docs/performance.md, section 10).
     assert 0.99 <= cosines.min() and cosines.max() < 1 - 1e-6
     np.testing.assert_array_equal(int8.encode_documents(TEXTS[:3]), fp32.encode_documents(TEXTS[:3]))
+
+
+@pytest.mark.slow
+def test_int8_documents_have_their_own_name_and_a_vector_per_text_whatever_is_read_with_it(encoders):
+    from embeddings.model.build import INT8_DOCUMENTS_MODEL
+    from embeddings.model.encoder import load_encoder
+
+    fp32, _ = encoders
+    int8 = load_encoder(INT8_DOCUMENTS_MODEL)
+    assert int8.name == INT8_DOCUMENTS_MODEL != fp32.name, "its indexes must not be read as fp32 ones"
+    together = int8.encode_documents(TEXTS)
+    alone = np.concatenate([int8.encode_documents([text]) for text in TEXTS])
+    # One scale per pass: read with other texts, a text's vector would move (by about 1e-3).
+    np.testing.assert_allclose(together, alone, atol=1e-6)
+    cosines = (together * fp32.encode_documents(TEXTS)).sum(axis=1)
+    # Measured on the seed texts: 0.994 at worst (docs/performance.md, section 12).
+    assert 0.99 <= cosines.min() and cosines.max() < 1 - 1e-6
+
+
+def test_int8_documents_need_onnx_runtime():
+    from embeddings.model.build import INT8_DOCUMENTS_MODEL
+    from embeddings.model.encoder import EncoderError, load_encoder
+
+    with pytest.raises(EncoderError, match="runtime onnx or auto"):
+        load_encoder(INT8_DOCUMENTS_MODEL, runtime="sentence-transformers")
