@@ -247,9 +247,9 @@ class OnnxEncoder:
         query_threads: intra-op threads for questions (one text at a time).
         document_threads: intra-op threads for documents; None: every core.
         int8_queries: encode questions with the int8 variant of the graph
-            (`qa.Settings.int8` names "query" by default). The index's
-            document vectors stay fp32 either way, so the name, and the
-            indexes this encoder may read, do not change.
+            (`qa.Settings.int8` names "query" by default). The document
+            vectors do not change with it, so neither do the name and the
+            indexes this encoder may read.
         int8_documents: encode documents with the int8 variant too, one text
             per pass: the variant quantises a pass's activations with one
             scale, so a text read with others would get a vector that depends
@@ -275,6 +275,7 @@ class OnnxEncoder:
                                  "(python -m embeddings.model.build) to export it")
         self.name = name or marker["model"]
         self.dimension = int(marker["dimension"])
+        # int8 texts one per pass, so that no text's vector depends on another's (see int8_documents).
         self.batch_size = 1 if int8_documents else batch_size
         self.max_batch_tokens = max_batch_tokens
         self._query_prefix = marker["query_prefix"]
