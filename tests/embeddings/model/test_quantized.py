@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import SEEDS
 
 from embeddings.model.onnx_runtime import ONNX_FILE, OnnxEncoder, OnnxModel, int8_path, pad_batch, table_path
 
@@ -138,3 +139,20 @@ def test_int8_documents_need_onnx_runtime():
 
     with pytest.raises(EncoderError, match="runtime onnx or auto"):
         load_encoder(INT8_DOCUMENTS_MODEL, runtime="sentence-transformers")
+
+
+@pytest.mark.slow
+def test_an_index_built_with_int8_documents_is_read_with_them_and_never_as_fp32(tmp_path):
+    from embeddings.corpus.build import build_index
+    from embeddings.model.build import DEFAULT_MODEL, INT8_DOCUMENTS_MODEL
+    from embeddings.store.manifest import IndexMismatchError
+    from qa import QA, Settings
+
+    build_index(SEEDS, tmp_path / "index", model=INT8_DOCUMENTS_MODEL)
+    qa = QA(tmp_path / "index", settings=Settings(selector="trained"))
+    reply = qa.ask("2022年百色市铝产业总产值是多少？")
+    assert reply.found and "1045亿元" in reply.sentence
+    assert qa.index.manifest.model == INT8_DOCUMENTS_MODEL
+    assert qa.retriever.encoder.name == INT8_DOCUMENTS_MODEL, "the manifest's model encodes the questions"
+    with pytest.raises(IndexMismatchError, match="onnx-int8"):
+        QA(tmp_path / "index", settings=Settings(model=DEFAULT_MODEL)).ask("百色")
