@@ -241,16 +241,16 @@ class QA:
         return (self.settings.index_dir == default.index_dir and self.settings.corpus_dir == default.corpus_dir)
 
     def _refresh_default_index(self) -> None:
-        from embeddings.corpus.build import build_index, index_is_current
+        from embeddings.corpus.build import build_index, index_is_current, model_to_build
 
         settings = self.settings
-        model = self._encoder.name if self._encoder is not None else settings.model
+        model = self._encoder.name if self._encoder is not None else model_to_build(settings.index_dir, settings.model)
         if index_is_current(settings.corpus_dir, settings.index_dir, model):
             return
         logger.warning("building the index of %s into %s (first use, or the corpus changed)",
                        settings.corpus_dir, settings.index_dir)
-        build_index(settings.corpus_dir, settings.index_dir, model=settings.model,
-                    encoder=self._encoder or encoder_for(settings))
+        build_index(settings.corpus_dir, settings.index_dir, model=model,
+                    encoder=self._encoder or encoder_for(settings, model))
 
     @property
     def retriever(self) -> "HybridRetriever":

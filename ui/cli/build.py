@@ -38,7 +38,7 @@ def add_store_argument(parser: argparse.ArgumentParser) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     """Run a build from parsed arguments; prints progress and a one-line summary."""
-    from embeddings.corpus.build import update_index
+    from embeddings.corpus.build import model_to_build, update_index
     from qa.api import encoder_for
 
     def stage(label: str) -> None:
@@ -47,8 +47,8 @@ def run_build(args: argparse.Namespace) -> int:
     try:
         settings = command_settings(args)
         corpus_dir, index_dir = args.corpus or settings.corpus_dir, args.index or settings.index_dir
-        model = args.model or settings.model
         spec = command_store(args)
+        model = model_to_build(index_dir, args.model or settings.model, str(spec))
         if getattr(args, "ray", None):
             from embeddings.model.ray_encode import RayEncoder  # only here: without --ray nothing imports Ray
 

@@ -18,25 +18,6 @@ def _folders(args: argparse.Namespace) -> tuple[Path, Path]:
     return args.corpus or settings.corpus_dir, args.index or settings.index_dir
 
 
-def _index_model(spec, index_dir: Path) -> str | None:
-    """The model the index was built with, so a rebuild embeds with it (None: no index yet, the default).
-
-    Raises:
-        IndexLoadError: a Milvus store that cannot be reached: said before any file is touched.
-    """
-    from embeddings.store.manifest import IndexLoadError, Manifest
-
-    if spec.is_milvus:
-        from embeddings.store.milvus import connect, read_manifest
-
-        manifest = read_manifest(connect(spec.uri), spec.uri)
-        return manifest.model if manifest else None
-    try:
-        return Manifest.read(index_dir).model
-    except IndexLoadError:
-        return None
-
-
 def _change_corpus(command: str, change) -> int:
     """Run `change(args, corpus_dir, index_dir, model, store, encoder) -> report` with one set of messages and exit codes.
 
@@ -44,6 +25,7 @@ def _change_corpus(command: str, change) -> int:
     not be read or rebuilt, nothing changed; 4: another build is running.
     """
     from embeddings.text.read import CorpusError
+    from embeddings.corpus.build import index_model
     from embeddings.corpus.lock import BuildBusyError
     from embeddings.store.manifest import IndexLoadError
     from qa.api import encoder_for
@@ -54,7 +36,7 @@ def _change_corpus(command: str, change) -> int:
         try:
             spec = command_store(args)
             # The index's own model, so that a rebuild embeds with it; the settings' for a first build.
-            model = _index_model(spec, index_dir) or settings.model
+            model = index_model(index_dir, str(spec)) or settings.model
             encoder = encoder_for(settings, model)
         except handled() as error:
             return fail(command, error)

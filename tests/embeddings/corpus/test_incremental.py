@@ -255,3 +255,19 @@ def test_a_build_that_embeds_nothing_waits_for_the_encoder_warm_up(corpus, tmp_p
     encoder = _SlowWarmUp()
     report = build_index(corpus, index, encoder=encoder)
     assert report.embedded == 0 and encoder.loaded
+
+
+def test_a_build_that_names_no_model_keeps_the_default_model_in_the_form_the_index_was_built_with(tmp_path):
+    from embeddings.corpus.build import index_model, model_to_build
+    from embeddings.model.build import DEFAULT_MODEL, INT8_DOCUMENTS_MODEL
+
+    assert model_to_build(tmp_path / "none") is None and index_model(tmp_path / "none") is None
+    int8_named = StubEncoder()
+    int8_named.name = INT8_DOCUMENTS_MODEL
+    build_index(SEEDS, tmp_path / "int8", encoder=int8_named)
+    assert index_model(tmp_path / "int8") == INT8_DOCUMENTS_MODEL
+    assert model_to_build(tmp_path / "int8") == INT8_DOCUMENTS_MODEL, "int8 documents stay int8"
+    assert model_to_build(tmp_path / "int8", DEFAULT_MODEL) == DEFAULT_MODEL, "a named model wins"
+    build_index(SEEDS, tmp_path / "other", encoder=StubEncoder())
+    # Any other model is rebuilt with the default unless named, as before.
+    assert model_to_build(tmp_path / "other") is None
