@@ -153,25 +153,38 @@ def index_is_current(corpus_dir: Path, index_dir: Path, model: str | None = None
     `on_error` hears about each article file the corpus skips (as a build would).
     """
     from embeddings.store.local import corpus_hash
-    from embeddings.store.manifest import IndexLoadError, Manifest
+    from embeddings.store.manifest import IndexLoadError
     from embeddings.model.build import model_name
 
     try:
-        spec = parse_store(store)
-        if spec.is_milvus:
-            from embeddings.store.milvus import connect, read_manifest
-
-            manifest = read_manifest(connect(spec.uri), spec.uri)
-            if manifest is None:
-                return False
-        else:
-            manifest = Manifest.read(index_dir)
-            if not all((Path(index_dir) / part).exists() for part in INDEX_PARTS):
-                return False
+        manifest = _read_manifest(index_dir, store)
+        if manifest is None:
+            return False
+        if not parse_store(store).is_milvus and not all((Path(index_dir) / part).exists() for part in INDEX_PARTS):
+            return False
         articles = load_corpus(Path(corpus_dir), on_error=on_error or (lambda error: None))
     except (IndexLoadError, CorpusError):
         return False
     return manifest.matches(corpus_hash(articles), model_name(model))
+
+
+def _read_manifest(index_dir: Path, store: str | None):
+    """The index's manifest (`index_dir`, or Milvus for a milvus store); None when there is no readable one.
+
+    Raises:
+        IndexLoadError: a Milvus store that cannot be reached.
+    """
+    from embeddings.store.manifest import IndexLoadError, Manifest
+
+    spec = parse_store(store)
+    if spec.is_milvus:
+        from embeddings.store.milvus import connect, read_manifest
+
+        return read_manifest(connect(spec.uri), spec.uri)
+    try:
+        return Manifest.read(index_dir)
+    except IndexLoadError:
+        return None
 
 
 def index_model(index_dir: Path, store: str | None = None) -> str | None:
@@ -180,18 +193,8 @@ def index_model(index_dir: Path, store: str | None = None) -> str | None:
     Raises:
         IndexLoadError: a Milvus store that cannot be reached: said before any file is touched.
     """
-    from embeddings.store.manifest import IndexLoadError, Manifest
-
-    spec = parse_store(store)
-    if spec.is_milvus:
-        from embeddings.store.milvus import connect, read_manifest
-
-        manifest = read_manifest(connect(spec.uri), spec.uri)
-        return manifest.model if manifest else None
-    try:
-        return Manifest.read(index_dir).model
-    except IndexLoadError:
-        return None
+    manifest = _read_manifest(index_dir, store)
+    return manifest.model if manifest is not None else None
 
 
 def model_to_build(index_dir: Path, model: str | None = None, store: str | None = None) -> str | None:

@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from embeddings.model.encoder import SentenceTransformerEncoder
+from embeddings.model.encoder import EncoderError, SentenceTransformerEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -206,7 +206,6 @@ class RayEncoder:
                  cache_dir: Path | None = None):
         check_address(address)  # a wrong address fails now, not after the corpus has been read
         from embeddings.model.build import INT8_DOCUMENTS_MODEL, model_name
-        from embeddings.model.encoder import EncoderError
 
         if model_name(model) == INT8_DOCUMENTS_MODEL:
             # The workers run sentence-transformers, which has no such variant.
