@@ -8,8 +8,8 @@
 The bench joins that cluster from this process exactly as `aluqa build --ray
 HEAD:PORT` does (`RayEncoder(address=HEAD:PORT)`), then encodes the same texts
 (the seed corpus's sentences and passages, cycled up to --texts) in turns:
-the local encoder of `aluqa build` (ONNX Runtime), the local
-sentence-transformers encoder (what each Ray worker runs), and the cluster;
+the local encoder of `aluqa build` (ONNX Runtime, every core), the same
+encoder on one thread (what each one-CPU Ray worker runs), and the cluster;
 round after round, so that a change in the machine's load falls on all three,
 and reports medians. The workers' start and model load (the first call) is
 timed apart; scheduling and the transfer of the vectors back are included.
@@ -222,7 +222,7 @@ def index_texts(index: Path) -> int:
 def main(argv=None) -> int:
     import ray
 
-    from embeddings.model.encoder import SentenceTransformerEncoder
+    from embeddings.model.encoder import load_encoder
     from embeddings.model.ray_encode import RayEncoder
     from qa.api import encoder_for
     from qa.settings import Settings
@@ -238,7 +238,8 @@ def main(argv=None) -> int:
 
     settings = Settings()
     encoders = {"local, ONNX Runtime (aluqa build)": encoder_for(settings),
-                "local, sentence-transformers (what a worker runs)": SentenceTransformerEncoder(cache_dir=settings.cache_dir)}
+                "local, one thread (what a worker runs)": load_encoder(settings.model, settings.runtime,
+                                                                       settings.cache_dir, document_threads=1)}
     for encoder in encoders.values():
         encoder.warm_up(for_documents=True)
     times: dict[str, list[float]] = {}
@@ -246,7 +247,7 @@ def main(argv=None) -> int:
         os.environ.update({key: value for key, value in cluster.environment().items()
                            if key.startswith("RAY_")})
         label = f"cluster: ray start, {args.nodes} nodes x 1 CPU (--ray HEAD:PORT)"
-        cluster_encoder = RayEncoder(address=cluster.address)
+        cluster_encoder = RayEncoder(settings.model, address=cluster.address, runtime=settings.runtime)
         started = time.perf_counter()
         cluster_encoder.encode_documents(texts[:8])  # joins the cluster, starts the workers, loads the model
         pool_start_s = time.perf_counter() - started

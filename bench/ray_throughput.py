@@ -19,8 +19,8 @@ from bench.common import corpus_texts, machine_notes, print_table, write_json
 def main(argv=None) -> int:
     import ray
 
-    from embeddings.model.encoder import SentenceTransformerEncoder
     from embeddings.model.ray_encode import RayEncoder
+    from qa.api import encoder_for
     from qa.settings import Settings
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -32,17 +32,17 @@ def main(argv=None) -> int:
     texts = corpus_texts(settings.corpus_dir, args.texts)
 
     rows = []
-    local = SentenceTransformerEncoder(cache_dir=settings.cache_dir)
-    local.warm_up()
+    local = encoder_for(settings)  # what `aluqa build` encodes with
+    local.warm_up(for_documents=True)
     started = time.perf_counter()
     local.encode_documents(texts)
     seconds = time.perf_counter() - started
-    rows.append({"encoder": "local (torch threads: default)", "texts": len(texts), "seconds": round(seconds, 1),
+    rows.append({"encoder": "local (aluqa build, every core)", "texts": len(texts), "seconds": round(seconds, 1),
                  "texts_per_s": round(len(texts) / seconds, 1)})
     ray.init(num_cpus=2, include_dashboard=False)
     try:
         for workers in (1, 2):
-            encoder = RayEncoder(workers=workers)
+            encoder = RayEncoder(settings.model, workers=workers, runtime=settings.runtime)
             started = time.perf_counter()
             encoder.encode_documents(texts[:8])  # starts the pool: ray data actors load the model
             start_s = time.perf_counter() - started

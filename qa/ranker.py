@@ -98,18 +98,20 @@ def char_bigrams(text: str) -> set[str]:
 
 
 def longest_common_substring(a: str, b: str) -> int:
-    """Length of the longest common substring (dynamic programming over the shorter string)."""
+    """Length of the longest common substring of the two strings' letters and digits.
+
+    The answerer computes it for every candidate of every question, so the
+    search is left to `str.__contains__` (C): the best length only grows, and
+    from each start of the shorter string the next longer piece is looked up
+    in the longer one; about len(shorter) + best lookups in all.
+    """
     a, b = _content_chars(a), _content_chars(b)
     if len(a) > len(b):
         a, b = b, a
-    best, previous = 0, [0] * (len(a) + 1)
-    for ch in b:
-        current = [0] * (len(a) + 1)
-        for i, other in enumerate(a, start=1):
-            if other == ch:
-                current[i] = previous[i - 1] + 1
-                best = max(best, current[i])
-        previous = current
+    best = 0
+    for start in range(len(a)):
+        while start + best < len(a) and a[start:start + best + 1] in b:
+            best += 1
     return best
 
 

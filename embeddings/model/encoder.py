@@ -92,7 +92,7 @@ class EncoderError(RuntimeError):
 
 
 def load_encoder(model: str | None = None, runtime: str = "auto", cache_dir: Path | None = None,
-                 int8_queries: bool = False) -> TextEncoder:
+                 int8_queries: bool = False, document_threads: int | None = None) -> TextEncoder:
     """The encoder of `model`, made cheaply (the model loads on first use).
 
     `qa.api.encoder_for` calls this with the values of `qa.Settings`; the
@@ -109,6 +109,8 @@ def load_encoder(model: str | None = None, runtime: str = "auto", cache_dir: Pat
             (documents stay fp32, so the indexes it may read do not change).
             Documents are encoded in int8 only under their own model name,
             `embeddings.model.build.INT8_DOCUMENTS_MODEL`.
+        document_threads: cores the ONNX encoder's document passes use (None:
+            all of this machine's; a Ray worker holding one CPU gives 1).
 
     Raises:
         EncoderError: an unknown runtime, or "onnx" for a model that has no export.
@@ -133,7 +135,7 @@ def load_encoder(model: str | None = None, runtime: str = "auto", cache_dir: Pat
     if not onnx_is_current(default_onnx_dir(cache_dir), default_model_dir(cache_dir)):
         logger.warning("exporting the embedding model to ONNX once (run `make model` at set-up to do it ahead)")
     return OnnxEncoder(build_default_onnx(cache_dir=cache_dir), name=name, int8_queries=int8_queries,
-                       int8_documents=name == INT8_DOCUMENTS_MODEL)
+                       document_threads=document_threads, int8_documents=name == INT8_DOCUMENTS_MODEL)
 
 
 class SentenceTransformerEncoder:

@@ -26,7 +26,7 @@ from typing import Sequence
 
 import numpy as np
 
-from embeddings.model.encoder import EncoderError, SentenceTransformerEncoder
+from embeddings.model.encoder import SentenceTransformerEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -36,15 +36,23 @@ BATCH_TEXTS = 256
 
 
 class _Worker:
-    """One encoding worker (a Ray actor holding one CPU): loads the model once, then encodes batch after batch."""
+    """One encoding worker (a Ray actor holding one CPU): loads the model once, then encodes batch after batch.
 
-    def __init__(self, model: str | None, cache_dir: Path | None):
-        import torch
+    It loads the model as a local build does (`load_encoder`: ONNX Runtime for
+    the default model in either form, sentence-transformers for others), so
+    its vectors are the local build's.
+    """
+
+    def __init__(self, model: str | None, runtime: str, cache_dir: Path | None):
+        from embeddings.model.encoder import load_encoder  # bound when called, as in qa.api, not once at import
 
         # The actor holds one CPU: one thread avoids oversubscribing the node.
-        torch.set_num_threads(1)
-        self.encoder = SentenceTransformerEncoder(model, cache_dir=cache_dir)
-        self.encoder.warm_up()
+        self.encoder = load_encoder(model, runtime=runtime, cache_dir=cache_dir, document_threads=1)
+        if isinstance(self.encoder, SentenceTransformerEncoder):
+            import torch
+
+            torch.set_num_threads(1)
+        self.encoder.warm_up(for_documents=True)
 
     def encode(self, texts: list[str]) -> np.ndarray:
         return self.encoder.encode_documents(texts)
@@ -186,12 +194,14 @@ class RayEncoder:
     model again, on every call).
 
     Args:
-        model: model name or folder, as for `SentenceTransformerEncoder` (every
-            worker must be able to load it: the same path, or the default model
-            that each worker converts into the user cache of its node).
+        model: model name or folder, as for `load_encoder` (every worker must
+            be able to load it: the same path, or the default model in either
+            form, which each worker converts and exports into the user cache of
+            its node).
         address: "local" starts Ray on this machine; "auto", HOST:PORT or
             ray://HOST:PORT join a running cluster (`connect_ray`).
         workers: encoding workers (default: one per CPU of the cluster).
+        runtime: as for `load_encoder` ("auto": ONNX Runtime for the default model).
         cache_dir: this machine's AluQA cache, for the model that encodes
             questions and says the name and dimension, and for the workers of
             a "local" cluster (None: the user cache); the workers of another
@@ -203,15 +213,13 @@ class RayEncoder:
     """
 
     def __init__(self, model: str | None = None, address: str = "local", workers: int | None = None,
-                 cache_dir: Path | None = None):
+                 cache_dir: Path | None = None, runtime: str = "auto"):
         check_address(address)  # a wrong address fails now, not after the corpus has been read
-        from embeddings.model.build import INT8_DOCUMENTS_MODEL, model_name
+        from embeddings.model.encoder import load_encoder
 
-        if model_name(model) == INT8_DOCUMENTS_MODEL:
-            # The workers run sentence-transformers, which has no such variant.
-            raise EncoderError(f"a Ray build encodes in fp32, not as {INT8_DOCUMENTS_MODEL}; "
-                               "build without --ray, or with the default model")
-        self._local = SentenceTransformerEncoder(model, cache_dir=cache_dir)  # the name, the dimension and the queries
+        # The name, the dimension and the questions; also refuses a model the runtime cannot load, before Ray starts.
+        self._local = load_encoder(model, runtime=runtime, cache_dir=cache_dir)
+        self.runtime = runtime
         self.name = self._local.name
         self.model = model
         self.address = address
@@ -237,7 +245,7 @@ class RayEncoder:
         if not self._actors:
             size = self.workers or max(int(ray.cluster_resources().get("CPU", 1)), 1)
             worker = ray.remote(num_cpus=1)(_Worker)
-            actors = [worker.remote(self.model, self._worker_cache) for _ in range(size)]
+            actors = [worker.remote(self.model, self.runtime, self._worker_cache) for _ in range(size)]
             # Waits for every worker's model to load, which the first batch waits for anyway.
             self._worker_nodes = ray.get([actor.node.remote() for actor in actors])
             self._actors = actors

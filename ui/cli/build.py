@@ -52,7 +52,7 @@ def run_build(args: argparse.Namespace) -> int:
         if getattr(args, "ray", None):
             from embeddings.model.ray_encode import RayEncoder  # only here: without --ray nothing imports Ray
 
-            encoder = RayEncoder(model, address=args.ray, cache_dir=settings.cache_dir)
+            encoder = RayEncoder(model, address=args.ray, cache_dir=settings.cache_dir, runtime=settings.runtime)
         else:
             encoder = encoder_for(settings, model)
         report = update_index(corpus_dir, index_dir, model=model, encoder=encoder,

@@ -26,22 +26,25 @@ def test_building_without_ray_imports_no_ray(tmp_path):
 
 @pytest.mark.slow
 def test_ray_vectors_equal_the_local_build():
+    """Workers load the model as a local build does; here its int8-documents form (the two-node
+    cluster test, tests/embeddings/model/test_ray_cluster.py, builds with the default fp32 one)."""
     import ray
 
+    from embeddings.model.build import INT8_DOCUMENTS_MODEL
+    from embeddings.model.encoder import load_encoder
     from embeddings.text.read import load_corpus
-    from embeddings.model.encoder import SentenceTransformerEncoder
     from embeddings.store.local import embed_units
     from embeddings.model.ray_encode import RayEncoder, start_local_ray
     from embeddings.text.split import segment_articles
 
     articles = load_corpus(SEEDS)[:2]  # two articles (about 100 texts): the same code path, minutes less
     sentences, passages = segment_articles(articles)
-    local_encoder = SentenceTransformerEncoder()
+    local_encoder = load_encoder(INT8_DOCUMENTS_MODEL)
     local = embed_units(articles, sentences, passages, local_encoder)
     start_local_ray(num_cpus=2, include_dashboard=False)
     try:
-        encoder = RayEncoder(workers=2)
-        assert encoder.name == local_encoder.name  # same manifest, so the stores accept its vectors
+        encoder = RayEncoder(INT8_DOCUMENTS_MODEL, workers=2)
+        assert encoder.name == local_encoder.name == INT8_DOCUMENTS_MODEL  # the stores accept its vectors
         remote = embed_units(articles, sentences, passages, encoder)
     finally:
         ray.shutdown()
