@@ -103,18 +103,59 @@ def _article_key(doc: str) -> str:
     return doc.rsplit("#", 1)[0]
 
 
-def with_near_misses(squad, seed: int):
-    """The file's questions, then a near miss (unanswerable) of a seeded half of its answerable ones."""
-    from qa.training.datasets import SquadQuestion
+def _made_near_misses(squad, seed: int):
+    """The file's answerable questions and the near misses made from them: (index into them, NearMiss)."""
     from qa.training.near_miss import near_misses
 
     passages = {a.doc: a.text for a in squad.articles}
     answerable = [q for q in squad.questions if q.answerable]
-    made = near_misses([(_article_key(q.doc), q.question, passages[q.doc]) for q in answerable],
-                       NEAR_MISS_SHARE, seed)
+    return answerable, near_misses([(_article_key(q.doc), q.question, passages[q.doc]) for q in answerable],
+                                   NEAR_MISS_SHARE, seed)
+
+
+def with_near_misses(squad, seed: int):
+    """The file's questions, then a near miss (unanswerable) of a seeded half of its answerable ones."""
+    from qa.training.datasets import SquadQuestion
+
+    answerable, made = _made_near_misses(squad, seed)
     extra = [(SquadQuestion(f"{answerable[i].id}~{miss.kind}", miss.question, (), answerable[i].doc, False),
               f"{NEAR_MISS}:{miss.kind}") for i, miss in made]
     return [(q, ANSWERABLE if q.answerable else UNANSWERABLE) for q in squad.questions] + extra
+
+
+def replaced_values(files: list[Path], seed: int) -> dict[tuple[str, str], str]:
+    """What each near miss replaced, by (file, near miss in matching form): made again as collection made them."""
+    from embeddings.text.normalize import normalize
+    from qa.training.datasets import read_squad
+
+    found = {}
+    for path in files:
+        squad = read_squad(path)
+        for _, miss in _made_near_misses(squad, seed)[1]:
+            found[(squad.name, normalize(miss.question))] = normalize(miss.replaced)
+    return found
+
+
+def visible_near_misses(groups: list[Group], replaced: dict[tuple[str, str], str], negatives: int) -> list[Group]:
+    """The groups without the near misses whose replaced value none of the candidates it is trained on holds.
+
+    A near miss made by swapping a place the gold sentence never names ("全市"
+    where the question says 百色市) reads, for the selector, exactly as its
+    answerable original: the same sentence, a question naming another place.
+    Trained on such pairs it learns to distrust a sentence for what it does
+    not say; news sentences often leave the place to their paragraph. Kept
+    are near misses whose replaced value a read candidate's sentence or title
+    holds, so the reader can see what differs. Other groups pass unchanged.
+    """
+    kept = []
+    for group in groups:
+        if group.kind.startswith(NEAR_MISS):
+            value = replaced.get((group.source, group.question))
+            read = [c for c in group.candidates if not c.right][:negatives]
+            if value is None or not any(value in c.sentence or value in c.title for c in read):
+                continue
+        kept.append(group)
+    return kept
 
 
 def gold_span(match_sentence: str, answers) -> str:
@@ -664,6 +705,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-answerable-refused", type=float, default=0.03,
                         help="the refusal threshold refuses at most this share of answerable validation questions")
     parser.add_argument("--span-weight", type=float, default=1.0, help="weight of the span loss (0: none)")
+    parser.add_argument("--visible-near-misses", action=argparse.BooleanOptionalAction, default=False,
+                        help="train only on near misses whose replaced value a candidate it reads holds "
+                             "(validation keeps them all)")
     parser.add_argument("--unanswerable-weight", type=float, default=1.0,
                         help="weight of an unanswerable question's loss beside an answerable one's (1: equal)")
     parser.add_argument("--span-precision", type=float, default=0.75,
@@ -711,6 +755,13 @@ def main(argv: list[str] | None = None) -> int:
     valid_groups = [g for g in groups if g.validation]
     train_groups += retrieval_misses(train_groups, RETRIEVAL_MISS_SHARE, args.seed)
     valid_groups += retrieval_misses(valid_groups, RETRIEVAL_MISS_SHARE, args.seed + 1)
+    near_misses_left_out = 0
+    if args.visible_near_misses:
+        before = len(train_groups)
+        train_groups = visible_near_misses(train_groups, replaced_values(files, args.seed), args.negatives)
+        near_misses_left_out = before - len(train_groups)
+        print(f"{near_misses_left_out} training near misses left out: their replaced value is in no candidate "
+              "they are read with", file=sys.stderr, flush=True)
     counts = {}
     for g in groups + [g for g in train_groups + valid_groups if g.kind == RETRIEVAL_MISS]:
         key = f"{g.source}/{g.kind}/{'validation' if g.validation else 'training'}"
@@ -767,6 +818,7 @@ def main(argv: list[str] | None = None) -> int:
         "negatives": args.negatives, "learning_rate": args.learning_rate, "bf16": args.bf16,
         "english_repeats": args.english_repeats,
         "span_weight": args.span_weight, "unanswerable_weight": args.unanswerable_weight,
+        "visible_near_misses": args.visible_near_misses, "near_misses_left_out": near_misses_left_out,
         "max_answerable_refused": args.max_answerable_refused,
         "init": init_version, "train_minutes": round(train_minutes, 1),
         "files": list(TRAINING_FILES)})

@@ -294,3 +294,27 @@ def test_an_older_export_of_the_same_version_gives_its_fp32_graph_and_drops_its_
     assert target.read_text() == old.name and table_path(target).read_text() == table_path(old).name
     assert not any(p.exists() for p in (old, table_path(old), int8_path(old), table_path(int8_path(old))))
     assert other.exists() and not int8_path(target).exists(), "the int8 variant is made again, not adopted"
+
+
+def test_near_misses_whose_replaced_value_no_read_candidate_holds_are_left_out():
+    from qa.training.train_selector import ANSWERABLE, Candidate, Group, visible_near_misses
+
+    def candidate(sentence, title="滨州铝业", right=False):
+        return Candidate(sentence, title, right, 0.5, True)
+
+    seen = Group("f", "a1", "2021年滨州市铝产业产值是多少?", False,
+                 (candidate("2022年滨州市铝产业产值1000亿元。"), candidate("其他。")), "near-miss:year")
+    hidden = Group("f", "a1", "百色市铝产业总产值是多少?", False,
+                   (candidate("全市铝产业总产值1045亿元。"), candidate("其他。")), "near-miss:place")
+    # The replaced value is held only by a candidate beyond the ones it is trained on.
+    beyond = Group("f", "a2", "张三是谁?", False,
+                   (candidate("其他。"), candidate("另一句。"), candidate("李四是会长。")), "near-miss:person")
+    in_title = Group("f", "a3", "广元市有多少家企业?", False,
+                     (candidate("全市有30家企业。", title="百色市铝业"),), "near-miss:place")
+    original = Group("f", "a1", "2022年滨州市铝产业产值是多少?", True,
+                     (candidate("2022年滨州市铝产业产值1000亿元。", right=True),), ANSWERABLE)
+    unknown = Group("f", "a4", "未知的问题?", False, (candidate("未知。"),), "near-miss:year")
+    replaced = {("f", seen.question): "2022", ("f", hidden.question): "百色市", ("f", beyond.question): "李四",
+                ("f", in_title.question): "百色市"}
+    kept = visible_near_misses([seen, hidden, beyond, in_title, original, unknown], replaced, negatives=2)
+    assert kept == [seen, in_title, original]
