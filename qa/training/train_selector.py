@@ -139,13 +139,15 @@ def replaced_values(files: list[Path], seed: int) -> dict[tuple[str, str], str]:
 def visible_near_misses(groups: list[Group], replaced: dict[tuple[str, str], str], negatives: int) -> list[Group]:
     """The groups without the near misses whose replaced value none of the candidates it is trained on holds.
 
-    A near miss made by swapping a place the gold sentence never names ("全市"
-    where the question says 百色市) reads, for the selector, exactly as its
-    answerable original: the same sentence, a question naming another place.
-    Trained on such pairs it learns to distrust a sentence for what it does
-    not say; news sentences often leave the place to their paragraph. Kept
-    are near misses whose replaced value a read candidate's sentence or title
-    holds, so the reader can see what differs. Other groups pass unchanged.
+    A near miss made by swapping a place the gold sentence never names (it
+    says "全市", the whole city, where the question names the city) reads, for
+    the selector, exactly as its answerable original: the same sentence, a
+    question naming another place. Trained on such pairs it may learn to
+    distrust a sentence for what it does not say, while news sentences often
+    leave the place to their paragraph. Kept are near misses whose replaced
+    value a read candidate's sentence or title holds, so the reader can see
+    what differs; other groups pass unchanged. (Measured as selector v8 in
+    docs/answer-model.md: not shipped.)
     """
     kept = []
     for group in groups:
