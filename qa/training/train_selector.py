@@ -153,8 +153,8 @@ def visible_near_misses(groups: list[Group], replaced: dict[tuple[str, str], str
     for group in groups:
         if group.kind.startswith(NEAR_MISS):
             value = replaced.get((group.source, group.question))
-            read = [c for c in group.candidates if not c.right][:negatives]
-            if value is None or not any(value in c.sentence or value in c.title for c in read):
+            _, wrong = read_with(group, negatives)
+            if value is None or not any(value in c.sentence or value in c.title for c in wrong):
                 continue
         kept.append(group)
     return kept
@@ -289,6 +289,11 @@ def span_in_pair(candidate: Candidate, sentence_ids, layout, pieces) -> tuple[in
     return layout.sentence_start + tokens[0], layout.sentence_start + tokens[1]
 
 
+def read_with(group: Group, negatives: int) -> tuple[list[Candidate], list[Candidate]]:
+    """The candidates a training question is read with: up to 2 right ones, and the `negatives` best-ranked wrong ones."""
+    return [c for c in group.candidates if c.right][:2], [c for c in group.candidates if not c.right][:negatives]
+
+
 def to_examples(groups: list[Group], tokenize, pieces, config: SelectorConfig, negatives: int,
                 rng: random.Random) -> list[Example]:
     """Up to 2 right candidates and the `negatives` best-ranked wrong ones per question.
@@ -299,8 +304,7 @@ def to_examples(groups: list[Group], tokenize, pieces, config: SelectorConfig, n
     ids = token_table(groups, tokenize, config)
     examples = []
     for group in groups:
-        right = [c for c in group.candidates if c.right][:2]
-        wrong = [c for c in group.candidates if not c.right][:negatives]
+        right, wrong = read_with(group, negatives)
         if group.answerable and not right:
             continue
         chosen = right + wrong
