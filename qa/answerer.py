@@ -18,7 +18,7 @@ from qa.question import DATE, NUMBER, PERSON, PLACE, Question, selector_hints
 from qa.ranker import (FEATURES, LinearRanker, char_bigrams, default_ranker, log_length,
                        longest_common_substring, novelty)
 from qa.retriever import Hit, PassageScore, Retrieval
-from qa.selector import AnswerSelector, choose
+from qa.selector import AnswerSelector, MatchSpan, choose_in_turn
 from qa.settings import Settings
 from qa.span import original_span
 from qa.types import Answer, AnswerSpan, Citation, Note, PassageHit
@@ -331,15 +331,24 @@ class SentenceAnswerer:
         """The cross-encoder reads the top candidates; its logit against "no answer" decides.
 
         A candidate stays eligible only when it agrees with the question's years
-        and places and, for a number or date question, holds one: checks, not scores.
+        and places and, for a number or date question, holds one: checks, not
+        scores. Only eligible candidates are read, the first alone, the rest
+        only when it is not sure enough (`qa.selector.choose_in_turn`).
         """
         config = self.selector.config
         pool, sentences, titles, previous = self.selector_inputs(judged)
-        reading = self.selector.read(config.question_text(question.match, selector_hints(question)), sentences,
-                                     titles, previous)
-        logits = reading.logits
-        pick = choose(logits, np.array([j.confidence for j in pool]), [eligible(j, question) for j in pool],
-                      config.weight_for(question.is_english), config.refuse_below)
+        text = config.question_text(question.match, selector_hints(question))
+        spans: dict[int, MatchSpan | None] = {}
+
+        def logits_of(positions: list[int]) -> np.ndarray:
+            reading = self.selector.read(text, [sentences[i] for i in positions], [titles[i] for i in positions],
+                                         [previous[i] for i in positions])
+            spans.update(zip(positions, reading.spans))
+            return reading.logits
+
+        pick = choose_in_turn(logits_of, np.array([j.confidence for j in pool]), [eligible(j, question) for j in pool],
+                              config.weight_for(question.is_english), config.refuse_below,
+                              config.stop_above if self.settings.selector_stops_early else None)
         order = sorted(range(len(pool)), key=lambda i: -pick.combined[i])
         candidates = tuple(pool[i].hit.sentence.text for i in order[:3])
         # The probability the model gives this sentence over "no answer".
@@ -353,7 +362,7 @@ class SentenceAnswerer:
         sentence = best.hit.sentence
         article = self._article(sentence.doc)
         citation = cite(sentence, article)
-        span = self._span(sentence, sentences[pick.position], reading.spans[pick.position])
+        span = self._span(sentence, sentences[pick.position], spans[pick.position])
         return Answer(question=question.text, found=True, sentence=sentence.text, citation=citation, passages=passages,
                       notes=notes, candidates=candidates, selector=self.selector.name, probability=score,
                       span=span)

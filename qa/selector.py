@@ -20,7 +20,7 @@ import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -60,6 +60,10 @@ class SelectorConfig:
             Chinese sentences less surely than Chinese, so the ranker's order
             deserves more say there.
         refuse_below: an answer whose combined score is below this is "not found".
+        stop_above: when the first eligible candidate's logit reaches this, it
+            is the answer and the others are not read (None: every eligible
+            candidate is read). Chosen on validation by the training command as
+            the lowest value at which no decision changes (`choose_in_turn`).
         use_title: whether the article title is part of the input.
         max_context_tokens: tokens of the sentence before the candidate (same
             paragraph) read as context, its end kept; 0 reads none.
@@ -83,6 +87,7 @@ class SelectorConfig:
     ranker_weight: float = 0.5
     english_ranker_weight: float | None = None
     refuse_below: float = 0.0
+    stop_above: float | None = None
     use_title: bool = True
     max_context_tokens: int = 0
     span_head: bool = False
@@ -349,3 +354,30 @@ def choose(logits: np.ndarray, confidences: np.ndarray, eligible: Sequence[bool]
     position = int(np.argmax(np.where(allowed, combined, -np.inf)))
     logit = float(logits[position])
     return Choice(position, logit, logit >= refuse_below, combined)
+
+
+def choose_in_turn(logits_of: Callable[[list[int]], np.ndarray], confidences: np.ndarray, eligible: Sequence[bool],
+                   ranker_weight: float, refuse_below: float, stop_above: float | None) -> Choice:
+    """Read the eligible candidates, the first one alone, and pick among those read as `choose` does.
+
+    `logits_of(positions)` reads the candidates at those positions (a pass of
+    the model each time in the answerer; saved logits in training). A
+    candidate that is not eligible cannot be picked, so it is never read; and
+    when the first eligible one's logit reaches `stop_above` it is the answer
+    without reading the rest: on the validation split no decision changed
+    there, and each candidate left unread is a share of the pass saved
+    (docs/performance.md, section 14). Candidates not read get the combined
+    score -inf. The answerer and the calibration both decide through here.
+    """
+    positions = [i for i, ok in enumerate(eligible) if ok]
+    logits = np.full(len(eligible), -np.inf, dtype=np.float64)
+    read = np.zeros(len(eligible), dtype=bool)
+    for batch in (positions[:1], positions[1:]):
+        if not batch:
+            continue
+        logits[batch] = np.asarray(logits_of(batch), dtype=np.float64)
+        read[batch] = True
+        first = logits[positions[0]]
+        if stop_above is not None and first >= max(stop_above, refuse_below):
+            break
+    return choose(logits, confidences, read, ranker_weight, refuse_below)

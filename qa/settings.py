@@ -106,6 +106,9 @@ class Settings:
             does not refuse every such question by itself).
         selector_candidates: how many ranked candidates the selector reads;
             0 means the number it was calibrated with.
+        selector_stops_early: the selector takes the first eligible candidate
+            without reading the others when its logit reaches the card's
+            `stop_above` (False reads them all, for comparison).
         span_threshold: the span probability from which the selector's exact
             answer is given (`Answer.span`); below 0 means the one it was
             calibrated with, 0 gives every span (for evaluation).
@@ -133,6 +136,7 @@ class Settings:
     min_translated_share: float = 0.5
     selector: str = field(default_factory=lambda: _variable("ALUQA_SELECTOR") or "trained")
     selector_candidates: int = 0
+    selector_stops_early: bool = True
     span_threshold: float = -1.0
     api_key: str | None = field(default_factory=lambda: _variable("ALUQA_API_KEY"),
                                 repr=False)

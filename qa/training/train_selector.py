@@ -42,7 +42,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.selector import SELECTOR_CARD, SELECTOR_WEIGHTS, SelectorConfig, SelectorError, choose, pad_batch, pair_layout
+from qa.selector import (SELECTOR_CARD, SELECTOR_WEIGHTS, Choice, SelectorConfig, SelectorError, choose, choose_in_turn,
+                         pad_batch, pair_layout)
 from qa.selector_export import build_module, delta_state, load_delta
 
 DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data"
@@ -572,22 +573,36 @@ def span_threshold(groups: list[Group], spans: list[list[SpanGuess | None]], pre
 
 
 def decide(groups: list[Group], logits: list[np.ndarray], candidates: int, ranker_weight: float,
-           refuse_below: float, english_ranker_weight: float | None = None) -> list[tuple[bool, bool]]:
-    """(found, right) per group, with exactly the answerer's decision (`qa.selector.choose`)."""
+           refuse_below: float, english_ranker_weight: float | None = None,
+           stop_above: float | None = None) -> list[tuple[bool, bool]]:
+    """(found, right) per group, with exactly the answerer's decision (`qa.selector.choose_in_turn`).
+
+    Right: the answer is a right sentence, or an unanswerable question is refused.
+    """
     results = []
+    for group, pick in zip(groups, picks(groups, logits, candidates, ranker_weight, refuse_below,
+                                         english_ranker_weight, stop_above)):
+        if pick is None or not pick.found:
+            results.append((False, not group.answerable))
+        else:
+            results.append((True, group.answerable and group.candidates[pick.position].right))
+    return results
+
+
+def picks(groups: list[Group], logits: list[np.ndarray], candidates: int, ranker_weight: float,
+          refuse_below: float, english_ranker_weight: float | None = None,
+          stop_above: float | None = None) -> list[Choice | None]:
+    """The answerer's pick for each group (None when it has no candidate), from the saved logits."""
+    result = []
     for group, values in zip(groups, logits):
         pool = group.candidates[:candidates]
         if not pool:
-            results.append((False, not group.answerable))
+            result.append(None)
             continue
         weight = english_ranker_weight if group.english and english_ranker_weight is not None else ranker_weight
-        pick = choose(values[: len(pool)], np.array([c.confidence for c in pool]), [c.eligible for c in pool],
-                      weight, refuse_below)
-        if not pick.found:
-            results.append((False, not group.answerable))
-        else:
-            results.append((True, group.answerable and pool[pick.position].right))
-    return results
+        result.append(choose_in_turn(lambda positions: values[positions], np.array([c.confidence for c in pool]),
+                                     [c.eligible for c in pool], weight, refuse_below, stop_above))
+    return result
 
 
 # Ranker weights tried by the calibration, for Chinese and for English questions apart.
@@ -625,16 +640,49 @@ def calibrate(groups: list[Group], logits: list[np.ndarray], max_answerable_refu
     top = max(accuracy for accuracy, _, _ in best_by_count.values())
     candidates = min(k for k, (accuracy, _, _) in best_by_count.items() if accuracy >= top - candidate_tolerance)
     _, ranker_weight, english_ranker_weight = best_by_count[candidates]
-    picks = [choose(logits[i][:candidates], np.array([c.confidence for c in groups[i].candidates[:candidates]]),
-                    [c.eligible for c in groups[i].candidates[:candidates]],
-                    english_ranker_weight if groups[i].english else ranker_weight, -math.inf)
-             for i in answerable]
-    picked = np.array(sorted(p.logit for p in picks if p.position is not None))
+    never_refusing = [choose(logits[i][:candidates], np.array([c.confidence for c in groups[i].candidates[:candidates]]),
+                             [c.eligible for c in groups[i].candidates[:candidates]],
+                             english_ranker_weight if groups[i].english else ranker_weight, -math.inf)
+                      for i in answerable]
+    picked = np.array(sorted(p.logit for p in never_refusing if p.position is not None))
     # The threshold below which at most the allowed share of answerable questions falls.
-    allowed = int(math.floor(max_answerable_refused * len(answerable))) - sum(p.position is None for p in picks)
+    allowed = int(math.floor(max_answerable_refused * len(answerable))) - sum(p.position is None
+                                                                           for p in never_refusing)
     refuse_below = float(picked[max(allowed, 0)]) if len(picked) else 0.0
     return {"candidates": candidates, "ranker_weight": ranker_weight, "english_ranker_weight": english_ranker_weight,
-            "refuse_below": refuse_below}
+            "refuse_below": refuse_below,
+            "stop_above": stop_point(groups, logits, candidates, ranker_weight, refuse_below, english_ranker_weight)}
+
+
+# The early stop is chosen among multiples of this (a coarse grid: the point must hold beyond these questions).
+STOP_STEP = 0.25
+
+
+def stop_point(groups: list[Group], logits: list[np.ndarray], candidates: int, ranker_weight: float,
+               refuse_below: float, english_ranker_weight: float | None) -> float | None:
+    """The lowest multiple of `STOP_STEP` from which taking a sure first candidate alone changes no decision.
+
+    Compared with reading every eligible candidate, over all the groups
+    (answerable and not): the same found / not found and the same sentence.
+    None when only a value above every first candidate's logit would do
+    (stopping early would never happen).
+    """
+    def outcomes(stop_above):
+        return [(p.found, p.position if p.found else None) if p is not None else (False, None)
+                for p in picks(groups, logits, candidates, ranker_weight, refuse_below, english_ranker_weight,
+                               stop_above)]
+
+    full = outcomes(None)
+    firsts = [values[next(i for i, c in enumerate(g.candidates[:candidates]) if c.eligible)]
+              for g, values in zip(groups, logits) if any(c.eligible for c in g.candidates[:candidates])]
+    if not firsts:
+        return None
+    stop = math.ceil(refuse_below / STOP_STEP) * STOP_STEP
+    while stop <= max(firsts):
+        if outcomes(stop) == full:
+            return stop
+        stop += STOP_STEP
+    return None
 
 
 def _kind_family(kind: str) -> str:
@@ -648,7 +696,7 @@ def figures(groups: list[Group], logits: list[np.ndarray], config: SelectorConfi
         chosen = [i for i, g in enumerate(groups) if g.source == source]
         subset, values = [groups[i] for i in chosen], [logits[i] for i in chosen]
         results = decide(subset, values, config.candidates, config.ranker_weight, config.refuse_below,
-                         config.english_ranker_weight)
+                         config.english_ranker_weight, config.stop_above)
         before = decide(subset, [np.zeros(len(g.candidates)) for g in subset], 1, 0.0, -math.inf)
         answerable = [r for g, r in zip(subset, results) if g.answerable]
         row = {
@@ -680,7 +728,7 @@ def refusal_curve(groups: list[Group], logits: list[np.ndarray], config: Selecto
             shares = []
             for threshold in thresholds:
                 results = decide([groups[i] for i in chosen], [logits[i] for i in chosen], config.candidates,
-                                 config.ranker_weight, threshold, config.english_ranker_weight)
+                                 config.ranker_weight, threshold, config.english_ranker_weight, config.stop_above)
                 shares.append(round(float(np.mean([not found for found, _ in results])), 4))
             curve["rows"][f"{source}/{family}"] = {"questions": len(chosen), "refused": shares}
     return curve

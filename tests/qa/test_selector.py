@@ -72,6 +72,69 @@ def test_choose_refuses_below_the_threshold_and_when_nothing_is_eligible():
     assert none.position is None and not none.found and none.logit == -math.inf
 
 
+def test_choose_in_turn_reads_only_eligible_candidates_and_decides_as_choose():
+    from qa.selector import choose_in_turn
+
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        logits = rng.normal(0.0, 2.0, size=4)
+        confidences = rng.dirichlet(np.ones(4))
+        eligible = list(rng.random(4) < 0.7)
+        asked = []
+
+        def logits_of(positions):
+            asked.append(list(positions))
+            return logits[positions]
+
+        # Without an early stop: the first eligible candidate alone, then the other eligible ones.
+        pick = choose_in_turn(logits_of, confidences, eligible, 0.5, 0.0, None)
+        expected = choose(logits, confidences, eligible, 0.5, 0.0)
+        assert (pick.position, pick.found, pick.logit) == (expected.position, expected.found, expected.logit)
+        wanted = [i for i, ok in enumerate(eligible) if ok]
+        assert asked == [part for part in (wanted[:1], wanted[1:]) if part]
+
+
+def test_choose_in_turn_stops_after_a_sure_first_candidate():
+    from qa.selector import choose_in_turn
+
+    asked = []
+
+    def logits_of(positions):
+        asked.append(list(positions))
+        return np.array([3.0, 4.0, 5.0])[positions]
+
+    # The first eligible candidate (position 1) reaches stop_above: the others are never read.
+    pick = choose_in_turn(logits_of, np.array([0.2, 0.5, 0.3]), [False, True, True], 0.0, 0.0, 3.5)
+    assert asked == [[1]] and pick.position == 1 and pick.found
+    assert pick.combined[2] == -math.inf  # not read: ranked last among the candidates shown
+    # Below stop_above the rest is read, and the best of all wins.
+    asked.clear()
+    pick = choose_in_turn(logits_of, np.array([0.2, 0.5, 0.3]), [False, True, True], 0.0, 0.0, 4.5)
+    assert asked == [[1], [2]] and pick.position == 2
+    # Never stops on a first candidate that would be refused.
+    asked.clear()
+    pick = choose_in_turn(logits_of, np.array([0.2, 0.5, 0.3]), [False, True, True], 0.0, 4.5, 1.0)
+    assert asked == [[1], [2]] and pick.position == 2 and pick.found
+
+
+def test_the_early_stop_is_the_lowest_point_that_changes_no_decision():
+    from qa.training.train_selector import STOP_STEP, Candidate, Group, decide, stop_point
+
+    # The first candidate is sure at 2.0; the second, at 2.6, beats it in four questions out of ten.
+    groups, logits = [], []
+    for i in range(10):
+        candidates = tuple(Candidate(f"s{j}", "", j == (1 if i < 4 else 0), 0.5, True) for j in range(2))
+        groups.append(Group("set", f"a{i}", f"q{i}", True, candidates))
+        logits.append(np.array([2.0 + 0.1 * i, 2.6 if i < 4 else 1.0]))
+    stop = stop_point(groups, logits, 2, 0.0, 0.0, None)
+    # 2.0 + 0.1 * 3 = 2.3 still loses to 2.6: the point must be above 2.3, on the grid.
+    assert stop == 2.5 and stop % STOP_STEP == 0
+    assert decide(groups, logits, 2, 0.0, 0.0, None, stop) == decide(groups, logits, 2, 0.0, 0.0, None, None)
+    assert decide(groups, logits, 2, 0.0, 0.0, None, stop - STOP_STEP) != decide(groups, logits, 2, 0.0, 0.0)
+    # When every first candidate would have to be read past, there is no early stop.
+    assert stop_point(groups[:4], [np.array([2.0, 9.0])] * 4, 2, 0.0, 0.0, None) is None
+
+
 def test_calibration_refuses_at_most_the_allowed_share_of_answerable_questions():
     from qa.training.train_selector import Candidate, Group, calibrate, decide
 

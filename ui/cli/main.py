@@ -70,6 +70,10 @@ def _settings(args: argparse.Namespace):
             raise SystemExit(f"aluqa eval: --set {item!r}: not a tunable setting")
         if name == "int8":  # the form of ALUQA_INT8: --set int8=none
             changes[name] = parse_int8(value)
+        elif types[name] is bool:  # bool("false") would be True
+            if value.lower() not in ("true", "false"):
+                raise SystemExit(f"aluqa eval: --set {item!r}: use {name}=true or {name}=false")
+            changes[name] = value.lower() == "true"
         else:
             changes[name] = types[name](value) if types[name] is not type(None) else value
     return settings.with_(**changes)
