@@ -168,8 +168,18 @@ def gold_span(match_sentence: str, answers) -> str:
     return next((normalize(a) for a in answers if normalize(a) and normalize(a) in match_sentence), "")
 
 
-def collect(squad_file: Path, seed: int) -> list[Group]:
-    """Today's top candidates for every question of a SQuAD-style file, and for its near misses."""
+def collect(squad_file: Path, seed: int, encoder=None, index_dir: Path | None = None,
+            validation_only: bool = False) -> list[Group]:
+    """Today's top candidates for every question of a SQuAD-style file, and for its near misses.
+
+    Args:
+        encoder: the embedding model the file's index is built with and its
+            questions are encoded with (default: the default model in fp32,
+            with sentence-transformers, as the shipped selector was trained).
+        index_dir: where that index is (default: the evaluation index of the file).
+        validation_only: only the questions of the validation articles (to
+            measure what another retrieval does to the validation figures).
+    """
     from tqdm import tqdm
 
     from embeddings.model.encoder import SentenceTransformerEncoder
@@ -182,13 +192,16 @@ def collect(squad_file: Path, seed: int) -> list[Group]:
 
     squad = read_squad(squad_file)
     settings = Settings(selector="off")
-    encoder = SentenceTransformerEncoder(cache_dir=settings.cache_dir)
-    ready = ensure_squad_index(squad, default_eval_index_dir(squad, settings.cache_dir), encoder, show_progress=True)
+    encoder = encoder or SentenceTransformerEncoder(cache_dir=settings.cache_dir)
+    ready = ensure_squad_index(squad, index_dir or default_eval_index_dir(squad, settings.cache_dir), encoder,
+                               show_progress=True)
     qa = QA(ready.folder, settings=settings, encoder=encoder)
     index, answerer = qa.index, qa.answerer
     titles = {doc: normalize(a.title) for doc, a in index.articles.items()}
     items, parsed = [], []
     for item, kind in with_near_misses(squad, seed):
+        if validation_only and not Group(squad.name, _article_key(item.doc), "", False, ()).validation:
+            continue
         try:
             parsed.append(qa.parse(item.question))
             items.append((item, kind))
