@@ -5,7 +5,10 @@ given) on a free port of 127.0.0.1, waits until it answers, asks every
 question once, one at a time (the reference answers), then lets N users (one
 `gradio_client.Client` each, in threads) ask Q questions each at the same
 time through `/answer`; then the same through `/v1/chat/completions` (one
-`openai.OpenAI` client per user). Reports, per route, errors, the share of
+`openai.OpenAI` client per user). `--routes answer-http` adds the page's
+`/answer` over Gradio's plain HTTP API (`urllib`, as `curl` asks it): the
+clients share the server's cores, and `gradio_client` spends more of them
+per answer than the server's own route does. Reports, per route, errors, the share of
 answers identical to the reference, latency percentiles and throughput, and
 whether both routes gave the same answers; stops the server it started.
 
@@ -157,6 +160,29 @@ def ask_v1(client, question: str) -> tuple[float, object]:
     return time.perf_counter() - started, reply
 
 
+def ask_http(base: str, question: str) -> tuple[float, object]:
+    """One question through the page's `/answer` over Gradio's plain HTTP API, as `curl` asks it:
+    POST `/gradio_api/call/answer`, then read the event stream until the `complete` event."""
+    started = time.perf_counter()
+    request = urllib.request.Request(f"{base}gradio_api/call/answer", method="POST",
+                                     data=json.dumps({"data": [question]}).encode("utf-8"),
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT) as response:
+        event_id = json.loads(response.read())["event_id"]
+    event = ""
+    with urllib.request.urlopen(f"{base}gradio_api/call/answer/{event_id}", timeout=REQUEST_TIMEOUT) as stream:
+        for raw in stream:
+            line = raw.decode("utf-8").rstrip("\n")
+            if line.startswith("event:"):
+                event = line.partition(":")[2].strip()
+            elif line.startswith("data:") and event in ("complete", "error"):
+                data = json.loads(line.partition(":")[2])
+                if event == "error":
+                    raise RuntimeError(f"the server answered with an error event: {data}")
+                return time.perf_counter() - started, data[0]
+    raise RuntimeError("the event stream ended without a complete event")
+
+
 def _page_client(url: str):
     from gradio_client import Client
 
@@ -169,7 +195,7 @@ def _v1_client(url: str):
     return OpenAI(base_url=f"{url}v1", api_key="unused", max_retries=0)
 
 
-ROUTES = {"answer": (_page_client, ask), "v1": (_v1_client, ask_v1)}
+ROUTES = {"answer": (_page_client, ask), "answer-http": (lambda url: url, ask_http), "v1": (_v1_client, ask_v1)}
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -283,8 +309,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds to wait for the server (the first run builds the model and index)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
     parser.add_argument("--routes", default="answer,v1",
-                        help="routes measured in turn on the same server: answer (the page's /answer), "
-                             "v1 (/v1/chat/completions); default both")
+                        help="routes measured in turn on the same server: answer (the page's /answer with "
+                             "gradio_client), answer-http (the same over plain HTTP, as curl asks it), "
+                             "v1 (/v1/chat/completions); default answer and v1")
     args = parser.parse_args(argv)
     routes = tuple(route.strip() for route in args.routes.split(",") if route.strip())
     if not routes or any(route not in ROUTES for route in routes):
