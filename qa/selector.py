@@ -358,7 +358,7 @@ def choose(logits: np.ndarray, confidences: np.ndarray, eligible: Sequence[bool]
 
 def choose_in_turn(logits_of: Callable[[list[int]], np.ndarray], confidences: np.ndarray, eligible: Sequence[bool],
                    ranker_weight: float, refuse_below: float, stop_above: float | None) -> Choice:
-    """Read the eligible candidates, the first one alone, and pick among those read as `choose` does.
+    """Read the eligible candidates (the first one alone when there is an early stop) and pick as `choose` does.
 
     `logits_of(positions)` reads the candidates at those positions (a pass of
     the model each time in the answerer; saved logits in training). A
@@ -372,12 +372,12 @@ def choose_in_turn(logits_of: Callable[[list[int]], np.ndarray], confidences: np
     positions = [i for i, ok in enumerate(eligible) if ok]
     logits = np.full(len(eligible), -np.inf, dtype=np.float64)
     read = np.zeros(len(eligible), dtype=bool)
-    for batch in (positions[:1], positions[1:]):
+    # Without an early stop, one pass reads them all.
+    for batch in (positions,) if stop_above is None else (positions[:1], positions[1:]):
         if not batch:
             continue
         logits[batch] = np.asarray(logits_of(batch), dtype=np.float64)
         read[batch] = True
-        first = logits[positions[0]]
-        if stop_above is not None and first >= max(stop_above, refuse_below):
+        if stop_above is not None and logits[positions[0]] >= max(stop_above, refuse_below):
             break
     return choose(logits, confidences, read, ranker_weight, refuse_below)

@@ -86,11 +86,16 @@ def test_choose_in_turn_reads_only_eligible_candidates_and_decides_as_choose():
             asked.append(list(positions))
             return logits[positions]
 
-        # Without an early stop: the first eligible candidate alone, then the other eligible ones.
+        # Without an early stop: every eligible candidate, in one pass.
         pick = choose_in_turn(logits_of, confidences, eligible, 0.5, 0.0, None)
         expected = choose(logits, confidences, eligible, 0.5, 0.0)
         assert (pick.position, pick.found, pick.logit) == (expected.position, expected.found, expected.logit)
         wanted = [i for i, ok in enumerate(eligible) if ok]
+        assert asked == ([wanted] if wanted else [])
+        # With one that is never reached: the first eligible candidate alone, then the others; the same pick.
+        asked.clear()
+        pick = choose_in_turn(logits_of, confidences, eligible, 0.5, 0.0, 100.0)
+        assert (pick.position, pick.found, pick.logit) == (expected.position, expected.found, expected.logit)
         assert asked == [part for part in (wanted[:1], wanted[1:]) if part]
 
 
