@@ -32,3 +32,21 @@ def test_fail_prints_one_line_naming_the_command(capsys):
     assert fail("add", IndexLoadError("damaged"), INDEX, "the index could not be rebuilt") == INDEX
     assert capsys.readouterr().err == "aluqa add: the index could not be rebuilt: damaged\n"
     assert fail("serve", "--auth must be USER:PASSWORD") == USAGE
+
+
+def test_eval_set_reads_booleans_numbers_and_refuses_what_is_not_a_setting():
+    import argparse
+
+    from ui.cli.main import _settings
+
+    def read(*items):
+        return _settings(argparse.Namespace(set=list(items)))
+
+    settings = read("selector_stops_early=false", "span_threshold=0", "selector_candidates=5")
+    assert settings.selector_stops_early is False and settings.span_threshold == 0.0
+    assert settings.selector_candidates == 5
+    assert read("selector_stops_early=True").selector_stops_early is True
+    with pytest.raises(SystemExit, match="selector_stops_early=true or selector_stops_early=false"):
+        read("selector_stops_early=maybe")
+    with pytest.raises(SystemExit, match="not a tunable setting"):
+        read("index_dir=/tmp")
