@@ -33,8 +33,6 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=13, help="the training command's seed (its near misses)")
     args = parser.parse_args(argv)
 
-    from transformers import AutoTokenizer
-
     from embeddings.model.build import DEFAULT_MODEL, INT8_DOCUMENTS_MODEL, resolve_model
     from qa.api import encoder_for
     from qa.selector import SELECTOR_WEIGHTS, SelectorConfig
@@ -46,14 +44,8 @@ def main(argv=None) -> int:
     settings = Settings()
     config = SelectorConfig.read()
     base = Path(resolve_model(DEFAULT_MODEL, settings.cache_dir)[1])
-    tokenizer = AutoTokenizer.from_pretrained(str(base))
+    tokenize, pieces = ts.token_functions(base)
     module = load_delta(build_module(base, config.frozen_layers, config.span_head), SELECTOR_WEIGHTS).eval()
-
-    def tokenize(texts):
-        return [tuple(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
-
-    def pieces(ids):
-        return tokenizer.convert_ids_to_tokens(list(ids))
 
     encoders = {"fp32 documents": encoder_for(settings),
                 "int8 documents": encoder_for(settings, INT8_DOCUMENTS_MODEL)}

@@ -95,9 +95,14 @@ class Group:
 
     @property
     def validation(self) -> bool:
-        family = SPLIT_FAMILY.get(self.source, self.source)
-        digest = hashlib.sha256(f"{family}/{self.article}".encode("utf-8")).digest()
-        return digest[0] % 5 == 0
+        return is_validation_article(self.source, self.article)
+
+
+def is_validation_article(source: str, article: str) -> bool:
+    """Whether an article of a training file is held apart for validation (a fifth, by a hash of its name)."""
+    family = SPLIT_FAMILY.get(source, source)
+    digest = hashlib.sha256(f"{family}/{article}".encode("utf-8")).digest()
+    return digest[0] % 5 == 0
 
 
 def _article_key(doc: str) -> str:
@@ -200,7 +205,7 @@ def collect(squad_file: Path, seed: int, encoder=None, index_dir: Path | None = 
     titles = {doc: normalize(a.title) for doc, a in index.articles.items()}
     items, parsed = [], []
     for item, kind in with_near_misses(squad, seed):
-        if validation_only and not Group(squad.name, _article_key(item.doc), "", False, ()).validation:
+        if validation_only and not is_validation_article(squad.name, _article_key(item.doc)):
             continue
         try:
             parsed.append(qa.parse(item.question))
@@ -531,6 +536,22 @@ class SpanGuess:
     probability: float
 
 
+def token_functions(base_folder: Path):
+    """(tokenize, pieces) of the base model's tokenizer: texts to token id tuples (no special tokens),
+    and token ids to their pieces (for the span's character offsets)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(base_folder))
+
+    def tokenize(texts):
+        return [tuple(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+
+    def pieces(ids):
+        return tokenizer.convert_ids_to_tokens(list(ids))
+
+    return tokenize, pieces
+
+
 def score_groups(module, groups: list[Group], tokenize, pieces, config: SelectorConfig
                  ) -> tuple[list[np.ndarray], list[list[SpanGuess | None]]]:
     """Logits of every pooled candidate of every group, and the span head's best span in each."""
@@ -839,16 +860,7 @@ def main(argv: list[str] | None = None) -> int:
     # English questions are a tenth of the training questions: seen more often, they teach the reading of English.
     train_groups += [g for g in train_groups if g.english] * max(args.english_repeats - 1, 0)
 
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(str(base_folder))
-
-    def tokenize(texts):
-        return [tuple(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
-
-    def pieces(ids):
-        return tokenizer.convert_ids_to_tokens(list(ids))
-
+    tokenize, pieces = token_functions(Path(base_folder))
     if args.calibrate_only:
         return _calibrate_only(work, valid_groups, args)
     # Read before training: --out may be the very file training started from.
