@@ -45,6 +45,7 @@ import numpy as np
 from qa.selector import (SELECTOR_CARD, SELECTOR_WEIGHTS, Choice, SelectorConfig, SelectorError, choose, choose_in_turn,
                          pad_batch, pair_layout)
 from qa.selector_export import build_module, delta_state, load_delta
+from qa.training.anaphor import ANAPHOR, anaphor_copies
 
 DATA_DIR = Path(__file__).resolve().parents[3] / "shared" / "data"
 # Only files whose licence lets the weights ship (`../shared/data/README.md`).
@@ -796,6 +797,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--visible-near-misses", action=argparse.BooleanOptionalAction, default=False,
                         help="train only on near misses whose replaced value a candidate it reads holds "
                              "(validation keeps them all)")
+    parser.add_argument("--anaphor-copies", action=argparse.BooleanOptionalAction, default=False,
+                        help="add copies of answerable Chinese training questions whose sentences name their "
+                             "place or organisation as news does (全市, 该公司; qa.training.anaphor)")
     parser.add_argument("--unanswerable-weight", type=float, default=1.0,
                         help="weight of an unanswerable question's loss beside an answerable one's (1: equal)")
     parser.add_argument("--span-precision", type=float, default=0.75,
@@ -850,8 +854,11 @@ def main(argv: list[str] | None = None) -> int:
         near_misses_left_out = before - len(train_groups)
         print(f"{near_misses_left_out} training near misses left out: their replaced value is in no candidate "
               "they are read with", file=sys.stderr, flush=True)
+    if args.anaphor_copies:
+        train_groups += anaphor_copies(train_groups, args.seed)
     counts = {}
-    for g in groups + [g for g in train_groups + valid_groups if g.kind == RETRIEVAL_MISS]:
+    made = (RETRIEVAL_MISS, ANAPHOR)
+    for g in groups + [g for g in train_groups + valid_groups if g.kind in made]:
         key = f"{g.source}/{g.kind}/{'validation' if g.validation else 'training'}"
         counts[key] = counts.get(key, 0) + 1
     (work / "counts.json").write_text(json.dumps(dict(sorted(counts.items())), indent=1), encoding="utf-8")
@@ -898,6 +905,7 @@ def main(argv: list[str] | None = None) -> int:
         "english_repeats": args.english_repeats,
         "span_weight": args.span_weight, "unanswerable_weight": args.unanswerable_weight,
         "visible_near_misses": args.visible_near_misses, "near_misses_left_out": near_misses_left_out,
+        "anaphor_copies": args.anaphor_copies,
         "max_answerable_refused": args.max_answerable_refused,
         "init": init_version, "train_minutes": round(train_minutes, 1),
         "files": list(TRAINING_FILES)})
