@@ -6,7 +6,8 @@ question once, one at a time (the reference answers), then lets N users (one
 `gradio_client.Client` each, in threads) ask Q questions each at the same
 time through `/answer`; then the same through `/v1/chat/completions` (one
 `openai.OpenAI` client per user). `--routes answer-http` adds the page's
-`/answer` over Gradio's plain HTTP API (`urllib`, as `curl` asks it): the
+`/answer` over Gradio's plain HTTP API (`urllib`, as `curl` asks it), and
+`v1-answer` the one-request `POST /v1/answer` (`urllib`): the
 clients share the server's cores, and `gradio_client` spends more of them
 per answer than the server's own route does. Reports, per route, errors, the share of
 answers identical to the reference, latency percentiles and throughput, and
@@ -183,6 +184,23 @@ def ask_http(base: str, question: str) -> tuple[float, object]:
     raise RuntimeError("the event stream ended without a complete event")
 
 
+def ask_v1_answer(base: str, question: str) -> tuple[float, object]:
+    """One question through `POST /v1/answer` (one plain HTTP request, as `curl` asks it): the answer's JSON,
+    or the refusal in the page API's error shape."""
+    started = time.perf_counter()
+    request = urllib.request.Request(f"{base}v1/answer", method="POST",
+                                     data=json.dumps({"question": question}).encode("utf-8"),
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT) as response:
+            reply = json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        if error.code != 400:
+            raise
+        reply = {"question": question, "found": False, "error": json.loads(error.read())["error"]["message"]}
+    return time.perf_counter() - started, reply
+
+
 def _page_client(url: str):
     from gradio_client import Client
 
@@ -195,7 +213,8 @@ def _v1_client(url: str):
     return OpenAI(base_url=f"{url}v1", api_key="unused", max_retries=0)
 
 
-ROUTES = {"answer": (_page_client, ask), "answer-http": (lambda url: url, ask_http), "v1": (_v1_client, ask_v1)}
+ROUTES = {"answer": (_page_client, ask), "answer-http": (lambda url: url, ask_http), "v1": (_v1_client, ask_v1),
+          "v1-answer": (lambda url: url, ask_v1_answer)}
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -311,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--routes", default="answer,v1",
                         help="routes measured in turn on the same server: answer (the page's /answer with "
                              "gradio_client), answer-http (the same over plain HTTP, as curl asks it), "
-                             "v1 (/v1/chat/completions); default answer and v1")
+                             "v1 (/v1/chat/completions), v1-answer (POST /v1/answer); default answer and v1")
     args = parser.parse_args(argv)
     routes = tuple(route.strip() for route in args.routes.split(",") if route.strip())
     if not routes or any(route not in ROUTES for route in routes):

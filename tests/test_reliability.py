@@ -872,11 +872,12 @@ def test_login_is_enforced_by_a_live_server(monkeypatch):
 
 @pytest.mark.slow
 def test_the_load_benchmark_runs_clean_on_a_small_scale():
-    """bench/load.py end to end (real model, live `aluqa serve`): 4 users x 6 questions, page and /v1."""
+    """bench/load.py end to end (real model, live `aluqa serve`): 4 users x 6 questions, page and /v1 routes."""
     from bench.load import run
 
-    figures = run(users=4, questions=6, index=None, deadline_s=300, startup_timeout=600, routes=("answer", "v1"))
-    for route in ("answer", "v1"):
+    routes = ("answer", "v1", "v1-answer")
+    figures = run(users=4, questions=6, index=None, deadline_s=300, startup_timeout=600, routes=routes)
+    for route in routes:
         measured = figures["routes"][route]
         assert measured["errors"] == 0 and measured["answered"] == 24 and measured["identical_share"] == 1.0
     assert figures["routes_agree"] is True

@@ -1,4 +1,5 @@
-"""The OpenAI-compatible chat endpoint on `aluqa serve`: `POST /v1/chat/completions` and `GET /v1/models`.
+"""The `/v1` routes of `aluqa serve`: the OpenAI-compatible chat endpoint (`POST /v1/chat/completions`,
+`GET /v1/models`) and `POST /v1/answer`, the answer's JSON in one request.
 
 Chat clients that speak the OpenAI chat protocol (Open WebUI, Cherry Studio,
 LibreChat, Chatbox, the `openai` SDK) use AluQA as the model `aluqa`. The
@@ -10,7 +11,11 @@ the citation line); the answer's JSON, the object `aluqa ask --json` prints,
 is in the response's extra field `aluqa` (in the last chunk when streaming).
 A request may carry the extra field `aluqa`: {"since", "until", "source"}, the
 date and source filter of `QA.ask` (the `openai` SDK sends it as `extra_body`).
-Errors come in the protocol's error format: 400 for a question that cannot be
+`POST /v1/answer` takes {"question", "history" (earlier user questions, oldest
+first; optional), "since", "until", "source"} and returns the object `aluqa ask
+--json` prints: one request, where the page's Gradio API takes two over plain
+HTTP, and no Gradio session kept per call. Errors of both come in the chat
+protocol's error format: 400 for a question that cannot be
 asked or a malformed request, 401 for a missing or wrong key, 404 for another
 model, 413 for a request over `MAX_REQUEST_BYTES`, 429 after repeated wrong
 keys, 503 when the index cannot be loaded.
@@ -104,6 +109,26 @@ def parse_chat_request(body: Any) -> tuple[str, list[str], bool, dict[str, str]]
     return questions[-1], questions[:-1][-HISTORY_QUESTIONS:], stream, scope
 
 
+def parse_answer_request(body: Any) -> tuple[str, list[str], dict[str, str]]:
+    """The question, the earlier user questions and the date and source filter of a `/v1/answer` body."""
+    if not isinstance(body, dict):
+        raise ProtocolError(400, "the request body must be a JSON object")
+    question = body.get("question")
+    if not isinstance(question, str):
+        raise ProtocolError(400, "'question' must be a string", param="question")
+    history = body.get("history", [])
+    if not isinstance(history, list) or not all(isinstance(q, str) for q in history):
+        raise ProtocolError(400, "'history' must be a list of the earlier questions (strings)", param="history")
+    if not all(isinstance(body.get(k, ""), str) for k in ("since", "until", "source")):
+        raise ProtocolError(400, "'since', 'until' and 'source' must be strings")
+    unknown = sorted(set(body) - {"question", "history", "since", "until", "source"})
+    if unknown:
+        raise ProtocolError(400, f"unknown field {unknown[0][:40]!r}: expected question, history, since, until, source",
+                            param=unknown[0][:40])
+    scope = {key: body[key] for key in ("since", "until", "source") if body.get(key)}
+    return question, history[-HISTORY_QUESTIONS:], scope
+
+
 def completion(answer: Answer, completion_id: str) -> dict[str, Any]:
     """The `chat.completion` object for an answer."""
     data = answer.to_dict()
@@ -181,11 +206,11 @@ def openai_router(qa, api_key: str | None = None, login_required: bool = False,
             raise ProtocolError(401, "the API key is not the server's", code="invalid_api_key")
         attempts.succeeded(client)
 
-    def answer(question: str, earlier: list[str], scope: dict[str, str]) -> Answer:
+    def answer(question: str, earlier: list[str], scope: dict[str, str], asked_in: str = "messages") -> Answer:
         try:
             return ask_with_history(qa, question, earlier, **scope)
         except QuestionError as error:
-            raise ProtocolError(400, str(error), param="messages") from None
+            raise ProtocolError(400, str(error), param=asked_in) from None
         except IndexLoadError as error:
             raise ProtocolError(503, str(error), kind="server_error", code="index_unavailable") from None
 
@@ -230,6 +255,19 @@ def openai_router(qa, api_key: str | None = None, login_required: bool = False,
             yield "data: [DONE]\n\n"
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    @router.post("/answer")
+    async def answer_json(request: Request):
+        try:
+            check_key(request)
+            question, earlier, scope = parse_answer_request(await _read_body(request))
+            reply = await run_in_threadpool(answer, question, earlier, scope, "question")
+        except ProtocolError as error:
+            return error_response(error)
+        except Exception:
+            logger.exception("the answer endpoint failed")
+            return error_response(ProtocolError(500, "the server could not answer (see its log)", kind="server_error"))
+        return reply.to_dict()
 
     return router
 

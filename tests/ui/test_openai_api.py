@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -105,6 +106,36 @@ def test_errors_come_in_the_protocols_format():
             assert reply.status_code == status, (status, reply.text)
             error = reply.json()["error"]
             assert words in error["message"] and {"type", "code", "param"} <= set(error)
+
+
+def test_the_answer_route_returns_the_answers_json_in_one_request():
+    with _client() as client:
+        reply = client.post("/v1/answer", json={"question": "2022年百色市铝产业总产值是多少？"})
+        follow = client.post("/v1/answer", json={"question": "百色呢？", "history": ["2021年广元市铝产业总产值是多少？"]})
+    assert reply.status_code == 200 and reply.json() == json.loads(
+        json.dumps(FakeQA().ask("2022年百色市铝产业总产值是多少？").to_dict()))
+    assert follow.json()["question"] == "2021年百色市铝产业总产值是多少？" and follow.json()["typed"] == "百色呢？"
+
+
+def test_the_answer_routes_errors_come_in_the_same_format():
+    with _client(api_key=KEY) as client:
+        def post(body, key=KEY):
+            return client.post("/v1/answer", json=body, headers={"Authorization": f"Bearer {key}"} if key else {})
+
+        cases = [
+            (post({"question": "   "}), 400, "empty", "question"),
+            (post({"question": "the index please"}), 503, "rebuild", None),
+            (post({"question": 5}), 400, "'question' must be a string", "question"),
+            (post({"question": "百色？", "history": "广元"}), 400, "'history'", "history"),
+            (post({"question": "百色？", "since": 2021}), 400, "'since'", None),
+            (post({"question": "百色？", "questions": []}), 400, "unknown field 'questions'", "questions"),
+            (post(["百色？"]), 400, "JSON object", None),
+            (post({"question": "百色？"}, key=None), 401, "API key is needed", None),
+        ]
+        for reply, status, words, param in cases:
+            assert reply.status_code == status, (status, reply.text)
+            error = reply.json()["error"]
+            assert words in error["message"] and error["param"] == param, error
 
 
 def test_a_one_megabyte_message_list_is_refused_with_413():
@@ -228,6 +259,24 @@ def test_the_openai_sdk_holds_a_two_turn_conversation(served, real_qa):
     text = "".join(chunk.choices[0].delta.content or "" for chunk in chunks)
     assert text == second.choices[0].message.content
     assert chunks[-1].model_extra["aluqa"] == second.model_extra["aluqa"]
+
+
+@pytest.mark.slow
+def test_the_answer_route_over_curl_gives_the_ask_json(served, real_qa):
+    """`POST /v1/answer` as README's curl line sends it: one request, the answer's JSON back."""
+    def post(body: dict) -> dict:
+        command = ["curl", "-s", "-X", "POST", f"{served}/v1/answer", "-H", f"Authorization: Bearer {KEY}",
+                   "-H", "Content-Type: application/json", "-d", json.dumps(body, ensure_ascii=False)]
+        if shutil.which("curl"):
+            return json.loads(subprocess.run(command, capture_output=True, text=True, timeout=120, check=True).stdout)
+        request = urllib.request.Request(command[4], data=command[-1].encode("utf-8"), method="POST",
+                                         headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return json.loads(response.read().decode("utf-8"))
+
+    assert post({"question": FIRST}) == _ask_json(real_qa, FIRST, FIRST)
+    follow = post({"question": FOLLOW_UP, "history": [FIRST]})
+    assert follow == _ask_json(real_qa, "2022年广元市铝产业总产值是多少？", FOLLOW_UP)
 
 
 @pytest.mark.slow
