@@ -6,7 +6,7 @@ import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -67,6 +67,37 @@ def eligible(judged: Judged, question: Question) -> bool:
     names, its article names the persons and organisations the question names, and it holds a
     number or a date when one is asked. The one rule of serving and training."""
     return judged.agrees and judged.names_ok and (judged.type_ok or question.expected not in (NUMBER, DATE))
+
+
+LEFT_OUT_KINDS = ("years", "places", "names")
+
+
+def reading_question(question: Question, sentence: str, left_out: Sequence[str]) -> str:
+    """The question's matching form without the years, places or names (`left_out` kinds) that the
+    candidate's sentence (matching form) does not hold: what the selector reads beside that sentence.
+
+    Only for an eligible candidate: its paragraph holds the years, its article the places and
+    names (`eligible`), so leaving them out loses no check; a sentence that leaves them to its
+    paragraph ("2022年，全市…", "该公司…") is then read for what it says. English questions are
+    read whole (their names are in English, the sentences in Chinese).
+    """
+    if question.is_english or not left_out:
+        return question.match
+    text = question.match
+    if "years" in left_out:
+        for year in question.years:
+            if year not in sentence:
+                text = re.sub(rf"{year}年?", "", text)
+    if "places" in left_out:
+        for place in question.places:
+            if _place_stem(place) not in sentence:
+                text = text.replace(place, "")
+    if "names" in left_out:
+        for name in question.names:
+            if not names_in(name, sentence):
+                text = text.replace(name, "")
+    text = re.sub(r"^[\s,，、的]+", "", text)
+    return text if re.search(r"[\u4e00-\u9fffA-Za-z0-9]", text) else question.match
 
 
 def names_in(name: str, text: str) -> bool:
@@ -337,11 +368,13 @@ class SentenceAnswerer:
         """
         config = self.selector.config
         pool, sentences, titles, previous = self.selector_inputs(judged)
-        text = config.question_text(question.match, selector_hints(question))
+        hints = selector_hints(question)
         spans: dict[int, MatchSpan | None] = {}
 
         def logits_of(positions: list[int]) -> np.ndarray:
-            reading = self.selector.read(text, [sentences[i] for i in positions], [titles[i] for i in positions],
+            texts = [config.question_text(reading_question(question, sentences[i], config.checked_left_out), hints)
+                     for i in positions]
+            reading = self.selector.read(texts, [sentences[i] for i in positions], [titles[i] for i in positions],
                                          [previous[i] for i in positions])
             spans.update(zip(positions, reading.spans))
             return reading.logits

@@ -75,6 +75,12 @@ class SelectorConfig:
             they keep the linear ranker and the support rule).
         english_hints: an English question is read with the Chinese words the
             dictionary gives for it (`qa.question.selector_hints`) after it.
+        checked_left_out: what a Chinese question is read without, beside each
+            candidate whose sentence does not hold it: "years", "places", "names"
+            (persons and organisations). The answerer has checked them against the
+            candidate's paragraph or article (`qa.answerer.eligible`), so the reader
+            judges what is asked, not whether the sentence repeats where and when
+            ("全市", "该公司" in news). Empty: the question is read whole.
         figures: validation figures written by the training command.
     """
 
@@ -94,6 +100,7 @@ class SelectorConfig:
     span_threshold: float = 1.01
     english: bool = False
     english_hints: bool = False
+    checked_left_out: tuple[str, ...] = ()
     version: str = ""
     figures: dict | None = None
 
@@ -111,6 +118,8 @@ class SelectorConfig:
     def read(cls, path: Path = SELECTOR_CARD) -> "SelectorConfig":
         data = json.loads(path.read_text(encoding="utf-8"))
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        if "checked_left_out" in known:
+            known["checked_left_out"] = tuple(known["checked_left_out"])
         return cls(**known)
 
     def write(self, path: Path = SELECTOR_CARD) -> None:
@@ -261,23 +270,29 @@ class AnswerSelector:
         """Logits (answer vs no answer) of each sentence for the question, in matching form text."""
         return self.read(question, sentences, titles, previous).logits
 
-    def layouts(self, question: str, sentences: Sequence[str], titles: Sequence[str],
+    def layouts(self, question: str | Sequence[str], sentences: Sequence[str], titles: Sequence[str],
                 previous: Sequence[str] | None = None) -> tuple[list[PairLayout], list[list[int]]]:
         """The model input of each candidate, and each sentence's token ids (the spans are read in them).
 
+        `question` is one text for all candidates, or one per candidate (`SelectorConfig.checked_left_out`).
         Apart from `read` so that a benchmark can time the model's pass alone on real inputs.
         """
         count = len(sentences)
         context = list(previous) if previous is not None and self.config.max_context_tokens else [""] * count
-        question_ids, *rest = self.token_ids([question, *sentences, *titles, *context])
+        questions = [question] * count if isinstance(question, str) else list(question)
+        forms = list(dict.fromkeys(questions))
+        ids = self.token_ids([*forms, *sentences, *titles, *context])
+        question_ids = dict(zip(forms, ids[:len(forms)]))
+        rest = ids[len(forms):]
         sentence_ids, title_ids, context_ids = rest[:count], rest[count: 2 * count], rest[2 * count:]
-        layouts = [pair_layout(question_ids, s, t, self.config, c)
-                   for s, t, c in zip(sentence_ids, title_ids, context_ids)]
+        layouts = [pair_layout(question_ids[q], s, t, self.config, c)
+                   for q, s, t, c in zip(questions, sentence_ids, title_ids, context_ids)]
         return layouts, sentence_ids
 
-    def read(self, question: str, sentences: Sequence[str], titles: Sequence[str],
+    def read(self, question: str | Sequence[str], sentences: Sequence[str], titles: Sequence[str],
              previous: Sequence[str] | None = None) -> "Reading":
-        """Logits of each sentence for the question and, with a span head, the best span in each.
+        """Logits of each sentence for the question (one text, or one per sentence) and, with a span head,
+        the best span in each.
 
         All text is in matching form; `previous` holds each sentence's
         preceding sentence ("" for none), read only when the shipped model was

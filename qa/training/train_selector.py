@@ -38,6 +38,7 @@ import random
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -291,6 +292,30 @@ def token_table(groups: list[Group], tokenize, config: SelectorConfig) -> dict[s
 def read_as(group: Group, config: SelectorConfig) -> str:
     """The group's question as the selector reads it (`SelectorConfig.question_text`)."""
     return config.question_text(group.question, group.hints)
+
+
+def read_beside(group: Group, candidate: Candidate, config: SelectorConfig) -> str:
+    """The group's question as the selector reads it beside one candidate: without what
+    `SelectorConfig.checked_left_out` names and the candidate's sentence does not hold, as the
+    answerer reads it (`qa.answerer.reading_question`). Training always reads whole questions;
+    this is the decision's reading, used when the validation split is scored."""
+    if not config.checked_left_out or not candidate.eligible:
+        return read_as(group, config)
+    from qa.answerer import reading_question
+
+    return config.question_text(reading_question(_parsed(group.question), candidate.sentence,
+                                                 config.checked_left_out), group.hints)
+
+
+@lru_cache(maxsize=None)
+def _parsed(question: str):
+    from qa.question import parse_question
+
+    return parse_question(question)
+
+
+def _tokenized(texts: list[str], tokenize) -> tuple[list[str], list[tuple[int, ...]]]:
+    return texts, [tuple(t) for t in tokenize(texts)] if texts else []
 
 
 def span_in_pair(candidate: Candidate, sentence_ids, layout, pieces) -> tuple[int, int] | None:
@@ -560,8 +585,10 @@ def score_groups(module, groups: list[Group], tokenize, pieces, config: Selector
 
     from qa.span import best_span, token_offsets
 
+    texts = [[read_beside(g, c, config) for c in g.candidates] for g in groups]
     ids = token_table(groups, tokenize, config)
-    rows = [(gi, ci, pair_layout(ids[read_as(g, config)], ids[c.sentence], ids[c.title], config, ids[c.previous]))
+    ids.update(zip(*_tokenized(sorted({t for row in texts for t in row} - set(ids)), tokenize)))
+    rows = [(gi, ci, pair_layout(ids[texts[gi][ci]], ids[c.sentence], ids[c.title], config, ids[c.previous]))
             for gi, g in enumerate(groups) for ci, c in enumerate(g.candidates)]
     rows.sort(key=lambda r: len(r[2].ids))
     logits = [np.zeros(len(g.candidates), dtype=np.float32) for g in groups]

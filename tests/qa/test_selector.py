@@ -386,3 +386,45 @@ def test_near_misses_whose_replaced_value_no_read_candidate_holds_are_left_out()
                 ("f", in_title.question): "百色市"}
     kept = visible_near_misses([seen, hidden, beyond, in_title, original, unknown], replaced, negatives=2)
     assert kept == [seen, in_title, original]
+
+
+def test_a_question_is_read_without_what_the_sentence_leaves_to_its_context():
+    from qa.answerer import reading_question
+    from qa.question import parse_question
+
+    question = parse_question("2022年百色市铝产业总产值是多少？")
+    assert reading_question(question, "氧化铝产量959.33万吨,约占全国的11.38%;", ("years", "places")) == "铝产业总产值是多少?"
+    # What the sentence holds stays (the city by its stem, 百色 for 百色市); nothing to leave out reads it whole.
+    assert reading_question(question, "2022年,全市铝产业总产值1045亿元;", ("years", "places")) == "2022年铝产业总产值是多少?"
+    assert reading_question(question, "2022年百色铝产业总产值1045亿元;", ("years", "places")) == question.match
+    assert reading_question(question, "氧化铝产量959.33万吨;", ()) == question.match
+    english = parse_question("What was the output value of Baise in 2022?")
+    assert reading_question(english, "氧化铝产量959.33万吨;", ("years", "places")) == english.match
+    named = parse_question("魏桥创业集团在哪里建设了轻量化基地？")
+    assert named.names and reading_question(named, "该集团在滨州建设了轻量化基地。", ("years", "places")) == named.match
+    assert "魏桥" not in reading_question(named, "该集团在滨州建设了轻量化基地。", ("years", "places", "names"))
+
+
+def test_the_selector_reads_each_candidate_beside_its_own_form_of_the_question(real_qa):
+    selector = real_qa._ready.answerer.selector
+    sentences, titles = ["氧化铝产量959.33万吨,约占全国的11.38%。", "2022年,全市铝产业总产值1045亿元。"], ["百色"] * 2
+    whole, short = "2022年百色市氧化铝产量是多少?", "氧化铝产量是多少?"
+    apart = [float(selector.score(q, [s], [t])[0]) for q, s, t in zip((short, whole), sentences, titles)]
+    together = selector.score([short, whole], sentences, titles)
+    assert np.allclose(together, apart, atol=1e-4)
+    assert float(selector.score(whole, sentences[:1], titles[:1])[0]) != pytest.approx(apart[0], abs=1e-3)
+
+
+def test_validation_is_scored_with_the_decisions_reading_of_the_question():
+    from dataclasses import replace
+
+    from qa.training.train_selector import Candidate, Group, read_as, read_beside
+
+    group = Group("cmrc2018_trial", "a", "2022年百色市氧化铝产量是多少?", True, (
+        Candidate("氧化铝产量959.33万吨。", "百色", True, 0.5, True),
+        Candidate("2022年百色市氧化铝产量959.33万吨。", "百色", False, 0.3, True),
+        Candidate("氧化铝产量959.33万吨。", "百色", False, 0.2, False)))
+    config = replace(CONFIG, checked_left_out=("years", "places"))
+    assert [read_beside(group, c, config) for c in group.candidates] == [
+        "氧化铝产量是多少?", group.question, group.question]  # an ineligible candidate is never read
+    assert all(read_beside(group, c, CONFIG) == read_as(group, CONFIG) for c in group.candidates)
