@@ -29,7 +29,11 @@ _NE = re.compile(r"(?:的)?呢[\s?？。.!！]*$")
 _ASKS = re.compile(r"什么|怎么|怎样|如何|为什么|为何|是否|吗|哪|\b(?:what|how|which|when|who|where|why|did|does|do|is|are|was|were)\b")
 # The question-word end of a question ("是多少？"), reused when only the topic changes ("电解铝呢？").
 # Only a short ending: in "有多少座铝厂？" the words after 多少 are the topic itself.
-_TAIL = re.compile(r"(?:是|有|为|达到?|占)?(?:多少|几|什么|哪|怎样|如何|何时|吗)[\u4e00-\u9fff]{0,2}[^\u4e00-\u9fff]*$")
+_TAIL = re.compile(r"(?:是|有|为|达到?|占(?:全[国省市区]|全球|世界)?的?)?(?:多少|几|什么|哪|怎样|如何|何时|吗)"
+                   r"[\u4e00-\u9fff]{0,2}[^\u4e00-\u9fff]*$")
+# A question that starts with what is said of a figure ("占全区多少？", "同比增长多少？") is about
+# the figure the previous question asked for.
+_OF_A_FIGURE = re.compile(r"^(?:约|大约|大概)?(?:占|同比|比上年|比去年|较上年|较去年|增长|增加|下降|减少)")
 _ORG_SUFFIX = re.compile(r"(?:集团|公司|协会|联盟|商会|研究院|研究所|大学|银行|委员会)$")
 _EN_ORG_SUFFIX = re.compile(r"\b(?:group|company|co|corp|corporation|association|alliance|ltd|inc)\.?$", re.I)
 _TRADITIONAL_SUFFIX = {"县": "縣", "区": "區", "镇": "鎮"}
@@ -293,13 +297,35 @@ def _surface(text: str, start: int, end: int) -> str:
     return (text if len(match) == len(text) else match)[start:end]
 
 
+# jieba's dictionary tags some offices as names (宣传部): a name does not end like an office.
+_OFFICE_END = tuple("部局委厅处办院所会司")
+
+
 def _person_in(text: str, besides: str = "") -> str:
     """The first person's name (jieba nr, two characters or more) in `text` that `besides` does not hold."""
     for word, flag, start, end in _words(text):
         # jieba tags some places as names (邹平): a word with a place's dictionary entry is no person.
-        if flag == "nr" and len(word) >= 2 and word not in normalize(besides) and not is_place_word(word, "nr"):
+        if (flag == "nr" and len(word) >= 2 and word not in normalize(besides) and not is_place_word(word, "nr")
+                and not (len(word) >= 3 and word.endswith(_OFFICE_END))):
             return _surface(text, start, end)
     return ""
+
+
+def _person_for(previous: ConversationState) -> str:
+    """Who "他", "she" or "they" is: after a question for a person ("谁主持了会议？"), the person its
+    answer gave (the selector's exact answer, else the first person the answer's sentence names
+    that the question does not); after a question about a named person ("张波是什么身份？"), that
+    person; "" when there is none."""
+    asked_person = expected_type(normalize(previous.question)) == PERSON
+    in_question = _person_in(previous.question)
+    if in_question and not asked_person:
+        return in_question
+    given = ""
+    if asked_person and previous.answer_text:
+        # A bare name is taken whole (jieba may cut 伍荣华 as 伍 + 荣华); a longer span for its name.
+        bare = re.fullmatch(r"[\u4e00-\u9fff·]{2,4}", previous.answer_text)
+        given = previous.answer_text if bare else _person_in(previous.answer_text)
+    return given or _person_in(previous.answer, previous.question) or in_question
 
 
 def _named_kind(text: str, head: str) -> str:
@@ -336,15 +362,14 @@ def _names_nobody(text: str) -> bool:
 def _resolve_references(text: str, previous: ConversationState) -> str:
     """`text` with a pronoun or "this <kind>" replaced by the name it stands for, or "" when none is found.
 
-    The name is looked for in the previous answer's sentence first (what the user
-    just read), then in the previous question.
+    A person is the one `_person_for` gives; a thing of a kind is looked for in the
+    previous answer's sentence first (what the user just read), then in the previous question.
     """
     sources = [source for source in (previous.answer, previous.question) if source]
     if is_english_text(text):
         found = _EN_PERSON.search(text)
         if found:
-            name = next((n for n in (_person_in(s, previous.question if s is previous.answer else "")
-                                     for s in sources) if n), "")
+            name = _person_for(previous)
         else:
             found = _EN_IT.search(text)
             name = _thing_named(previous) if found else ""
@@ -357,8 +382,7 @@ def _resolve_references(text: str, previous: ConversationState) -> str:
     for i, (word, flag, start, end) in enumerate(words):
         name, span_end = "", end
         if word in _ZH_PERSONS:
-            name = next((n for n in (_person_in(s, previous.question if s is previous.answer else "")
-                                     for s in sources) if n), "")
+            name = _person_for(previous)
         elif word in _DEMONSTRATIVES and i + 1 < len(words) and words[i + 1][1].startswith("n"):
             head = words[i + 1][0]
             name, span_end = next((n for n in (_named_kind(s, head) for s in sources) if n), ""), words[i + 1][3]
@@ -367,6 +391,36 @@ def _resolve_references(text: str, previous: ConversationState) -> str:
         if name:
             return source_text[:start] + name + source_text[span_end:]
     return ""
+
+
+def _without_unnamed_it(text: str, previous: ConversationState) -> str:
+    """A Chinese "它" that names no thing of the conversation, read as what it stands for there.
+
+    After a question for a figure ("2022年百色市氧化铝产量是多少？") there is no named thing
+    for "它": "它的X" is the previous subject's X, so "它的" goes and the place, organisation
+    and year are carried as for any follow-up ("它的电解铝产量呢？"); "它" alone is the
+    figure asked about, so it becomes the previous question's topic without its question
+    word ("它占全国多少？" -> "氧化铝产量占全国多少？"). Unchanged otherwise.
+    """
+    if is_english_text(text):
+        return text
+    words = _words(text)
+    source = text if len(normalize(text)) == len(text) else normalize(text)
+    for i, (word, _, start, end) in enumerate(words):
+        if word not in _ZH_IT:
+            continue
+        if i + 1 < len(words) and words[i + 1][0] == "的":
+            return source[:start] + source[words[i + 1][3]:]
+        metric = _figure_asked(previous)
+        return source[:start] + metric + source[end:] if metric else text
+    return text
+
+
+def _figure_asked(previous: ConversationState) -> str:
+    """What the previous question asked a figure of: its topic without the question's ending
+    ("氧化铝产量" of "氧化铝产量占全国多少？"), or ""."""
+    tail = _TAIL.search(previous.topic)
+    return (previous.topic[:tail.start()] if tail else "").strip(" ,，的")
 
 
 # The thing an English "what/which ... ?" question asks for: "what aluminium park" in
@@ -456,6 +510,7 @@ def resolve(question: str, previous: ConversationState | None) -> Resolution:
     referred = _resolve_references(text, previous)
     if referred:
         return Resolution(referred, _state(referred), stays=True)  # it names its subject now, through the answer
+    text = _without_unnamed_it(text, previous)
     if _names_nobody(text):
         # A person it cannot name: asked as typed, no slot carried on a guess (where he was named comes first).
         return Resolution(text, _state(text), stays=True, unresolved=True)
@@ -492,6 +547,8 @@ def resolve(question: str, previous: ConversationState | None) -> Resolution:
             ending = tail.group() if tail else "？"
             resolved = _prefix(previous, own, subject, english) + ("" if english else ending)
     else:
+        if not english and _OF_A_FIGURE.match(normalize(body)):
+            body = _figure_asked(previous) + body
         resolved = _prefix(previous, own, body, english)
     new_place = own.place if english and not _same(own.place, previous.place) else ""
     return Resolution(resolved, _state(resolved), stays=stays, new_place=new_place)

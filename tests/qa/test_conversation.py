@@ -187,6 +187,35 @@ def test_a_pronoun_stands_for_the_person_the_previous_answer_named():
     assert _after("Who led the delegation?", answer, "What is his title?") == "What is 张三丰's title?"
 
 
+def test_a_new_subject_keeps_what_the_previous_question_said_of_its_figure():
+    assert resolve_followup("电解铝呢？", resolve_followup("2022年百色市氧化铝产量占全国多少？", None)[1])[0] == \
+        "2022年百色市电解铝占全国多少？"
+    assert resolve_followup("电解铝呢？", resolve_followup("2022年百色市铝产业总产值是多少？", None)[1])[0] == \
+        "2022年百色市电解铝是多少？"
+
+
+def test_a_question_about_a_figure_without_one_is_about_the_previous_figure():
+    assert resolve_followup("占全区多少？", resolve_followup("2022年百色市电解铝占全国多少？", None)[1])[0] == \
+        "2022年百色市电解铝占全区多少？"
+    assert resolve_followup("同比增长多少？", resolve_followup("广元市去年底铝产业产值是多少？", None)[1])[0] == \
+        "广元市去年底铝产业产值同比增长多少？"
+    # Not a figure's predicate: only the place and year are carried.
+    assert resolve_followup("下一步打算怎么推进？", resolve_followup("2022年百色市铝产业总产值是多少？", None)[1])[0] \
+        == "2022年百色市下一步打算怎么推进？"
+
+
+def test_he_is_the_person_the_previous_question_asked_about_or_asked_for():
+    answer = "滨州市委常委、常务副市长张伟,山东省铝业协会会长、魏桥创业集团董事长张波在会上讲话。"
+    # The question named him: he is not the other person the answer names.
+    assert _after("张波是什么身份？", answer, "他说了什么？") == "张波说了什么？"
+    # The question asked who: he is the answer's person, not an office jieba tags as a name (宣传部).
+    chaired = "广元市委常委、宣传部部长赵文峤出席会议,广元市人民政府副市长伍荣华主持会议。"
+    assert _after("谁主持了会议？", chaired, "他是什么职务？") == "赵文峤是什么职务？"
+    _, state = resolve_followup("谁主持了会议？", None)
+    given = dataclasses.replace(state, answer=chaired, answer_text="伍荣华")
+    assert resolve_followup("他是什么职务？", given)[0] == "伍荣华是什么职务？"
+
+
 def test_this_kind_stands_for_the_name_of_that_kind_in_the_previous_answer():
     answer = "与会领导首先参观了魏桥轻量化基地，该基地总投资100亿元。"
     assert _after("与会领导先参观了哪里？", answer, "建这个基地一共要投多少钱？") == "建魏桥轻量化基地一共要投多少钱？"
@@ -427,6 +456,17 @@ def test_it_stands_for_the_thing_the_previous_answer_gave():
         "Which companies moved into the aluminium park?"
     # After a question asking for a figure, 它 is still the organisation named before.
     assert _after("魏桥创业集团停运了多少台机组？", "停运42台机组。", "它投了多少钱？") == "魏桥创业集团投了多少钱？"
+
+
+def test_it_after_a_figure_with_no_thing_named_is_the_subject_or_the_figure():
+    previous = "2022年百色市氧化铝产量是多少？"
+    answer = "氧化铝产量959.33万吨,约占全国的11.38%,占全区的79%;"
+    # "它的X": the previous subject's X, with its place and year.
+    assert _after(previous, answer, "它的电解铝产量呢？") == "2022年百色市电解铝产量是多少？"
+    # "它" alone: the figure asked about.
+    assert _after(previous, answer, "它占全国多少？") == "2022年百色市氧化铝产量占全国多少？"
+    assert _after("广元市去年底铝产业产值是多少？", "去年底,广元市铝产业实现产值85.6亿元,同比增长31.2%。",
+                  "它同比增长多少？") == "广元市去年底铝产业产值同比增长多少？"
 
 
 def test_a_pronoun_it_cannot_resolve_is_asked_as_typed_and_says_so():
