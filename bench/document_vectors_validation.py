@@ -33,19 +33,14 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=13, help="the training command's seed (its near misses)")
     args = parser.parse_args(argv)
 
-    from embeddings.model.build import DEFAULT_MODEL, INT8_DOCUMENTS_MODEL, resolve_model
+    from embeddings.model.build import INT8_DOCUMENTS_MODEL
     from qa.api import encoder_for
-    from qa.selector import SELECTOR_WEIGHTS, SelectorConfig
-    from qa.selector_export import build_module, load_delta
     from qa.settings import Settings
     from qa.training import train_selector as ts
     from qa.training.datasets import default_eval_index_dir, read_squad
 
     settings = Settings()
-    config = SelectorConfig.read()
-    base = Path(resolve_model(DEFAULT_MODEL, settings.cache_dir)[1])
-    tokenize, pieces = ts.token_functions(base)
-    module = load_delta(build_module(base, config.frozen_layers, config.span_head), SELECTOR_WEIGHTS).eval()
+    config, tokenize, pieces, module = ts.shipped_scorer(settings.cache_dir)
 
     encoders = {"fp32 documents": encoder_for(settings),
                 "int8 documents": encoder_for(settings, INT8_DOCUMENTS_MODEL)}

@@ -61,17 +61,11 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=13, help="the training command's seed")
     args = parser.parse_args(argv)
 
-    from embeddings.model.build import DEFAULT_MODEL, resolve_model
-    from qa.selector import SELECTOR_WEIGHTS, SelectorConfig
-    from qa.selector_export import build_module, load_delta
     from qa.settings import Settings
     from qa.training import train_selector as ts
 
     settings = Settings()
-    card = SelectorConfig.read()
-    base = Path(resolve_model(DEFAULT_MODEL, settings.cache_dir)[1])
-    tokenize, pieces = ts.token_functions(base)
-    module = load_delta(build_module(base, card.frozen_layers, card.span_head), SELECTOR_WEIGHTS).eval()
+    card, tokenize, pieces, module = ts.shipped_scorer(settings.cache_dir)
     work = args.work or settings.cache_dir / "selector-train"
     groups = ts.load_groups(work, [args.data / name for name in ts.TRAINING_FILES], args.seed)
     valid = [g for g in groups if g.validation]

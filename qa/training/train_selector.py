@@ -562,6 +562,20 @@ class SpanGuess:
     probability: float
 
 
+def shipped_module(config: SelectorConfig, base_folder: Path):
+    """The shipped weights as the torch module the validation split is scored with."""
+    return load_delta(build_module(base_folder, config.frozen_layers, config.span_head), SELECTOR_WEIGHTS).eval()
+
+
+def shipped_scorer(cache_dir: Path):
+    """(card, tokenize, pieces, module): what `score_groups` needs to score with the shipped selector."""
+    from embeddings.model.build import DEFAULT_MODEL, resolve_model
+
+    config = SelectorConfig.read(SELECTOR_CARD)
+    base = Path(resolve_model(DEFAULT_MODEL, cache_dir)[1])
+    return (config, *token_functions(base), shipped_module(config, base))
+
+
 def token_functions(base_folder: Path):
     """(tokenize, pieces) of the base model's tokenizer: texts to token id tuples (no special tokens),
     and token ids to their pieces (for the span's character offsets)."""
@@ -838,15 +852,28 @@ def main(argv: list[str] | None = None) -> int:
                         help="train fp32 and bf16 side by side for STEPS steps, write bf16-compare.json, stop")
     parser.add_argument("--candidate-tolerance", type=float, default=0.005,
                         help="take the fewest candidates within this of the best validation top-1")
+    parser.add_argument("--checked-left-out", default="",
+                        help="comma-separated kinds (years, places, names) a Chinese question is read without "
+                             "beside a candidate whose sentence does not hold them, when validation is scored "
+                             "and in the card (training reads whole questions); default: none")
     parser.add_argument("--calibrate-only", action="store_true",
                         help="keep the trained weights; calibrate again from the validation logits the "
                              "last training run saved in --work")
+    parser.add_argument("--rescore", action="store_true",
+                        help="with --calibrate-only: score the validation split again with the shipped weights "
+                             "(needed when --checked-left-out changes how they read it) and save those logits")
     parser.add_argument("--collect-only", action="store_true",
                         help="stop once every training file's candidates are collected (stage 1)")
     parser.add_argument("--checkpoint-every", type=int, default=50)
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--limit", type=int, default=None, help="use only the first N training questions (smoke runs)")
     args = parser.parse_args(argv)
+    from qa.answerer import LEFT_OUT_KINDS
+
+    left_out = tuple(kind.strip() for kind in args.checked_left_out.split(",") if kind.strip())
+    if any(kind not in LEFT_OUT_KINDS for kind in left_out):
+        parser.error(f"--checked-left-out takes some of: {', '.join(LEFT_OUT_KINDS)}")
+    args.checked_left_out = left_out
 
     from embeddings.model.build import DEFAULT_MODEL, resolve_model
     from qa.settings import Settings
@@ -863,7 +890,7 @@ def main(argv: list[str] | None = None) -> int:
                             use_title=not args.no_title, max_context_tokens=args.context_tokens,
                             span_head=args.span_weight > 0,
                             english=any(name.startswith("xquad_en") for name in TRAINING_FILES),
-                            english_hints=args.english_hints)
+                            english_hints=args.english_hints, checked_left_out=args.checked_left_out)
     groups = load_groups(work, files, args.seed)
     if args.collect_only:
         print(f"{len(groups)} questions' candidates in {work}", file=sys.stderr)
@@ -896,7 +923,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tokenize, pieces = token_functions(Path(base_folder))
     if args.calibrate_only:
-        return _calibrate_only(work, valid_groups, args)
+        return _calibrate_only(work, valid_groups, args, tokenize, pieces, Path(base_folder))
     # Read before training: --out may be the very file training started from.
     init_version = (f"{args.init.name} ({hashlib.sha256(args.init.read_bytes()).hexdigest()[:12]})"
                     if args.init else None)
@@ -944,18 +971,31 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _calibrate_only(work: Path, valid_groups: list[Group], args) -> int:
-    """Re-run calibration on the saved validation logits of the shipped weights; rewrite the card."""
+def _calibrate_only(work: Path, valid_groups: list[Group], args, tokenize, pieces, base_folder: Path) -> int:
+    """Re-run calibration for the shipped weights and rewrite the card: on the validation logits the
+    last run saved, or, with `--rescore`, on logits scored again (as `--checked-left-out` reads them)."""
     saved = work / "logits-validation.json"
-    config = SelectorConfig.read(SELECTOR_CARD)
-    if not saved.is_file():
-        raise SystemExit(f"no saved validation logits in {saved}: run the training command first")
-    logits = [np.asarray(v, dtype=np.float32) for v in json.loads(saved.read_text(encoding="utf-8"))]
-    if len(logits) != len(valid_groups):
-        raise SystemExit(f"{saved} holds {len(logits)} questions, the validation split {len(valid_groups)}")
+    config = replace(SelectorConfig.read(SELECTOR_CARD), checked_left_out=args.checked_left_out)
+    span_figures = None
+    if args.rescore:
+        logits, spans = score_groups(shipped_module(config, base_folder), valid_groups, tokenize, pieces, config)
+        span_figures = span_threshold(valid_groups, spans, args.span_precision)
+        saved.write_text(json.dumps([v.tolist() for v in logits]), encoding="utf-8")
+    else:
+        if config.checked_left_out != SelectorConfig.read(SELECTOR_CARD).checked_left_out:
+            raise SystemExit("the saved logits were scored reading questions as the card says: "
+                             "add --rescore to read them otherwise")
+        if not saved.is_file():
+            raise SystemExit(f"no saved validation logits in {saved}: run the training command first")
+        logits = [np.asarray(v, dtype=np.float32) for v in json.loads(saved.read_text(encoding="utf-8"))]
+        if len(logits) != len(valid_groups):
+            raise SystemExit(f"{saved} holds {len(logits)} questions, the validation split {len(valid_groups)}")
     config = replace(config, **calibrate(valid_groups, logits, args.max_answerable_refused, args.candidate_tolerance))
+    extra = {"validation_spans": span_figures} if span_figures else {}
+    if span_figures:
+        config = replace(config, span_threshold=span_figures["span_threshold"])
     config = replace(config, figures={**(config.figures or {}), "validation": figures(valid_groups, logits, config),
-                                      "max_answerable_refused": args.max_answerable_refused})
+                                      "max_answerable_refused": args.max_answerable_refused, **extra})
     config.write(SELECTOR_CARD)
     (work / "refusal-curve.json").write_text(json.dumps(refusal_curve(valid_groups, logits, config)), encoding="utf-8")
     print(json.dumps(asdict(config), ensure_ascii=False, indent=2))

@@ -428,3 +428,11 @@ def test_validation_is_scored_with_the_decisions_reading_of_the_question():
     assert [read_beside(group, c, config) for c in group.candidates] == [
         "氧化铝产量是多少?", group.question, group.question]  # an ineligible candidate is never read
     assert all(read_beside(group, c, CONFIG) == read_as(group, CONFIG) for c in group.candidates)
+
+
+def test_the_training_command_refuses_an_unknown_kind_to_leave_out(capsys):
+    from qa.training.train_selector import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--checked-left-out", "years,cities", "--calibrate-only"])
+    assert stopped.value.code == 2 and "years, places, names" in capsys.readouterr().err
