@@ -478,7 +478,8 @@ def resolve(question: str, previous: ConversationState | None) -> Resolution:
     A question asking for another item of the previous answer's list
     ("第二条呢？", "还有哪些问题？") is answered from that list (`asked_item`).
     A pronoun or "this <kind>" is replaced by the name it stands for in the
-    previous answer or question. Otherwise a follow-up starts with
+    previous answer or question; a "它" that names no thing is the previous
+    subject ("它的X") or the figure asked about (`_without_unnamed_it`). Otherwise a follow-up starts with
     那/那么/那个/还有/and/what about, or ends with 呢, or is short (at most
     `SHORT_UNITS`); it is taken as one only when it does not name its own place
     or organisation together with a question word, which makes a complete
@@ -491,7 +492,8 @@ def resolve(question: str, previous: ConversationState | None) -> Resolution:
       the first part; else the previous place and year go with the new topic and
       the previous question's ending ("是多少？");
     - otherwise ("那电解铝占全国多少？"): the previous place, organisation and
-      year the follow-up lacks, put in front of it.
+      year the follow-up lacks, put in front of it; one that starts with what is
+      said of a figure ("占全区多少？") also takes the figure asked before.
 
     A Chinese question that leaves out its subject ("下一步打算怎么推进？",
     `_elliptical`) is a follow-up too. In Chinese, a follow-up naming no place or
