@@ -282,10 +282,11 @@ class Example:
 
 
 def token_table(groups: list[Group], tokenize, config: SelectorConfig) -> dict[str, tuple[int, ...]]:
-    """Token ids of every question (as the model reads it), sentence and title of the groups, each
-    text tokenized once."""
+    """Token ids of every question (as the model reads it, and beside each candidate), sentence and
+    title of the groups, each text tokenized once."""
     texts = sorted({t for g in groups for c in g.candidates for t in (c.sentence, c.title, c.previous)}
-                   | {read_as(g, config) for g in groups})
+                   | {read_as(g, config) for g in groups}
+                   | {read_beside(g, c, config) for g in groups for c in g.candidates})
     return dict(zip(texts, tokenize(texts)))
 
 
@@ -312,10 +313,6 @@ def _parsed(question: str):
     from qa.question import parse_question
 
     return parse_question(question)
-
-
-def _tokenized(texts: list[str], tokenize) -> tuple[list[str], list[tuple[int, ...]]]:
-    return texts, [tuple(t) for t in tokenize(texts)] if texts else []
 
 
 def span_in_pair(candidate: Candidate, sentence_ids, layout, pieces) -> tuple[int, int] | None:
@@ -601,7 +598,6 @@ def score_groups(module, groups: list[Group], tokenize, pieces, config: Selector
 
     texts = [[read_beside(g, c, config) for c in g.candidates] for g in groups]
     ids = token_table(groups, tokenize, config)
-    ids.update(zip(*_tokenized(sorted({t for row in texts for t in row} - set(ids)), tokenize)))
     rows = [(gi, ci, pair_layout(ids[texts[gi][ci]], ids[c.sentence], ids[c.title], config, ids[c.previous]))
             for gi, g in enumerate(groups) for ci, c in enumerate(g.candidates)]
     rows.sort(key=lambda r: len(r[2].ids))
@@ -975,14 +971,15 @@ def _calibrate_only(work: Path, valid_groups: list[Group], args, tokenize, piece
     """Re-run calibration for the shipped weights and rewrite the card: on the validation logits the
     last run saved, or, with `--rescore`, on logits scored again (as `--checked-left-out` reads them)."""
     saved = work / "logits-validation.json"
-    config = replace(SelectorConfig.read(SELECTOR_CARD), checked_left_out=args.checked_left_out)
+    card = SelectorConfig.read(SELECTOR_CARD)
+    config = replace(card, checked_left_out=args.checked_left_out)
     span_figures = None
     if args.rescore:
         logits, spans = score_groups(shipped_module(config, base_folder), valid_groups, tokenize, pieces, config)
         span_figures = span_threshold(valid_groups, spans, args.span_precision)
         saved.write_text(json.dumps([v.tolist() for v in logits]), encoding="utf-8")
     else:
-        if config.checked_left_out != SelectorConfig.read(SELECTOR_CARD).checked_left_out:
+        if config.checked_left_out != card.checked_left_out:
             raise SystemExit("the saved logits were scored reading questions as the card says: "
                              "add --rescore to read them otherwise")
         if not saved.is_file():
