@@ -298,8 +298,8 @@ def read_as(group: Group, config: SelectorConfig) -> str:
 def read_beside(group: Group, candidate: Candidate, config: SelectorConfig) -> str:
     """The group's question as the selector reads it beside one candidate: without what
     `SelectorConfig.checked_left_out` names and the candidate's sentence does not hold, as the
-    answerer reads it (`qa.answerer.reading_question`). Training always reads whole questions;
-    this is the decision's reading, used when the validation split is scored."""
+    answerer reads it (`qa.answerer.reading_question`). Training, validation and serving read
+    alike, so weights trained with a reading are calibrated and served with it."""
     if not config.checked_left_out or not candidate.eligible:
         return read_as(group, config)
     from qa.answerer import reading_question
@@ -351,8 +351,8 @@ def to_examples(groups: list[Group], tokenize, pieces, config: SelectorConfig, n
             continue
         chosen = right + wrong
         rng.shuffle(chosen)
-        layouts = [pair_layout(ids[read_as(group, config)], ids[c.sentence], ids[c.title], config, ids[c.previous])
-                   for c in chosen]
+        layouts = [pair_layout(ids[read_beside(group, c, config)], ids[c.sentence], ids[c.title], config,
+                               ids[c.previous]) for c in chosen]
         spans = tuple(span_in_pair(c, ids[c.sentence], layout, pieces) for c, layout in zip(chosen, layouts))
         examples.append(Example(tuple(tuple(layout.ids) for layout in layouts), tuple(c.right for c in chosen),
                                 group.answerable, spans,
@@ -850,8 +850,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="take the fewest candidates within this of the best validation top-1")
     parser.add_argument("--checked-left-out", default="",
                         help="comma-separated kinds (years, places, names) a Chinese question is read without "
-                             "beside a candidate whose sentence does not hold them, when validation is scored "
-                             "and in the card (training reads whole questions); default: none")
+                             "beside a candidate whose sentence does not hold them, in training, when "
+                             "validation is scored and in the card; default: none")
     parser.add_argument("--calibrate-only", action="store_true",
                         help="keep the trained weights; calibrate again from the validation logits the "
                              "last training run saved in --work")
