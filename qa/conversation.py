@@ -325,7 +325,33 @@ def _person_for(previous: ConversationState) -> str:
         # A bare name is taken whole (jieba may cut 伍荣华 as 伍 + 荣华); a longer span for its name.
         bare = re.fullmatch(r"[\u4e00-\u9fff·]{2,4}", previous.answer_text)
         given = previous.answer_text if bare else _person_in(previous.answer_text)
+    if asked_person and not given and previous.answer:
+        given = _person_doing(previous.answer, previous.question)
     return given or _person_in(previous.answer, previous.question) or in_question
+
+
+def _person_doing(sentence: str, question: str) -> str:
+    """The person a "谁 <verb>" question asks for, as its answer's sentence names them: the name
+    written right before the question's verb ("…副市长伍荣华主持会议" for "谁主持了会议？"), or "".
+
+    News sentences of meetings list many people; the one doing what was asked is the one
+    the verb follows, which the first name of the sentence often is not.
+    """
+    asked = [(w, f) for w, f, _, _ in _words(question)]
+    after_who = next((i for i, (w, _) in enumerate(asked) if w == "谁"), -1)
+    verbs = [w for w, f in asked[after_who + 1:] if f == "v" and len(w) >= 2]
+    if after_who < 0 or not verbs:
+        return ""
+    words = _words(sentence)
+    match = normalize(sentence)
+    for at in (m.start() for m in re.finditer(re.escape(verbs[0]), match)):
+        last = next((i for i, w in enumerate(words) if w[3] == at), -1)
+        first = last
+        while first >= 0 and words[first][1] == "nr":
+            first -= 1
+        if first < last and at - words[first + 1][2] >= 2:
+            return _surface(sentence, words[first + 1][2], at)
+    return ""
 
 
 def _named_kind(text: str, head: str) -> str:
@@ -429,14 +455,22 @@ _EN_ASKED_THING = re.compile(r"^\s*(?:what|which)\s+((?:[\w-]+\s+){0,3}?[\w-]+)\
                              r"did|does|do|will|can|could)\b", re.IGNORECASE)
 
 
+# What an English "who/how many ... <verb> the X?" question's verb acts on: "the founding meeting of
+# the Guangyuan aluminium industry alliance" in "Who chaired the founding meeting of ...?".
+_EN_ACTED_ON = re.compile(r"^\s*(?:who|how\s+(?:many|much)\s+[\w-]+)\s+[\w-]+\s+(the\s+[^?]+?)\s*\??\s*$",
+                          re.IGNORECASE)
+
+
 def _thing_named(previous: ConversationState) -> str:
     """What "it" stands for: after a question asking for a thing ("which park ...?"), that thing as
     the previous answer names it (the selector's exact answer, else the name in the sentence
     ending with the kind asked for), or as the question called it ("the aluminium park");
-    else the organisation the previous question named."""
+    else the organisation the previous question named, or in English what its verb acted on
+    ("Who chaired the founding meeting?" -> "the founding meeting")."""
     match = normalize(previous.question)
     if expected_type(match) in (NUMBER, DATE, PERSON):
-        return previous.organisation
+        acted_on = _EN_ACTED_ON.match(previous.question) if is_english_text(match) else None
+        return previous.organisation or (acted_on.group(1) if acted_on else "")
     if previous.answer_text:
         return previous.answer_text
     if is_english_text(match):
@@ -551,6 +585,8 @@ def resolve(question: str, previous: ConversationState | None) -> Resolution:
     else:
         if not english and _OF_A_FIGURE.match(normalize(body)):
             body = _figure_asked(previous) + body
+        elif english and not asks and rest:
+            body = _english_head(previous.question) + body  # "What about alumina output?"
         resolved = _prefix(previous, own, body, english)
     new_place = own.place if english and not _same(own.place, previous.place) else ""
     return Resolution(resolved, _state(resolved), stays=stays, new_place=new_place)
@@ -640,6 +676,19 @@ def _prefix(previous: ConversationState, own: _Slots, body: str, english: bool) 
         core = _TRAILING.sub("", body)
         return f"{core}{context}?"
     return context + body
+
+
+# How an English question for a figure or a thing begins, up to its subject: "What was the ".
+_EN_HEAD = re.compile(r"^\s*(?:what|which|how\s+(?:much|many)(?:\s+[\w-]+)?)\s+"
+                      r"(?:was|is|were|are|did|does|do|has|have|had)\s+(?:the\s+)?", re.IGNORECASE)
+
+
+def _english_head(question: str) -> str:
+    """The previous English question's beginning, to put before a follow-up that names only its new
+    subject ("What about alumina output?" after "What was the total output ...?" -> "What was the
+    alumina output ...?"): the selector reads questions, not bare noun phrases. "" when it has none."""
+    head = _EN_HEAD.match(question)
+    return head.group()[0].upper() + head.group()[1:].lstrip() if head else ""
 
 
 def _reads_previous_answer(question: str, previous: ConversationState | None) -> bool:

@@ -208,9 +208,14 @@ def test_he_is_the_person_the_previous_question_asked_about_or_asked_for():
     answer = "滨州市委常委、常务副市长张伟,山东省铝业协会会长、魏桥创业集团董事长张波在会上讲话。"
     # The question named him: he is not the other person the answer names.
     assert _after("张波是什么身份？", answer, "他说了什么？") == "张波说了什么？"
-    # The question asked who: he is the answer's person, not an office jieba tags as a name (宣传部).
+    # The question asked who: he is the one the answer's sentence names right before the asked
+    # verb, not the first person it lists, nor an office jieba tags as a name (宣传部).
     chaired = "广元市委常委、宣传部部长赵文峤出席会议,广元市人民政府副市长伍荣华主持会议。"
-    assert _after("谁主持了会议？", chaired, "他是什么职务？") == "赵文峤是什么职务？"
+    assert _after("谁主持了会议？", chaired, "他是什么职务？") == "伍荣华是什么职务？"
+    assert _after("会议由谁主持？", "滨州市副市长刘裕斌主持会议。", "他说了什么？") == "刘裕斌说了什么？"
+    # No name before the verb: the first person the sentence names that the question does not.
+    announced = "宣传部部长赵文峤出席会议并宣布联盟成立,副市长伍荣华主持会议。"
+    assert _after("谁宣布联盟成立？", announced, "他是什么职务？") == "赵文峤是什么职务？"
     _, state = resolve_followup("谁主持了会议？", None)
     given = dataclasses.replace(state, answer=chaired, answer_text="伍荣华")
     assert resolve_followup("他是什么职务？", given)[0] == "伍荣华是什么职务？"
@@ -474,3 +479,16 @@ def test_a_pronoun_it_cannot_resolve_is_asked_as_typed_and_says_so():
 
     answer, _ = ask_followup(_EchoQA(), "他说了什么？", resolve_followup(BAISE, None)[1])
     assert answer.question == "他说了什么？" and "followup_unresolved" in [note.code for note in answer.notes]
+
+
+def test_an_english_follow_up_naming_only_its_subject_takes_the_previous_question_s_beginning():
+    first = "What was the total output value of Baise's aluminium industry in 2022?"
+    assert _run(first, "What about alumina output?")[1] == "What was the alumina output in Baise in 2022?"
+    # A follow-up that asks for itself keeps its own words.
+    assert _run(first, "and how much electrolytic aluminium?")[1] == "how much electrolytic aluminium in Baise in 2022?"
+
+
+def test_english_it_after_a_who_question_is_what_its_verb_acted_on():
+    first = "Who chaired the founding meeting of the Guangyuan aluminium industry alliance?"
+    assert _run(first, "Where was it held?")[1] == \
+        "Where was the founding meeting of the Guangyuan aluminium industry alliance held?"
