@@ -33,7 +33,11 @@ _TAIL = re.compile(r"(?:是|有|为|达到?|占(?:全[国省市区]|全球|世�
                    r"[\u4e00-\u9fff]{0,2}[^\u4e00-\u9fff]*$")
 # A question that starts with what is said of a figure ("占全区多少？", "同比增长多少？") is about
 # the figure the previous question asked for.
-_OF_A_FIGURE = re.compile(r"^(?:约|大约|大概)?(?:占|同比|比上年|比去年|较上年|较去年|增长|增加|下降|减少)")
+# A target said of it ("2017年要达到多少家？") is too: a plan's figure for another year.
+_OF_A_FIGURE = re.compile(r"^(?:约|大约|大概)?(?:占|同比|比上年|比去年|较上年|较去年|增长|增加|下降|减少)"
+                          r"|^(?:要|将|预计|计划|力争|争取)(?:要|将)?(?:达到|突破|超过|实现)")
+# What a year alone may come with in a follow-up: "到2025年呢？" is a plan's target year.
+_YEAR_WORDS = re.compile(r"^(?:到|至|截至|截止|在|于)$")
 _ORG_SUFFIX = re.compile(r"(?:集团|公司|协会|联盟|商会|研究院|研究所|大学|银行|委员会)$")
 _EN_ORG_SUFFIX = re.compile(r"\b(?:group|company|co|corp|corporation|association|alliance|ltd|inc)\.?$", re.I)
 _TRADITIONAL_SUFFIX = {"县": "縣", "区": "區", "镇": "鎮"}
@@ -571,6 +575,9 @@ def resolve(question: str, previous: ConversationState | None) -> Resolution:
     rest = rest.strip(" ,，的")
     if (not rest or (english and _EN_GLUE.match(rest))) and (own.place or own.organisation or own.year):
         resolved = _swap(previous, own)
+    elif own.year and not own.place and not own.organisation and _YEAR_WORDS.match(rest) and previous.year:
+        swapped = _swap(previous, own)  # "到2025年呢？": the same question for that year, "到" kept
+        resolved = rest + swapped if swapped.startswith(own.year) else swapped
     elif ends_ne and not asks and rest:
         subject = _NE.sub("", body)
         clause = "" if english or is_english_text(previous.question) else _asking_clause(previous.question)
@@ -583,8 +590,9 @@ def resolve(question: str, previous: ConversationState | None) -> Resolution:
             ending = tail.group() if tail else "？"
             resolved = _prefix(previous, own, subject, english) + ("" if english else ending)
     else:
-        if not english and _OF_A_FIGURE.match(normalize(body)):
-            body = _figure_asked(previous) + body
+        unyeared = body.replace(own.year_text, "", 1).lstrip(" ,，") if own.year_text else body
+        if not english and _OF_A_FIGURE.match(normalize(unyeared)):
+            body = body[:len(body) - len(unyeared)] + _figure_asked(previous) + unyeared
         elif english and not asks and rest:
             body = _english_head(previous.question) + body  # "What about alumina output?"
         resolved = _prefix(previous, own, body, english)

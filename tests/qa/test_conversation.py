@@ -492,3 +492,11 @@ def test_english_it_after_a_who_question_is_what_its_verb_acted_on():
     first = "Who chaired the founding meeting of the Guangyuan aluminium industry alliance?"
     assert _run(first, "Where was it held?")[1] == \
         "Where was the founding meeting of the Guangyuan aluminium industry alliance held?"
+
+
+def test_a_target_year_follow_up_asks_the_same_figure_for_that_year():
+    first = "2020年滨州市高端铝产业集群营业收入是多少？"
+    assert _run(first, "到2025年呢？")[1] == "到2025年滨州市高端铝产业集群营业收入是多少？"
+    # A target said of the figure for another year takes the figure asked before.
+    asked = _run("2016年滨州市新增会员多少家？", "会员总数呢？", "2017年要达到多少家？")
+    assert asked[2] == "滨州市2017年会员总数要达到多少家？"
