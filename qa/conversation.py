@@ -343,18 +343,23 @@ def _person_doing(sentence: str, question: str) -> str:
     """
     asked = [(w, f) for w, f, _, _ in _words(question)]
     after_who = next((i for i, (w, _) in enumerate(asked) if w == "谁"), -1)
-    verbs = [w for w, f in asked[after_who + 1:] if f == "v" and len(w) >= 2]
-    if after_who < 0 or not verbs:
+    if after_who < 0:
         return ""
+    # What follows 谁, as the sentence may repeat it ("谁在会上讲话？": "张波在会上讲话"), then its
+    # verb alone ("谁主持了会议？": "伍荣华主持会议").
+    said = [w for w, f in asked[after_who + 1:] if f != "x"]
+    verb = [w for w, f in asked[after_who + 1:] if f == "v" and len(w) >= 2][:1]
+    phrases = ["".join(said)] + verb if len("".join(said)) >= 2 else verb
     words = _words(sentence)
     match = normalize(sentence)
-    for at in (m.start() for m in re.finditer(re.escape(verbs[0]), match)):
-        last = next((i for i, w in enumerate(words) if w[3] == at), -1)
-        first = last
-        while first >= 0 and words[first][1] == "nr":
-            first -= 1
-        if first < last and at - words[first + 1][2] >= 2:
-            return _surface(sentence, words[first + 1][2], at)
+    for phrase in dict.fromkeys(phrases):
+        for at in (m.start() for m in re.finditer(re.escape(phrase), match)):
+            last = next((i for i, w in enumerate(words) if w[3] == at), -1)
+            first = last
+            while first >= 0 and words[first][1] == "nr":
+                first -= 1
+            if first < last and at - words[first + 1][2] >= 2:
+                return _surface(sentence, words[first + 1][2], at)
     return ""
 
 
@@ -549,6 +554,10 @@ def resolve(question: str, previous: ConversationState | None) -> Resolution:
         return Resolution(text, previous, stays=True, item=item)
     referred = _resolve_references(text, previous)
     if referred:
+        named = _slots(referred)
+        if not (_names_nobody(text) or named.place or named.organisation):
+            # "这些项目" became a kind ("产业项目"), not a name: where and when are still the previous turn's.
+            referred = _prefix(previous, named, referred, is_english_text(referred))
         return Resolution(referred, _state(referred), stays=True)  # it names its subject now, through the answer
     text = _without_unnamed_it(text, previous)
     if _names_nobody(text):

@@ -500,3 +500,14 @@ def test_a_target_year_follow_up_asks_the_same_figure_for_that_year():
     # A target said of the figure for another year takes the figure asked before.
     asked = _run("2016年滨州市新增会员多少家？", "会员总数呢？", "2017年要达到多少家？")
     assert asked[2] == "滨州市2017年会员总数要达到多少家？"
+
+
+def test_the_person_doing_what_was_asked_may_be_named_before_the_whole_predicate():
+    spoke = "滨州市委常委、常务副市长张伟,山东省铝业协会会长、魏桥创业集团董事长张波在会上讲话。"
+    assert _after("谁在会上讲话？", spoke, "她是什么职务？") == "张波是什么职务？"
+
+
+def test_this_kind_that_names_no_place_keeps_the_previous_place():
+    projects = "今年,林丰铝电、中孚实业2个投资超20亿元重大产业项目按照“一年双投”的目标有序推进。"
+    assert _after("广元经开区今年推进的重大产业项目有哪些？", projects, "这些项目的投资是多少？") == \
+        "广元经开区产业项目的投资是多少？"
