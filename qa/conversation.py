@@ -421,11 +421,27 @@ def _resolve_references(text: str, previous: ConversationState) -> str:
         elif word in _DEMONSTRATIVES and i + 1 < len(words) and words[i + 1][1].startswith("n"):
             head = words[i + 1][0]
             name, span_end = next((n for n in (_named_kind(s, head) for s in sources) if n), ""), words[i + 1][3]
+            if not name and head in _FIRM_WORDS:
+                name = _firm_named(previous)
         elif word in _ZH_IT:
             name = _thing_named(previous)
         if name:
             return source_text[:start] + name + source_text[span_end:]
     return ""
+
+
+# Kinds that stand for a firm ("该公司", "这家企业"), which news names without the kind word (魏桥创业).
+_FIRM_WORDS = frozenset({"公司", "企业", "集团"})
+
+
+def _firm_named(previous: ConversationState) -> str:
+    """The firm "该公司" stands for when no name ends with the word: the one the previous answer gave
+    for a "哪家企业/哪个公司" question (the selector's exact answer), else the organisation the previous
+    question named, else ""."""
+    asked_firm = re.search(r"哪[家个所]?(?:公司|企业|集团)", normalize(previous.question))
+    if asked_firm and previous.answer_text and len(previous.answer_text) <= 20:
+        return previous.answer_text
+    return previous.organisation
 
 
 def _without_unnamed_it(text: str, previous: ConversationState) -> str:

@@ -174,10 +174,11 @@ def test_the_stateless_form_resolves_as_the_conversation_does():
     assert resolve_history("广元呢？", [])[0] == "广元呢？"
 
 
-def _after(question: str, answer: str, follow_up: str) -> str:
-    """What is asked for `follow_up` after `question` was answered with the sentence `answer`."""
+def _after(question: str, answer: str, follow_up: str, answer_text: str = "") -> str:
+    """What is asked for `follow_up` after `question` was answered with the sentence `answer`
+    (and the selector's exact answer `answer_text`)."""
     _, state = resolve_followup(question, None)
-    return resolve_followup(follow_up, dataclasses.replace(state, answer=answer))[0]
+    return resolve_followup(follow_up, dataclasses.replace(state, answer=answer, answer_text=answer_text))[0]
 
 
 def test_a_pronoun_stands_for_the_person_the_previous_answer_named():
@@ -511,3 +512,11 @@ def test_this_kind_that_names_no_place_keeps_the_previous_place():
     projects = "今年,林丰铝电、中孚实业2个投资超20亿元重大产业项目按照“一年双投”的目标有序推进。"
     assert _after("广元经开区今年推进的重大产业项目有哪些？", projects, "这些项目的投资是多少？") == \
         "广元经开区产业项目的投资是多少？"
+
+
+def test_this_firm_is_the_firm_the_previous_answer_gave():
+    built = "魏桥创业以新型合金、循环产业为两大抓手,建设了魏桥轻量化基地。"
+    assert _after("滨州市哪家企业建设了轻量化基地？", built, "该公司还建设了什么？", answer_text="魏桥创业") == \
+        "滨州市魏桥创业还建设了什么？"
+    # Without an exact answer nothing is guessed: asked as typed.
+    assert _after("滨州市哪家企业建设了轻量化基地？", built, "该公司还建设了什么？") == "该公司还建设了什么？"
