@@ -281,7 +281,9 @@ def _swap(previous: ConversationState, own: _Slots) -> str:
 # which stands for the name in the previous answer (or question) that ends with that noun.
 _ZH_PERSONS = ("他们", "她们", "他", "她")
 _EN_PERSON = re.compile(r"\b(?:he|she|him|his|her|they|them|their)\b", re.IGNORECASE)
-_EN_IT = re.compile(r"\b(?:it|its)\b", re.IGNORECASE)
+# "it", "its", and a "that" ending the question ("How much of the national total is that?"); a
+# "that" before a noun ("that city") is a determiner, left to the other rules.
+_EN_IT = re.compile(r"\b(?:it|its)\b|\bthat(?=\s*[?.!]*\s*$)", re.IGNORECASE)
 _DEMONSTRATIVES = frozenset({"该", "这", "这个", "这家", "这些", "这座", "这项", "这只", "这所", "这批", "此",
                              "那个", "那家", "那些", "那座", "那只", "那项"})
 _ZH_IT = frozenset({"它", "它们", "其"})
@@ -486,6 +488,15 @@ _EN_ACTED_ON = re.compile(r"^\s*(?:who|how\s+(?:many|much)\s+[\w-]+)\s+[\w-]+\s+
                           re.IGNORECASE)
 
 
+def _english_figure(question: str) -> str:
+    """What an English question for a figure asks about, with its place and year: "the alumina
+    output in Baise in 2022" of "What was the alumina output in Baise in 2022?", or ""."""
+    head = _EN_HEAD.match(question)
+    if not head or not head.group().lower().rstrip().endswith("the"):
+        return ""
+    return "the " + _TRAILING.sub("", question[head.end():])
+
+
 def _thing_named(previous: ConversationState) -> str:
     """What "it" stands for: after a question asking for a thing ("which park ...?"), that thing as
     the previous answer names it (the selector's exact answer, else the name in the sentence
@@ -494,13 +505,15 @@ def _thing_named(previous: ConversationState) -> str:
     ("Who chaired the founding meeting?" -> "the founding meeting")."""
     match = normalize(previous.question)
     if expected_type(match) in (NUMBER, DATE, PERSON):
-        acted_on = _EN_ACTED_ON.match(previous.question) if is_english_text(match) else None
-        return previous.organisation or (acted_on.group(1) if acted_on else "")
+        if not is_english_text(match) or previous.organisation:
+            return previous.organisation
+        acted_on = _EN_ACTED_ON.match(previous.question)
+        return acted_on.group(1) if acted_on else _english_figure(previous.question)
     if previous.answer_text:
         return previous.answer_text
     if is_english_text(match):
         asked = _EN_ASKED_THING.match(previous.question)
-        return f"the {asked.group(1)}" if asked else previous.organisation
+        return f"the {asked.group(1)}" if asked else (previous.organisation or _english_figure(previous.question))
     kind = focus_words(match)
     return (_named_kind(previous.answer, kind[0]) if kind and previous.answer else "") or previous.organisation
 

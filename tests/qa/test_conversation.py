@@ -520,3 +520,10 @@ def test_this_firm_is_the_firm_the_previous_answer_gave():
         "滨州市魏桥创业还建设了什么？"
     # Without an exact answer nothing is guessed: asked as typed.
     assert _after("滨州市哪家企业建设了轻量化基地？", built, "该公司还建设了什么？") == "该公司还建设了什么？"
+
+
+def test_english_that_ending_a_follow_up_is_the_figure_asked_before():
+    asked = _run("What was the alumina output in Baise in 2022?", "How much of the national total is that?")
+    assert asked[1] == "How much of the national total is the alumina output in Baise in 2022?"
+    # "that" before a noun is a determiner, not the figure.
+    assert "that city" in _run("What was the alumina output in Baise in 2022?", "What park has that city built?")[1]
