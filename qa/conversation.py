@@ -515,7 +515,20 @@ def _thing_named(previous: ConversationState) -> str:
         asked = _EN_ASKED_THING.match(previous.question)
         return f"the {asked.group(1)}" if asked else (previous.organisation or _english_figure(previous.question))
     kind = focus_words(match)
-    return (_named_kind(previous.answer, kind[0]) if kind and previous.answer else "") or previous.organisation
+    return ((_named_kind(previous.answer, kind[0]) if kind and previous.answer else "") or previous.organisation
+            or _listed_kind(previous.question))
+
+
+def _listed_kind(question: str) -> str:
+    """What a "有哪些" question lists, as it calls them: the nouns right before the question word
+    ("重大产业项目" of "广元经开区今年推进的重大产业项目有哪些？"), or ""."""
+    words = _words(question)
+    ask = next((i for i, (w, _, _, _) in enumerate(words) if w == "哪些"), -1)
+    last = ask - 1 if ask > 0 and words[ask - 1][0] in ("有", "是", "包括") else ask
+    first = last
+    while first > 0 and words[first - 1][1].startswith(("n", "a", "b")) and not words[first - 1][1].startswith("ns"):
+        first -= 1
+    return _surface(question, words[first][2], words[last - 1][3]) if ask > 0 and first < last else ""
 
 
 @dataclass(frozen=True)

@@ -527,3 +527,9 @@ def test_english_that_ending_a_follow_up_is_the_figure_asked_before():
     assert asked[1] == "How much of the national total is the alumina output in Baise in 2022?"
     # "that" before a noun is a determiner, not the figure.
     assert "that city" in _run("What was the alumina output in Baise in 2022?", "What park has that city built?")[1]
+
+
+def test_they_after_a_which_ones_question_are_the_things_it_listed():
+    projects = "今年,林丰铝电、中孚实业2个投资超20亿元重大产业项目按照“一年双投”的目标有序推进。"
+    assert _after("广元经开区今年推进的重大产业项目有哪些？", projects, "它们的投资是多少？") == \
+        "广元经开区重大产业项目的投资是多少？"
