@@ -571,14 +571,17 @@ def resolve(question: str, previous: ConversationState | None) -> Resolution:
     question and resets the conversation. Then:
 
     - nothing left but its own names ("广元呢？", "那2021年呢？", "And of Baise?"):
-      the previous question with those names swapped in;
+      the previous question with those names swapped in; a year with 到 ("到2025年呢？",
+      a plan's target) the same;
     - a new subject only ("电解铝呢？", "8月在邹平开的那次会议呢？"): after a question
       in two parts ("广元成立联盟那天，主持会议的是谁？") it takes the place of
       the first part; else the previous place and year go with the new topic and
       the previous question's ending ("是多少？");
     - otherwise ("那电解铝占全国多少？"): the previous place, organisation and
       year the follow-up lacks, put in front of it; one that starts with what is
-      said of a figure ("占全区多少？") also takes the figure asked before.
+      said of a figure ("占全区多少？", "2017年要达到多少家？") also takes the figure
+      asked before; an English one naming only its subject ("What about alumina
+      output?") takes the previous question's beginning ("What was the").
 
     A Chinese question that leaves out its subject ("下一步打算怎么推进？",
     `_elliptical`) is a follow-up too. In Chinese, a follow-up naming no place or
@@ -747,7 +750,8 @@ def _english_head(question: str) -> str:
     subject ("What about alumina output?" after "What was the total output ...?" -> "What was the
     alumina output ...?"): the selector reads questions, not bare noun phrases. "" when it has none."""
     head = _EN_HEAD.match(question)
-    return head.group()[0].upper() + head.group()[1:].lstrip() if head else ""
+    text = head.group().lstrip() if head else ""
+    return text[:1].upper() + text[1:]
 
 
 def _reads_previous_answer(question: str, previous: ConversationState | None) -> bool:
