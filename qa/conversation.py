@@ -51,6 +51,9 @@ _EN_NOT_NAMES = frozenset("""What How Which When Who Where Why Did Does Do Is Ar
     List Tell Give Show Please China Chinese""".split())
 # English words a follow-up may keep around its new place or year ("And of Baise?", "what about in 2021?").
 _EN_GLUE = re.compile(r"^(?:\s|\b(?:of|in|for|at|about|the|then|also)\b)*$", re.IGNORECASE)
+# How an English question for a figure or a thing begins, up to its subject: "What was the ".
+_EN_HEAD = re.compile(r"^\s*(?:what|which|how\s+(?:much|many)(?:\s+[\w-]+)?)\s+"
+                      r"(?:was|is|were|are|did|does|do|has|have|had)\s+(?:the\s+)?", re.IGNORECASE)
 if TYPE_CHECKING:
     from embeddings.store import IndexStore
     from qa.question import Question
@@ -738,11 +741,6 @@ def _prefix(previous: ConversationState, own: _Slots, body: str, english: bool) 
         core = _TRAILING.sub("", body)
         return f"{core}{context}?"
     return context + body
-
-
-# How an English question for a figure or a thing begins, up to its subject: "What was the ".
-_EN_HEAD = re.compile(r"^\s*(?:what|which|how\s+(?:much|many)(?:\s+[\w-]+)?)\s+"
-                      r"(?:was|is|were|are|did|does|do|has|have|had)\s+(?:the\s+)?", re.IGNORECASE)
 
 
 def _english_head(question: str) -> str:
