@@ -513,6 +513,28 @@ def train(examples: list[Example], config: SelectorConfig, base_folder: Path, wo
     return module
 
 
+def average_into(module, other: Path) -> None:
+    """Make each trained tensor the mean of its value and the same tensor in `other` (delta weights
+    written by this command from the same base and --frozen-layers): a "model soup" of two runs.
+
+    Two fine-tunings of one base model with other batch orders usually sit in
+    one basin of the loss, where the mean of their weights keeps what each
+    learned and averages away part of what each learned by chance.
+    """
+    import torch
+    from safetensors.torch import load_file
+
+    partner = load_file(str(other))
+    trained = [(name, p) for name, p in module.named_parameters() if p.requires_grad]
+    missing = [name for name, _ in trained if name not in partner]
+    if missing:
+        raise SystemExit(f"{other} lacks {len(missing)} of the trained tensors (e.g. {missing[0]}): it was trained "
+                         "with other settings")
+    with torch.no_grad():
+        for name, p in trained:
+            p.copy_((p.float() + partner[name].float()) / 2)
+
+
 def compare_precisions(examples: list[Example], config: SelectorConfig, base_folder: Path, steps: int,
                        pairs_per_batch: int, learning_rate: float, seed: int, epochs: float) -> dict:
     """fp32 against bf16 autocast on the same first `steps` batches, two models trained side by side.
@@ -862,6 +884,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="stop once every training file's candidates are collected (stage 1)")
     parser.add_argument("--checkpoint-every", type=int, default=50)
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--training-seed", type=int, default=None,
+                        help="seed of the training alone (negatives, batch order, new heads; default: --seed); "
+                             "the questions, near misses and splits keep --seed")
+    parser.add_argument("--average-with", type=Path, default=None, metavar="WEIGHTS",
+                        help="after training, average the weights with these delta weights (same settings) "
+                             "and calibrate the average; the run alone is scored and recorded too")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N training questions (smoke runs)")
     args = parser.parse_args(argv)
     from qa.answerer import LEFT_OUT_KINDS
@@ -923,7 +951,15 @@ def main(argv: list[str] | None = None) -> int:
     # Read before training: --out may be the very file training started from.
     init_version = (f"{args.init.name} ({hashlib.sha256(args.init.read_bytes()).hexdigest()[:12]})"
                     if args.init else None)
-    examples = to_examples(train_groups, tokenize, pieces, config, args.negatives, random.Random(args.seed))
+    averaged_version, partner = None, None
+    if args.average_with:
+        if not args.average_with.is_file():
+            raise SystemExit(f"--average-with: no weights at {args.average_with}")
+        partner = work / "average-with.safetensors"
+        partner.write_bytes(args.average_with.read_bytes())
+        averaged_version = f"{args.average_with.name} ({hashlib.sha256(partner.read_bytes()).hexdigest()[:12]})"
+    training_seed = args.seed if args.training_seed is None else args.training_seed
+    examples = to_examples(train_groups, tokenize, pieces, config, args.negatives, random.Random(training_seed))
     print(f"{len(examples)} training questions, {sum(len(e.pairs) for e in examples)} pairs, "
           f"{sum(s is not None for e in examples for s in e.spans)} with a gold span", file=sys.stderr, flush=True)
     if args.compare_bf16:
@@ -934,9 +970,18 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     started = time.perf_counter()
     module = train(examples, config, Path(base_folder), work, args.epochs, args.pairs_per_batch, args.learning_rate,
-                   args.seed, args.checkpoint_every, args.init, bf16=args.bf16, span_weight=args.span_weight,
+                   training_seed, args.checkpoint_every, args.init, bf16=args.bf16, span_weight=args.span_weight,
                    unanswerable_weight=args.unanswerable_weight)
     train_minutes = (time.perf_counter() - started) / 60
+    alone = None
+    if partner is not None:
+        logits, _ = score_groups(module, valid_groups, tokenize, pieces, config)
+        alone_config = replace(config, **calibrate(valid_groups, logits, args.max_answerable_refused,
+                                                   args.candidate_tolerance))
+        alone = figures(valid_groups, logits, alone_config)
+        (work / "figures-alone.json").write_text(json.dumps(alone, indent=1), encoding="utf-8")
+        print(f"the run alone: {json.dumps(alone)}", file=sys.stderr, flush=True)
+        average_into(module, partner)
     logits, spans = score_groups(module, valid_groups, tokenize, pieces, config)
     config = replace(config, **calibrate(valid_groups, logits, args.max_answerable_refused,
                                          args.candidate_tolerance))
@@ -958,6 +1003,7 @@ def main(argv: list[str] | None = None) -> int:
         "anaphor_copies": args.anaphor_copies,
         "max_answerable_refused": args.max_answerable_refused,
         "init": init_version, "train_minutes": round(train_minutes, 1),
+        "training_seed": training_seed, "averaged_with": averaged_version, "validation_alone": alone,
         "files": list(TRAINING_FILES)})
     card = args.out.with_suffix(".json") if args.out != SELECTOR_WEIGHTS else SELECTOR_CARD
     config.write(card)

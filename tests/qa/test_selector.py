@@ -436,3 +436,25 @@ def test_the_training_command_refuses_an_unknown_kind_to_leave_out(capsys):
     with pytest.raises(SystemExit) as stopped:
         main(["--checked-left-out", "years,cities", "--calibrate-only"])
     assert stopped.value.code == 2 and "years, places, names" in capsys.readouterr().err
+
+
+def test_averaging_makes_each_trained_tensor_the_mean_of_the_two_runs(tmp_path):
+    torch = pytest.importorskip("torch")
+    from safetensors.torch import save_file
+
+    from qa.training.train_selector import average_into
+
+    module = torch.nn.Linear(2, 1)
+    module.bias.requires_grad_(False)  # a frozen tensor stays as it is
+    with torch.no_grad():
+        module.weight.copy_(torch.tensor([[1.0, 3.0]]))
+        module.bias.fill_(5.0)
+    other = tmp_path / "other.safetensors"
+    save_file({"weight": torch.tensor([[3.0, -1.0]]).half()}, str(other))
+    average_into(module, other)
+    assert module.weight.tolist() == [[2.0, 1.0]]
+    assert module.bias.tolist() == [5.0]
+
+    save_file({"something.else": torch.zeros(1)}, str(other))
+    with pytest.raises(SystemExit, match="lacks 1 of the trained tensors"):
+        average_into(module, other)
