@@ -36,6 +36,9 @@ _TAIL = re.compile(r"(?:是|有|为|达到?|占(?:全[国省市区]|全球|世�
 # A target said of it ("2017年要达到多少家？") is too: a plan's figure for another year.
 _OF_A_FIGURE = re.compile(r"^(?:约|大约|大概)?(?:占|同比|比上年|比去年|较上年|较去年|增长|增加|下降|减少)"
                           r"|^(?:要|将|预计|计划|力争|争取)(?:要|将)?(?:达到|突破|超过|实现)")
+# A relation of a figure named as a noun ("全国占比", "增速"): "它的全国占比呢？" asks it of the figure
+# asked before, not of the place ("它的电解铝产量呢？" is the place's other figure).
+_FIGURE_RELATION = re.compile(r"^(?:在|占)?(?:全国|全省|全区|全市|全球|广西|行业)?的?(?:占比|比重|份额|增速|增幅|增长率|排名)")
 # What a year alone may come with in a follow-up: "到2025年呢？" is a plan's target year.
 _YEAR_WORDS = re.compile(r"^(?:到|至|截至|截止|在|于)$")
 _ORG_SUFFIX = re.compile(r"(?:集团|公司|协会|联盟|商会|研究院|研究所|大学|银行|委员会)$")
@@ -138,6 +141,11 @@ def _slots(text: str) -> _Slots:
     source = text if len(match) == len(text) else match
     year_found = YEAR.search(match)
     year, year_text = "", ""
+    # A year written without 年 right before Chinese text opens a name ("2023中国产业转移发展对接活动"):
+    # neither it nor a place right after it is a slot a follow-up should carry on its own.
+    name_start = bool(year_found) and _NAMED_YEAR.match(match, year_found.end()) is not None
+    if name_start:
+        year_found = None
     if year_found:
         year = year_found.group(1)
         end = year_found.end() + (match[year_found.end():year_found.end() + 1] == "年")
@@ -167,11 +175,18 @@ def _slots(text: str) -> _Slots:
             last = i + 1  # jieba split the suffix off an unknown name: 那曲 + 市
         elif not is_place_word(word, flag):
             continue
+        if name_start:
+            break  # 中国 and (广西) of "2023中国…活动（广西）" belong to the name
         last = _zone_end(words, last)
         end = spans[last][1]
         place = source[start:end] if last > i + 1 else _full_place(source[start:end], match[start:end])
         break
     return _Slots(place, organisation, year, year_text)
+
+
+# What follows a year that opens the name of an event ("2023中国产业转移发展对接活动", "2024世界铝业大会"):
+# the national or world scope such names start with, with no 年 between.
+_NAMED_YEAR = re.compile(r"中国|全国|世界|国际|全球|亚洲|东盟")
 
 
 # A zone of a place written right after it: 广元 + 经开区, 百色 + 高新区, 滨州 + 开发区 (short names only:
@@ -465,9 +480,11 @@ def _without_unnamed_it(text: str, previous: ConversationState) -> str:
     for i, (word, _, start, end) in enumerate(words):
         if word not in _ZH_IT:
             continue
-        if i + 1 < len(words) and words[i + 1][0] == "的":
-            return source[:start] + source[words[i + 1][3]:]
         metric = _figure_asked(previous)
+        if i + 1 < len(words) and words[i + 1][0] == "的":
+            rest = source[words[i + 1][3]:]
+            of_figure = metric and _FIGURE_RELATION.match(normalize(rest))
+            return source[:start] + (metric + "的" if of_figure else "") + rest
         return source[:start] + metric + source[end:] if metric else text
     return text
 
@@ -491,13 +508,25 @@ _EN_ACTED_ON = re.compile(r"^\s*(?:who|how\s+(?:many|much)\s+[\w-]+)\s+[\w-]+\s+
                           re.IGNORECASE)
 
 
+# The thing a "who is the <role> of X?" question names: X is what "it/its" can stand for next (the role is a person).
+_EN_ROLE_OF = re.compile(r"^\s*who\s+(?:is|was|are|were)\s+the\s+[\w\s-]+?\s+of\s+(the\s+[^?]+?)\s*\??\s*$",
+                         re.IGNORECASE)
+# A subject named with its owner's name: "Guangyuan's aluminium output value".
+_EN_OWNED = re.compile(r"[A-Z][\w-]*'s\s")
+
+
 def _english_figure(question: str) -> str:
     """What an English question for a figure asks about, with its place and year: "the alumina
-    output in Baise in 2022" of "What was the alumina output in Baise in 2022?", or ""."""
+    output in Baise in 2022" of "What was the alumina output in Baise in 2022?", "Baise's alumina
+    output in 2022" of "What was Baise's alumina output in 2022?", or ""."""
     head = _EN_HEAD.match(question)
-    if not head or not head.group().lower().rstrip().endswith("the"):
+    if not head:
         return ""
-    return "the " + _TRAILING.sub("", question[head.end():])
+    rest = _TRAILING.sub("", question[head.end():])
+    if head.group().lower().rstrip().endswith("the"):
+        return "the " + rest
+    copula = re.search(r"\b(?:is|was|are|were)\s*$", head.group(), re.IGNORECASE)
+    return rest if copula and _EN_OWNED.match(rest) else ""
 
 
 def _thing_named(previous: ConversationState) -> str:
@@ -510,6 +539,9 @@ def _thing_named(previous: ConversationState) -> str:
     if expected_type(match) in (NUMBER, DATE, PERSON):
         if not is_english_text(match) or previous.organisation:
             return previous.organisation
+        role_of = _EN_ROLE_OF.match(previous.question)
+        if role_of:
+            return role_of.group(1)
         acted_on = _EN_ACTED_ON.match(previous.question)
         return acted_on.group(1) if acted_on else _english_figure(previous.question)
     if previous.answer_text:
@@ -637,6 +669,8 @@ def resolve(question: str, previous: ConversationState | None) -> Resolution:
         resolved = rest + swapped if swapped.startswith(own.year) else swapped
     elif ends_ne and not asks and rest:
         subject = _NE.sub("", body)
+        if not english and _FIGURE_RELATION.match(normalize(subject)) and _figure_asked(previous):
+            subject = _figure_asked(previous) + "的" + subject  # "增速呢？": of the figure asked before
         clause = "" if english or is_english_text(previous.question) else _asking_clause(previous.question)
         if clause and _is_scene(subject, own):
             resolved = f"{subject}，{clause}"  # the new occasion in place of the previous question's first part
@@ -646,12 +680,17 @@ def resolve(question: str, previous: ConversationState | None) -> Resolution:
             tail = _TAIL.search(previous.topic)
             ending = tail.group() if tail else "？"
             resolved = _prefix(previous, own, subject, english) + ("" if english else ending)
+    elif english and not asks and (swapped := _english_phrase_swap(previous, rest)):
+        resolved = swapped  # "And of alumina?": the previous question with that phrase in place of its own
     else:
         unyeared = body.replace(own.year_text, "", 1).lstrip(" ,，") if own.year_text else body
         if not english and _OF_A_FIGURE.match(normalize(unyeared)):
             body = body[:len(body) - len(unyeared)] + _figure_asked(previous) + unyeared
-        elif english and not asks and rest:
-            body = _english_head(previous.question) + body  # "What about alumina output?"
+        elif not english and _FIGURE_RELATION.match(normalize(unyeared)) and _figure_asked(previous):
+            body = body[:len(body) - len(unyeared)] + _figure_asked(previous) + "的" + unyeared
+        elif english and not asks and rest and _english_head(previous.question):
+            # "What about alumina output?" ("And of alumina?" when no phrase of the previous one is swapped)
+            body = _english_head(previous.question) + re.sub(r"^(?:of|for)\s+", "", body, flags=re.IGNORECASE)
         resolved = _prefix(previous, own, body, english)
     new_place = own.place if english and not _same(own.place, previous.place) else ""
     return Resolution(resolved, _state(resolved), stays=stays, new_place=new_place)
@@ -750,6 +789,28 @@ def _english_head(question: str) -> str:
     head = _EN_HEAD.match(question)
     text = head.group().lstrip() if head else ""
     return text[:1].upper() + text[1:]
+
+
+# "of X" / "for X" in an English question: the noun phrase after the preposition, up to what follows it
+# (an auxiliary, another preposition, the end); a possessive owner ("China's") stays with the question.
+_EN_PREP_PHRASE = r"\b{prep}\s+((?:[A-Z][\w-]*'s\s+)?)((?:[\w-]+\s+)*?[\w-]+)(?=\s+(?:did|does|do|is|was|are|were|has|have|had|in|at|by|for|from|on|of|during|since|to)\b|\s*[?.!]*\s*$)"
+
+
+def _english_phrase_swap(previous: ConversationState, rest: str) -> str:
+    """The previous English question with the phrase after its "of"/"for" replaced by the follow-up's
+    ("And of alumina?" after "What share of China's electrolytic aluminium did Baise produce?" ->
+    "What share of China's alumina did Baise produce?"), or "" when the follow-up is not such a
+    phrase. A phrase that holds the previous place or organisation ("of Baise") is a slot the
+    follow-up keeps, not its subject."""
+    own = re.match(r"^(of|for)\s+(.+)$", rest.strip(), re.IGNORECASE)
+    if not own:
+        return ""
+    question = previous.question
+    for found in re.finditer(_EN_PREP_PHRASE.format(prep=own.group(1).lower()), question, re.IGNORECASE):
+        phrase = found.group(2)
+        if not any(name and name in phrase for name in (previous.place, previous.organisation)):
+            return question[:found.start(2)] + own.group(2) + question[found.end(2):]
+    return ""
 
 
 def _reads_previous_answer(question: str, previous: ConversationState | None) -> bool:

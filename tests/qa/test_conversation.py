@@ -533,3 +533,45 @@ def test_they_after_a_which_ones_question_are_the_things_it_listed():
     projects = "今年,林丰铝电、中孚实业2个投资超20亿元重大产业项目按照“一年双投”的目标有序推进。"
     assert _after("广元经开区今年推进的重大产业项目有哪些？", projects, "它们的投资是多少？") == \
         "广元经开区重大产业项目的投资是多少？"
+
+
+@pytest.mark.parametrize("first, follow_up, asked", [
+    ("百色电解铝产量是多少？", "它的全国占比呢？", "百色市电解铝产量的全国占比呢？"),
+    ("百色电解铝产量是多少？", "全国占比呢？", "百色市电解铝产量的全国占比呢？"),
+    ("广元市铝产业去年底产值多少？", "增速是多少？", "广元市铝产业去年底产值的增速是多少？"),
+    # another figure of the same place is still the place's, not the figure's
+    ("2022年百色市氧化铝产量是多少？", "它的电解铝产量呢？", "2022年百色市电解铝产量是多少？"),
+])
+def test_a_share_or_growth_named_as_a_noun_is_of_the_figure_asked_before(first, follow_up, asked):
+    assert _run(first, follow_up)[1] == asked
+
+
+def test_a_year_opening_an_event_name_is_not_carried_as_a_year_or_place():
+    event = "2023中国产业转移发展对接活动（广西）在哪里开幕？"
+    assert _run(event, "谁致欢迎词？")[1] == "谁致欢迎词？"
+    # a year with 年 is still the question's year
+    assert _run("2022年百色市氧化铝产量是多少？", "广元呢？")[1] == "2022年广元市氧化铝产量是多少？"
+
+
+@pytest.mark.parametrize("first, follow_up, asked", [
+    ("What share of China's electrolytic aluminium did Baise produce in 2022?", "And of alumina?",
+     "What share of China's alumina did Baise produce in 2022?"),
+    # "of Baise" is the place the follow-up keeps: nothing of the previous question is swapped
+    ("What was the alumina output of Baise in 2022?", "And of electrolytic aluminium?",
+     "What was the electrolytic aluminium in Baise in 2022?"),
+])
+def test_an_english_of_phrase_takes_the_place_of_the_previous_one(first, follow_up, asked):
+    assert _run(first, follow_up)[1] == asked
+
+
+@pytest.mark.parametrize("first, follow_up, asked", [
+    ("What was Guangyuan's aluminium output value at the end of last year?", "How much did it grow year on year?",
+     "How much did Guangyuan's aluminium output value at the end of last year grow year on year?"),
+    ("What was Baise's alumina output in 2022?", "What share of the national total is that?",
+     "What share of the national total is Baise's alumina output in 2022?"),
+    # the role is a person: "its" is the thing the role is of
+    ("Who is the chairman of the Guangyuan aluminium industry alliance?", "Who chaired its founding meeting?",
+     "Who chaired the Guangyuan aluminium industry alliance's founding meeting?"),
+])
+def test_english_it_after_a_question_for_a_figure_or_a_role(first, follow_up, asked):
+    assert _run(first, follow_up)[1] == asked
