@@ -14,7 +14,7 @@ from embeddings.text.normalize import normalize
 from embeddings.text.split import split_paragraphs
 from embeddings.store import IndexStore
 from embeddings.types import Article, Sentence
-from qa.question import DATE, NUMBER, PERSON, PLACE, Question, selector_hints
+from qa.question import DATE, NUMBER, PERSON, PLACE, YEAR, Question, selector_hints
 from qa.ranker import (FEATURES, LinearRanker, char_bigrams, default_ranker, log_length,
                        longest_common_substring, novelty)
 from qa.retriever import Hit, PassageScore, Retrieval
@@ -140,6 +140,19 @@ def _type_ok(question: Question, match_text: str) -> bool:
     return True
 
 
+# A year a text compares with or counts from ("比2022年增长", "2019年以来") dates nothing in it.
+_COMPARED_BEFORE = re.compile(r"(?:比|较|与|同|自|从|和|跟|相比)\s*$")
+_COMPARED_AFTER = re.compile(r"年?(?:以来|来|至今|相比|同期|底以来)")
+
+
+def dates_itself(paragraph: str) -> bool:
+    """Whether a paragraph (matching form) names a year for what it reports: a year it does not
+    only compare with or count from."""
+    return any(not _COMPARED_BEFORE.search(paragraph[max(found.start() - 3, 0):found.start()])
+               and not _COMPARED_AFTER.match(paragraph, found.end())
+               for found in YEAR.finditer(paragraph))
+
+
 def _place_stem(place: str) -> str:
     return _PLACE_SUFFIX.sub("", place)
 
@@ -194,7 +207,8 @@ class SentenceAnswerer:
     """Chooses one sentence among the retriever's candidates.
 
     A candidate is eligible only when every year the question names occurs in
-    its paragraph or the article's date or title, and every place, person and
+    its paragraph or, when the paragraph dates nothing itself, in the article's
+    date or title, and every place, person and
     organisation the question names occurs in its article: a figure for another
     year, city or company must never be returned as the answer. Among eligible candidates, one holding the kind
     of thing asked for (a number with the asked unit, a date, a name) wins
@@ -243,8 +257,11 @@ class SentenceAnswerer:
 
     def _agrees(self, question: Question, sentence: Sentence) -> bool:
         view = self._view(sentence.doc)
-        paragraph = view.paragraphs[sentence.paragraph - 1] + view.context
-        if any(year not in paragraph for year in question.years):
+        paragraph = view.paragraphs[sentence.paragraph - 1]
+        # The article's date and title stand for a year only in a paragraph that dates nothing
+        # itself: "2022年,全市铝产业总产值…" in an article of 2023 is 2022's figure, not 2023's.
+        dated_by_article = view.context if not dates_itself(paragraph) else ""
+        if any(year not in paragraph and year not in dated_by_article for year in question.years):
             return False
         return all(_place_stem(place) in view.whole for place in question.places)
 

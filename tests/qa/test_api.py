@@ -32,6 +32,18 @@ def test_year_the_corpus_does_not_cover_is_not_answered(stub_qa):
     assert reply.passages, "the closest material is still offered"
 
 
+def test_a_year_only_the_article_date_holds_does_not_stand_for_a_paragraph_that_dates_its_figures(stub_qa):
+    from qa.answerer import dates_itself
+
+    # The Baise article is dated 2023; its paragraph of figures says 2022.
+    trace = stub_qa.trace("2023年百色市铝产业总产值是多少？")
+    judged = stub_qa.answerer.judge(trace.question, trace.retrieval)
+    assert not any(j.agrees and "1045" in j.hit.sentence.text for j in judged)
+    assert dates_itself("2022年,全市铝产业总产值1045亿元")
+    # a year compared with or counted from dates nothing: the article's date still counts there
+    assert not dates_itself("今年上半年产量10万吨,比2022年增长5%") and not dates_itself("2019年以来,产量翻番")
+
+
 @pytest.mark.parametrize("question", ["华为公司2022年在百色市的铝产业总产值是多少？",
                                       "李克强说2022年百色市铝产业总产值是多少？"])
 def test_a_company_or_person_the_articles_never_name_is_not_answered(stub_qa, question):
