@@ -38,9 +38,12 @@ _OF_A_FIGURE = re.compile(r"^(?:约|大约|大概)?(?:占|同比|比上年|比�
                           r"|^(?:要|将|预计|计划|力争|争取)(?:要|将)?(?:达到|突破|超过|实现)")
 # A relation of a figure named as a noun ("全国占比", "增速"): "它的全国占比呢？" asks it of the figure
 # asked before, not of the place ("它的电解铝产量呢？" is the place's other figure).
-_FIGURE_RELATION = re.compile(r"^(?:在|占)?(?:全国|全省|全区|全市|全球|广西|行业)?的?(?:占比|比重|份额|增速|增幅|增长率|排名)")
+_FIGURE_RELATION = re.compile(r"^(?:在|占)?(?:全国|全省|全区|全市|全球|全?行业)?的?(?:占比|比重|份额|增速|增幅|增长率|排名)")
 # What a year alone may come with in a follow-up: "到2025年呢？" is a plan's target year.
 _YEAR_WORDS = re.compile(r"^(?:到|至|截至|截止|在|于)$")
+# What follows a year that opens the name of an event ("2023中国产业转移发展对接活动", "2024世界铝业大会"):
+# the national or world scope such names start with, with no 年 between.
+_NAMED_YEAR = re.compile(r"中国|全国|世界|国际|全球|亚洲|东盟")
 _ORG_SUFFIX = re.compile(r"(?:集团|公司|协会|联盟|商会|研究院|研究所|大学|银行|委员会)$")
 _EN_ORG_SUFFIX = re.compile(r"\b(?:group|company|co|corp|corporation|association|alliance|ltd|inc)\.?$", re.I)
 _TRADITIONAL_SUFFIX = {"县": "縣", "区": "區", "镇": "鎮"}
@@ -182,11 +185,6 @@ def _slots(text: str) -> _Slots:
         place = source[start:end] if last > i + 1 else _full_place(source[start:end], match[start:end])
         break
     return _Slots(place, organisation, year, year_text)
-
-
-# What follows a year that opens the name of an event ("2023中国产业转移发展对接活动", "2024世界铝业大会"):
-# the national or world scope such names start with, with no 年 between.
-_NAMED_YEAR = re.compile(r"中国|全国|世界|国际|全球|亚洲|东盟")
 
 
 # A zone of a place written right after it: 广元 + 经开区, 百色 + 高新区, 滨州 + 开发区 (short names only:
@@ -793,7 +791,9 @@ def _english_head(question: str) -> str:
 
 # "of X" / "for X" in an English question: the noun phrase after the preposition, up to what follows it
 # (an auxiliary, another preposition, the end); a possessive owner ("China's") stays with the question.
-_EN_PREP_PHRASE = r"\b{prep}\s+((?:[A-Z][\w-]*'s\s+)?)((?:[\w-]+\s+)*?[\w-]+)(?=\s+(?:did|does|do|is|was|are|were|has|have|had|in|at|by|for|from|on|of|during|since|to)\b|\s*[?.!]*\s*$)"
+_EN_PREP_PHRASE = (r"\b{prep}\s+((?:[A-Z][\w-]*'s\s+)?)((?:[\w-]+\s+)*?[\w-]+)"
+                   r"(?=\s+(?:did|does|do|is|was|are|were|has|have|had|in|at|by|for|from|on|of|during|since|to)\b"
+                   r"|\s*[?.!]*\s*$)")
 
 
 def _english_phrase_swap(previous: ConversationState, rest: str) -> str:
