@@ -41,6 +41,8 @@ _OF_A_FIGURE = re.compile(r"^(?:约|大约|大概)?(?:占|同比|比上年|比�
 _FIGURE_RELATION = re.compile(r"^(?:在|占)?(?:全国|全省|全区|全市|全球|全?行业)?的?(?:占比|比重|份额|增速|增幅|增长率|排名)")
 # What a year alone may come with in a follow-up: "到2025年呢？" is a plan's target year.
 _YEAR_WORDS = re.compile(r"^(?:到|至|截至|截止|在|于)$")
+# A year named relative to today ("去年呢？"): it takes the place of the previous question's year.
+_RELATIVE_YEAR = re.compile(r"^(?:今年|去年|前年|明年|上年|当年)$")
 # What follows a year that opens the name of an event ("2023中国产业转移发展对接活动", "2024世界铝业大会"):
 # the national or world scope such names start with, with no 年 between.
 _NAMED_YEAR = re.compile(r"中国|全国|世界|国际|全球|亚洲|东盟")
@@ -161,14 +163,9 @@ def _slots(text: str) -> _Slots:
         spans.append((at, at + len(pair.word)))
         at += len(pair.word)
     organisation, org_span = "", (0, 0)
-    for i, (word, flag) in enumerate(words):
-        if flag == "nt" or (_ORG_SUFFIX.search(word) and flag.startswith("n")):
-            first = i
-            while first > 0 and i - first < 4 and words[first - 1][1] in _NAME_FLAGS:
-                first -= 1
-            org_span = (spans[first][0], spans[i][1])
-            organisation = source[org_span[0]:org_span[1]]
-            break
+    for first, last in _organisations(words)[:1]:
+        org_span = (spans[first][0], spans[last][1])
+        organisation = source[org_span[0]:org_span[1]]
     place = ""
     for i, ((word, flag), (start, end)) in enumerate(zip(words, spans)):
         if organisation and org_span[0] <= start and end <= org_span[1]:
@@ -185,6 +182,19 @@ def _slots(text: str) -> _Slots:
         place = source[start:end] if last > i + 1 else _full_place(source[start:end], match[start:end])
         break
     return _Slots(place, organisation, year, year_text)
+
+
+def _organisations(words: list[tuple[str, str]]) -> list[tuple[int, int]]:
+    """(first, last) word positions of each organisation name in jieba's (word, flag) cut: a word tagged
+    nt, or one ending in an organisation's suffix, with the name words before it (魏桥 + 创业 + 集团)."""
+    found = []
+    for i, (word, flag) in enumerate(words):
+        if flag == "nt" or (_ORG_SUFFIX.search(word) and flag.startswith("n")):
+            first = i
+            while first > 0 and i - first < 4 and words[first - 1][1] in _NAME_FLAGS:
+                first -= 1
+            found.append((first, i))
+    return found
 
 
 # A zone of a place written right after it: 广元 + 经开区, 百色 + 高新区, 滨州 + 开发区 (short names only:
@@ -264,6 +274,15 @@ def _context(previous: ConversationState, own: _Slots, english: bool) -> str:
     return year + place + organisation
 
 
+def _relative_year(previous: ConversationState, when: str) -> str:
+    """The previous question with its year ("2022年", or "2022" alone) replaced by `when` ("去年")."""
+    question = previous.question
+    for written in (f"{previous.year}年", previous.year):
+        if written in question:
+            return question.replace(written, when, 1)
+    return when + question
+
+
 def _swap(previous: ConversationState, own: _Slots) -> str:
     """The previous question with the follow-up's own place, organisation or year put in."""
     question = previous.question
@@ -325,10 +344,19 @@ _OFFICE_END = tuple("部局委厅处办院所会司")
 
 def _person_in(text: str, besides: str = "") -> str:
     """The first person's name (jieba nr, two characters or more) in `text` that `besides` does not hold."""
-    for word, flag, start, end in _words(text):
+    words = _words(text)
+    # A name that begins an organisation's (阿拉丁 of 阿拉丁资本管理有限公司) is no person.
+    in_organisation = {i for first, last in _organisations([(w, f) for w, f, _, _ in words])
+                       for i in range(first, last + 1)}
+    for i, (word, flag, start, end) in enumerate(words):
+        if flag == "nr" and len(word) == 1 and i + 1 < len(words) and i not in in_organisation:
+            # jieba cuts some names after the surname (蔡 + 奇峰): the surname and a short word after it.
+            given, given_flag, _, given_end = words[i + 1]
+            if len(given) <= 2 and given_flag.startswith(("n", "a")) and not given_flag.startswith("ns"):
+                word, end = word + given, given_end
         # jieba tags some places as names (邹平): a word with a place's dictionary entry is no person.
         if (flag == "nr" and len(word) >= 2 and word not in normalize(besides) and not is_place_word(word, "nr")
-                and not (len(word) >= 3 and word.endswith(_OFFICE_END))):
+                and not (len(word) >= 3 and word.endswith(_OFFICE_END)) and i not in in_organisation):
             return _surface(text, start, end)
     return ""
 
@@ -553,15 +581,28 @@ def _thing_named(previous: ConversationState) -> str:
 
 
 def _listed_kind(question: str) -> str:
-    """What a "有哪些" question lists, as it calls them: the nouns right before the question word
-    ("重大产业项目" of "广元经开区今年推进的重大产业项目有哪些？"), or ""."""
+    """What a "哪些" question lists, as it calls them: the nouns right after the question word
+    ("重大产业项目" of "今年推进哪些重大产业项目？"), else those right before it ("重大产业项目" of
+    "广元经开区今年推进的重大产业项目有哪些？"), or ""."""
     words = _words(question)
     ask = next((i for i, (w, _, _, _) in enumerate(words) if w == "哪些"), -1)
+    if ask < 0:
+        return ""
+    after = ask + 1
+    while after < len(words) and _kind_word(words[after][1]):
+        after += 1
+    if after > ask + 1 and words[after - 1][1].startswith("n"):
+        return _surface(question, words[ask + 1][2], words[after - 1][3])
     last = ask - 1 if ask > 0 and words[ask - 1][0] in ("有", "是", "包括") else ask
     first = last
-    while first > 0 and words[first - 1][1].startswith(("n", "a", "b")) and not words[first - 1][1].startswith("ns"):
+    while first > 0 and _kind_word(words[first - 1][1]):
         first -= 1
     return _surface(question, words[first][2], words[last - 1][3]) if ask > 0 and first < last else ""
+
+
+def _kind_word(flag: str) -> bool:
+    """Whether a word may be part of what a list is called (nouns and their modifiers, not a place)."""
+    return flag.startswith(("n", "a", "b")) and not flag.startswith("ns")
 
 
 @dataclass(frozen=True)
@@ -660,7 +701,9 @@ def resolve(question: str, previous: ConversationState | None) -> Resolution:
             rest = rest.replace(value, "", 1)
     rest = _NE.sub("", rest) if ends_ne else _TRAILING.sub("", rest)
     rest = rest.strip(" ,，的")
-    if (not rest or (english and _EN_GLUE.match(rest))) and (own.place or own.organisation or own.year):
+    if not english and not own.year and previous.year and _RELATIVE_YEAR.match(normalize(rest)):
+        resolved = _relative_year(previous, rest)  # "去年呢？": the previous question for that year
+    elif (not rest or (english and _EN_GLUE.match(rest))) and (own.place or own.organisation or own.year):
         resolved = _swap(previous, own)
     elif own.year and not own.place and not own.organisation and _YEAR_WORDS.match(rest) and previous.year:
         swapped = _swap(previous, own)  # "到2025年呢？": the same question for that year, "到" kept

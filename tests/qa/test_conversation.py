@@ -575,3 +575,17 @@ def test_an_english_of_phrase_takes_the_place_of_the_previous_one(first, follow_
 ])
 def test_english_it_after_a_question_for_a_figure_or_a_role(first, follow_up, asked):
     assert _run(first, follow_up)[1] == asked
+
+
+def test_they_after_a_question_for_which_things_are_the_things_it_named_after_the_question_word():
+    assert _run("广元经开区今年推进哪些重大产业项目？", "它们投资多少？")[1] == "广元经开区重大产业项目投资多少？"
+
+
+def test_a_year_named_relative_to_today_takes_the_place_of_the_previous_year():
+    assert _run("2022年百色市铝产业总产值是多少？", "去年呢？")[1] == "去年百色市铝产业总产值是多少？"
+
+
+def test_he_is_not_a_name_that_begins_an_organisation_and_a_surname_cut_off_is_joined():
+    previous = dataclasses.replace(resolve_followup("哪家公司的总经理作了主旨演讲？", None)[1],
+                                   answer="阿拉丁资本管理有限公司总经理蔡奇峰就现代铝业发展作主旨演讲。")
+    assert resolve_followup("他叫什么名字？", previous)[0] == "蔡奇峰叫什么名字？"
