@@ -898,6 +898,8 @@ def main(argv: list[str] | None = None) -> int:
     if any(kind not in LEFT_OUT_KINDS for kind in left_out):
         parser.error(f"--checked-left-out takes some of: {', '.join(LEFT_OUT_KINDS)}")
     args.checked_left_out = left_out
+    if args.average_with and not args.average_with.is_file():
+        parser.error(f"--average-with: no weights at {args.average_with}")  # before the long collection
 
     from embeddings.model.build import DEFAULT_MODEL, resolve_model
     from qa.settings import Settings
@@ -953,8 +955,6 @@ def main(argv: list[str] | None = None) -> int:
                     if args.init else None)
     averaged_version, partner = None, None
     if args.average_with:
-        if not args.average_with.is_file():
-            raise SystemExit(f"--average-with: no weights at {args.average_with}")
         partner = work / "average-with.safetensors"
         partner.write_bytes(args.average_with.read_bytes())
         averaged_version = f"{args.average_with.name} ({hashlib.sha256(partner.read_bytes()).hexdigest()[:12]})"
