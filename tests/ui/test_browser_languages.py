@@ -8,8 +8,10 @@ import time
 import pytest
 
 from test_browser import ANSWER_MS, REBUILD_MS, _ask, _open, browser, site  # noqa: F401 (fixtures)
+from test_browser import pytestmark as _browser_marks
 
-pytestmark = pytest.mark.slow
+# The same marks as the page's other browser tests: slow, and skipped without Chromium.
+pytestmark = _browser_marks
 
 NOT_FOUND_QUESTION = "火星上有多少座铝厂？"
 
