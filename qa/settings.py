@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from embeddings.model.onnx_export import pairs_saturate
 from embeddings.places import DEFAULT_CORPUS_DIR, DEFAULT_INDEX_DIR, user_cache_dir
 
 # Questions longer than this are cut (with a note in the reply): no real
@@ -24,8 +25,10 @@ MAX_QUESTION_CHARS = 500
 # embeddings/model/build.py; docs/performance.md, section 12).
 INT8_CHOICES = ("selector", "query")
 # What answers in int8 when ALUQA_INT8 is unset: the variants whose answers held on the
-# measurements of docs/performance.md, section 10.
-DEFAULT_INT8 = frozenset({"selector", "query"})
+# measurements of docs/performance.md, section 10, where they are faster. Without VNNI (an x86
+# CPU whose int8 products add in pairs, `pairs_saturate`) the selector's int8 blocks took 1.47x
+# fp32's time per pass, so there it answers in fp32 ("int8 on CPUs without VNNI").
+DEFAULT_INT8 = frozenset({"query"} if pairs_saturate() else {"selector", "query"})
 
 
 class SettingsError(ValueError):
