@@ -165,12 +165,14 @@ class ArticleView:
     whole: str  # title and text: where the question's places must occur
     context: str  # title, date and source: read with every sentence of the article
     paragraphs: tuple[str, ...]  # paragraph p (1-based) is paragraphs[p - 1]
+    dated: tuple[bool, ...]  # whether paragraph p names a year of its own (`dates_itself`): dated[p - 1]
 
 
 def article_view(article: Article) -> ArticleView:
     paragraphs = tuple(normalize(article.text[start:end]) for start, end in split_paragraphs(article.text))
     return ArticleView(normalize(article.title), normalize(article.title + "\n" + article.text),
-                       normalize(f"{article.title} {article.date} {article.source}"), paragraphs)
+                       normalize(f"{article.title} {article.date} {article.source}"), paragraphs,
+                       tuple(dates_itself(paragraph) for paragraph in paragraphs))
 
 
 @dataclass(frozen=True)
@@ -260,7 +262,7 @@ class SentenceAnswerer:
         paragraph = view.paragraphs[sentence.paragraph - 1]
         # The article's date and title stand for a year only in a paragraph that dates nothing
         # itself: "2022年,全市铝产业总产值…" in an article of 2023 is 2022's figure, not 2023's.
-        dated_by_article = view.context if not dates_itself(paragraph) else ""
+        dated_by_article = "" if view.dated[sentence.paragraph - 1] else view.context
         if any(year not in paragraph and year not in dated_by_article for year in question.years):
             return False
         return all(_place_stem(place) in view.whole for place in question.places)

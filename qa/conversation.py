@@ -166,6 +166,8 @@ def _slots(text: str) -> _Slots:
     for first, last in _organisations(words)[:1]:
         org_span = (spans[first][0], spans[last][1])
         organisation = source[org_span[0]:org_span[1]]
+    if name_start:
+        return _Slots("", organisation, "", "")  # 中国 and (广西) of "2023中国…活动（广西）" belong to the name
     place = ""
     for i, ((word, flag), (start, end)) in enumerate(zip(words, spans)):
         if organisation and org_span[0] <= start and end <= org_span[1]:
@@ -175,8 +177,6 @@ def _slots(text: str) -> _Slots:
             last = i + 1  # jieba split the suffix off an unknown name: 那曲 + 市
         elif not is_place_word(word, flag):
             continue
-        if name_start:
-            break  # 中国 and (广西) of "2023中国…活动（广西）" belong to the name
         last = _zone_end(words, last)
         end = spans[last][1]
         place = source[start:end] if last > i + 1 else _full_place(source[start:end], match[start:end])
@@ -506,13 +506,19 @@ def _without_unnamed_it(text: str, previous: ConversationState) -> str:
     for i, (word, _, start, end) in enumerate(words):
         if word not in _ZH_IT:
             continue
-        metric = _figure_asked(previous)
         if i + 1 < len(words) and words[i + 1][0] == "的":
             rest = source[words[i + 1][3]:]
-            of_figure = metric and _FIGURE_RELATION.match(normalize(rest))
-            return source[:start] + (metric + "的" if of_figure else "") + rest
+            return source[:start] + (_of_figure_asked(rest, previous) or rest)
+        metric = _figure_asked(previous)
         return source[:start] + metric + source[end:] if metric else text
     return text
+
+
+def _of_figure_asked(text: str, previous: ConversationState) -> str:
+    """`text` as a relation of the figure the previous question asked ("全国占比" -> "电解铝产量的全国占比"),
+    or "" when it names no such relation or there was no figure."""
+    figure = _figure_asked(previous)
+    return f"{figure}的{text}" if figure and _FIGURE_RELATION.match(normalize(text)) else ""
 
 
 def _figure_asked(previous: ConversationState) -> str:
@@ -710,8 +716,8 @@ def resolve(question: str, previous: ConversationState | None) -> Resolution:
         resolved = rest + swapped if swapped.startswith(own.year) else swapped
     elif ends_ne and not asks and rest:
         subject = _NE.sub("", body)
-        if not english and _FIGURE_RELATION.match(normalize(subject)) and _figure_asked(previous):
-            subject = _figure_asked(previous) + "的" + subject  # "增速呢？": of the figure asked before
+        if not english:
+            subject = _of_figure_asked(subject, previous) or subject  # "增速呢？": of the figure asked before
         clause = "" if english or is_english_text(previous.question) else _asking_clause(previous.question)
         if clause and _is_scene(subject, own):
             resolved = f"{subject}，{clause}"  # the new occasion in place of the previous question's first part
@@ -727,8 +733,8 @@ def resolve(question: str, previous: ConversationState | None) -> Resolution:
         unyeared = body.replace(own.year_text, "", 1).lstrip(" ,，") if own.year_text else body
         if not english and _OF_A_FIGURE.match(normalize(unyeared)):
             body = body[:len(body) - len(unyeared)] + _figure_asked(previous) + unyeared
-        elif not english and _FIGURE_RELATION.match(normalize(unyeared)) and _figure_asked(previous):
-            body = body[:len(body) - len(unyeared)] + _figure_asked(previous) + "的" + unyeared
+        elif not english and (related := _of_figure_asked(unyeared, previous)):
+            body = body[:len(body) - len(unyeared)] + related
         elif english and not asks and rest and _english_head(previous.question):
             # "What about alumina output?" ("And of alumina?" when no phrase of the previous one is swapped)
             body = _english_head(previous.question) + re.sub(r"^(?:of|for)\s+", "", body, flags=re.IGNORECASE)

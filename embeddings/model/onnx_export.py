@@ -25,6 +25,7 @@ import shutil
 import tempfile
 import time
 import warnings
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -208,6 +209,7 @@ def quantize_int8(graph: Path | str) -> Path:
     return _write_variant(Path(graph), dynamic)
 
 
+@lru_cache(maxsize=1)  # the CPU does not change while the process runs
 def pairs_saturate() -> bool:
     """Whether ONNX Runtime's u8 x s8 kernel on this CPU adds products in pairs into 16 bits, where
     8-bit weights saturate: x86 without VNNI (VPMADDUBSW on AVX2 or AVX-512 alone). Weights of 7 bits

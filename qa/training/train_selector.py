@@ -955,9 +955,10 @@ def main(argv: list[str] | None = None) -> int:
                     if args.init else None)
     averaged_version, partner = None, None
     if args.average_with:
+        partner_bytes = args.average_with.read_bytes()  # kept in the work folder: --out may overwrite the original
         partner = work / "average-with.safetensors"
-        partner.write_bytes(args.average_with.read_bytes())
-        averaged_version = f"{args.average_with.name} ({hashlib.sha256(partner.read_bytes()).hexdigest()[:12]})"
+        partner.write_bytes(partner_bytes)
+        averaged_version = f"{args.average_with.name} ({hashlib.sha256(partner_bytes).hexdigest()[:12]})"
     training_seed = args.seed if args.training_seed is None else args.training_seed
     examples = to_examples(train_groups, tokenize, pieces, config, args.negatives, random.Random(training_seed))
     print(f"{len(examples)} training questions, {sum(len(e.pairs) for e in examples)} pairs, "
